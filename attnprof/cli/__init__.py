@@ -1,0 +1,73 @@
+"""The ``attnprof`` command line: parses, calls the library, prints.
+
+Each sub-command lives in its own module with ``register(subparsers)``; library code raises
+:class:`~attnprof.errors.AttnprofError`, and only :func:`main` turns it into one line on stderr
+and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from attnprof import __version__
+from attnprof.errors import AttnprofError
+
+EXIT_OK = 0
+EXIT_FAILURE = 1  # the command ran and found a problem (e.g. a confirmed regression)
+EXIT_USAGE = 2  # bad input: unknown names, invalid options, unreadable files
+EXIT_INTERRUPTED = 130
+
+_COMMANDS = ("profile", "run", "report", "compare", "list")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line naming the problem (and the usage below it)."""
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        raise SystemExit(_fail(f"{self.prog}: {message}"))
+
+
+def _fail(message: str) -> int:
+    print(f"attnprof: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="attnprof",
+        description="Profile the real cost of CNN attention modules: params, MACs/FLOPs under "
+        "declared conventions, latency, and comparison reports.",
+    )
+    parser.add_argument("--version", action="version", version=f"attnprof {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    subparsers.required = True
+    import importlib
+
+    for name in _COMMANDS:
+        module = importlib.import_module(f"attnprof.cli.{name}_cmd")
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``attnprof`` console script; returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        return int(args.func(args) or EXIT_OK)
+    except SystemExit as exc:  # argparse's --help / errors
+        return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
+    except AttnprofError as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        print("attnprof: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+def entry() -> None:
+    sys.exit(main())

@@ -1,0 +1,12 @@
+"""`attnprof list`: placeholder until its issue lands."""
+
+from attnprof.errors import AttnprofError
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("list", help="(not available yet)")
+    parser.set_defaults(func=_run)
+
+
+def _run(args) -> int:
+    raise AttnprofError("'attnprof list' is not available yet")
