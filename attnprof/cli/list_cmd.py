@@ -1,12 +1,61 @@
-"""`attnprof list`: placeholder until its issue lands."""
+"""``attnprof list``: the suites, backbones, attention modules and counting conventions."""
 
-from attnprof.errors import AttnprofError
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from attnprof.attention.registry import attention_names, get_attention_spec
+from attnprof.backbones.resnet import BACKBONES, HEADS
+from attnprof.suite.config import CONVENTIONS, available_suites, load_suite
+
+CONVENTION_NOTES = {
+    "paper": "MAC: the classic per-module counter behind the published tables "
+    "(conv, linear, BN2d, ReLU, pooling); sigmoid, products and norms count 0",
+    "fvcore": "MAC: fvcore's FlopCountAnalysis as it is; unsupported ops count 0 (listed)",
+    "thop": "MAC: thop's module hooks as they are; its own parameter count shown beside ours",
+    "full": "FLOP: every aten op that runs, 2 per multiply-add, plus bytes read and written",
+}
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("list", help="(not available yet)")
-    parser.set_defaults(func=_run)
+    parser = subparsers.add_parser(
+        "list", help="list suites, backbones, attention modules and counting conventions"
+    )
+    parser.set_defaults(func=run)
 
 
-def _run(args) -> int:
-    raise AttnprofError("'attnprof list' is not available yet")
+def run(args) -> int:
+    console = Console()
+    suites = Table(title="Suites (attnprof run --suite NAME)")
+    suites.add_column("suite")
+    suites.add_column("backbones")
+    suites.add_column("variants")
+    suites.add_column("description")
+    for name in available_suites():
+        suite = load_suite(name)
+        suites.add_row(
+            name,
+            ", ".join(suite.backbones),
+            ", ".join(v.name for v in suite.variants),
+            suite.description,
+        )
+    console.print(suites)
+
+    modules = Table(title="Attention modules (--attention NAME, or package.module:Class)")
+    modules.add_column("name")
+    modules.add_column("placement")
+    modules.add_column("paper")
+    for name in attention_names():
+        spec = get_attention_spec(name)
+        modules.add_row(name, spec.placement, spec.paper)
+    console.print(modules)
+
+    console.print(f"Backbones: {', '.join(BACKBONES)}; heads: {', '.join(HEADS)}")
+    conventions = Table(title="Counting conventions (--conventions)")
+    conventions.add_column("convention")
+    conventions.add_column("what it counts")
+    for name in CONVENTIONS:
+        conventions.add_row(name, CONVENTION_NOTES[name])
+    console.print(conventions)
+    return 0

@@ -1,0 +1,417 @@
+"""Suites: declarative TOML files that say what to build, count, time and claim.
+
+A suite is validated completely before anything runs, and every problem is reported as one
+line naming the file, the key, the bad value and what is allowed. The format::
+
+    [suite]
+    name = "imagenet"
+    description = "..."
+
+    [models]
+    backbones = ["resnet50", "resnet101"]
+    variants = ["none", "se", {name = "sge-g32", attention = "sge", options = {groups = 32}}]
+    input = 224                  # or [800, 1333] (H, W)
+    heads = ["fc"]               # fc, pool, none: one setting per head
+
+    [counting]
+    conventions = ["paper", "fvcore", "thop", "full"]
+    batch = 1
+
+    [latency]                    # optional; enabled = false skips timing
+    devices = ["cpu"]
+    heads = ["fc"]               # optional: time only these settings' heads (default: all)
+    batch_sizes = [1]
+    rounds = 15
+    min_run_time = 0.1           # seconds of forwards behind each sample
+    threads = 0                  # 0: torch's default
+    dtype = "float32"
+    channels_last = false
+    compile = false
+
+    [claims]                     # "almost no extra cost" holds when Δ% <= these
+    params_pct = 1.0
+    macs_pct = 1.0
+    latency_pct = 5.0
+    convention = "paper"
+
+    [[published]]                # optional: a paper's table, compared with what was measured
+    backbone = "resnet50"
+    variant = "se"
+    params_m = 28.09
+    gmac = 4.130
+    source = "SGE paper, Table 1"
+
+The ``none`` variant is the baseline every Δ is taken against; a suite must include it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from attnprof.attention.registry import get_attention_spec
+from attnprof.backbones.resnet import BACKBONES, HEADS
+from attnprof.errors import AttnprofError, choices
+
+CONVENTIONS = ("paper", "fvcore", "thop", "full")
+DEVICES = ("cpu", "cuda")
+DTYPES = ("float32", "bfloat16", "float16")
+BASELINE = "none"
+
+SUITES_DIR = Path(__file__).resolve().parents[2] / "suites"
+"""Shipped suites live in the repository's top-level ``suites/`` folder."""
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One attention variant of a suite: a display name, a registry name and its options."""
+
+    name: str
+    attention: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """Input size and head: classification (fc at 224) or detection (pool/none at 800x1333)."""
+
+    input_hw: tuple[int, int]
+    head: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.head}@{self.input_hw[0]}x{self.input_hw[1]}"
+
+
+@dataclass(frozen=True)
+class LatencySettings:
+    enabled: bool = True
+    devices: tuple[str, ...] = ("cpu",)
+    heads: tuple[str, ...] = ()
+    """Heads whose settings are timed; empty means every setting's head."""
+    batch_sizes: tuple[int, ...] = (1,)
+    rounds: int = 15
+    min_run_time: float = 0.1
+    threads: int = 0
+    dtype: str = "float32"
+    channels_last: bool = False
+    compile: bool = False
+
+
+@dataclass(frozen=True)
+class Claims:
+    params_pct: float = 1.0
+    macs_pct: float = 1.0
+    latency_pct: float = 5.0
+    convention: str = "paper"
+
+
+@dataclass(frozen=True)
+class Published:
+    """A published row: parameters in millions, multiply-accumulates in G."""
+
+    backbone: str
+    variant: str
+    params_m: float
+    gmac: float
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    source: str
+    description: str
+    backbones: tuple[str, ...]
+    variants: tuple[Variant, ...]
+    settings: tuple[Setting, ...]
+    conventions: tuple[str, ...]
+    count_batch: int
+    latency: LatencySettings
+    claims: Claims
+    published: tuple[Published, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["settings"] = [
+            {"input": list(s.input_hw), "head": s.head, "label": s.label} for s in self.settings
+        ]
+        return data
+
+
+_SECTIONS = {
+    "suite": {"name", "description"},
+    "models": {"backbones", "variants", "input", "heads"},
+    "counting": {"conventions", "batch"},
+    "latency": {
+        "enabled",
+        "devices",
+        "heads",
+        "batch_sizes",
+        "rounds",
+        "min_run_time",
+        "threads",
+        "dtype",
+        "channels_last",
+        "compile",
+    },
+    "claims": {"params_pct", "macs_pct", "latency_pct", "convention"},
+    "published": {"backbone", "variant", "params_m", "gmac", "source"},
+}
+
+
+def available_suites() -> list[str]:
+    """Names of the shipped suites (files in ``suites/``)."""
+    return sorted(p.stem for p in SUITES_DIR.glob("*.toml"))
+
+
+def resolve_suite_path(name_or_path: str | Path) -> Path:
+    """A shipped suite's name, or a path to a user's TOML file."""
+    text = str(name_or_path)
+    candidate = Path(text).expanduser()
+    if text.endswith(".toml") or candidate.is_file() or "/" in text:
+        if not candidate.is_file():
+            raise AttnprofError(f"suite file {text!r} does not exist")
+        return candidate
+    shipped = SUITES_DIR / f"{text}.toml"
+    if not shipped.is_file():
+        raise AttnprofError(
+            f"unknown suite {text!r}; valid suites: {choices(available_suites())} "
+            "(or a path to a .toml file)"
+        )
+    return shipped
+
+
+def load_suite(name_or_path: str | Path) -> Suite:
+    """Load and validate a suite; raises :class:`AttnprofError` naming file, key and value."""
+    path = resolve_suite_path(name_or_path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise AttnprofError(f"{path}: not valid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AttnprofError(f"{path}: cannot read the suite file: {exc}") from None
+    return _parse(raw, path)
+
+
+def _parse(raw: dict[str, Any], path: Path) -> Suite:
+    v = _Validator(path)
+    for section, value in raw.items():
+        if section not in _SECTIONS:
+            v.fail(section, value, f"an unknown section; valid sections: {choices(_SECTIONS)}")
+        tables = value if section == "published" else [value]
+        if section == "published" and not isinstance(value, list):
+            v.fail(section, value, "an array of tables ([[published]])")
+        for table in tables:
+            if not isinstance(table, dict):
+                v.fail(section, table, "a table")
+            for key in table:
+                if key not in _SECTIONS[section]:
+                    v.fail(
+                        f"{section}.{key}",
+                        table[key],
+                        f"an unknown key; valid keys: {choices(sorted(_SECTIONS[section]))}",
+                    )
+
+    suite = raw.get("suite", {})
+    models = raw.get("models")
+    if models is None:
+        v.fail("models", None, "a [models] table with backbones and variants")
+    name = v.string("suite.name", suite.get("name", path.stem))
+    backbones = tuple(
+        v.choice("models.backbones", b, BACKBONES)
+        for b in v.nonempty_list("models.backbones", models.get("backbones"))
+    )
+    variants = tuple(
+        _parse_variant(v, item)
+        for item in v.nonempty_list("models.variants", models.get("variants"))
+    )
+    names = [variant.name for variant in variants]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        v.fail("models.variants", duplicates, "unique variant names")
+    if BASELINE not in names:
+        v.fail("models.variants", names, f"a list that includes the {BASELINE!r} baseline")
+    input_hw = _parse_input(v, "models.input", models.get("input", 224))
+    heads = tuple(
+        v.choice("models.heads", h, HEADS)
+        for h in v.nonempty_list("models.heads", models.get("heads", ["fc"]))
+    )
+    settings = tuple(Setting(input_hw, head) for head in heads)
+
+    counting = raw.get("counting", {})
+    conventions = tuple(
+        v.choice("counting.conventions", c, CONVENTIONS)
+        for c in v.nonempty_list(
+            "counting.conventions", counting.get("conventions", list(CONVENTIONS))
+        )
+    )
+    count_batch = v.positive_int("counting.batch", counting.get("batch", 1))
+
+    latency = _parse_latency(v, raw.get("latency", {}))
+    for head in latency.heads:
+        v.choice("latency.heads", head, heads)
+    claims = _parse_claims(v, raw.get("claims", {}), conventions)
+    published = tuple(
+        _parse_published(v, row, backbones, names) for row in raw.get("published", [])
+    )
+    description = v.string("suite.description", suite.get("description", ""), allow_empty=True)
+    _check_variant_options(path, backbones[0], variants)
+    return Suite(
+        name=name,
+        source=str(path),
+        description=description,
+        backbones=backbones,
+        variants=variants,
+        settings=settings,
+        conventions=conventions,
+        count_batch=count_batch,
+        latency=latency,
+        claims=claims,
+        published=published,
+    )
+
+
+def _parse_variant(v: _Validator, item: Any) -> Variant:
+    if isinstance(item, str):
+        spec = v.attention("models.variants", item)
+        return Variant(item, spec)
+    if not isinstance(item, dict):
+        v.fail("models.variants", item, "a module name or a table {name, attention, options}")
+    unknown = set(item) - {"name", "attention", "options"}
+    if unknown:
+        v.fail("models.variants", sorted(unknown), "only the keys name, attention, options")
+    attention = v.attention("models.variants.attention", item.get("attention", item.get("name")))
+    name = v.string("models.variants.name", item.get("name", attention))
+    options = item.get("options", {})
+    if not isinstance(options, dict):
+        v.fail(f"models.variants[{name}].options", options, "a table of module options")
+    return Variant(name, attention, dict(options))
+
+
+def _check_variant_options(path: Path, backbone: str, variants: tuple[Variant, ...]) -> None:
+    """Build each variant once on the meta device, so bad options fail before anything runs."""
+    from attnprof.backbones.resnet import build_model
+
+    for variant in variants:
+        try:
+            build_model(backbone, variant.attention, device="meta", **variant.options)
+        except AttnprofError as exc:
+            raise AttnprofError(f"{path}: variant {variant.name!r}: {exc}") from None
+
+
+def _parse_input(v: _Validator, key: str, value: Any) -> tuple[int, int]:
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return (value, value)
+    if (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in value)
+    ):
+        return (value[0], value[1])
+    v.fail(key, value, "a positive integer (square input) or [height, width]")
+
+
+def _parse_latency(v: _Validator, table: dict[str, Any]) -> LatencySettings:
+    d = LatencySettings()
+    return LatencySettings(
+        enabled=v.boolean("latency.enabled", table.get("enabled", d.enabled)),
+        devices=tuple(
+            v.choice("latency.devices", x, DEVICES)
+            for x in v.nonempty_list("latency.devices", table.get("devices", list(d.devices)))
+        ),
+        heads=tuple(v.nonempty_list("latency.heads", table["heads"])) if "heads" in table else (),
+        batch_sizes=tuple(
+            v.positive_int("latency.batch_sizes", x)
+            for x in v.nonempty_list(
+                "latency.batch_sizes", table.get("batch_sizes", list(d.batch_sizes))
+            )
+        ),
+        rounds=v.positive_int("latency.rounds", table.get("rounds", d.rounds), minimum=5),
+        min_run_time=v.positive_float(
+            "latency.min_run_time", table.get("min_run_time", d.min_run_time)
+        ),
+        threads=v.positive_int("latency.threads", table.get("threads", d.threads), minimum=0),
+        dtype=v.choice("latency.dtype", table.get("dtype", d.dtype), DTYPES),
+        channels_last=v.boolean(
+            "latency.channels_last", table.get("channels_last", d.channels_last)
+        ),
+        compile=v.boolean("latency.compile", table.get("compile", d.compile)),
+    )
+
+
+def _parse_claims(v: _Validator, table: dict[str, Any], conventions: tuple[str, ...]) -> Claims:
+    d = Claims()
+    default_convention = d.convention if d.convention in conventions else conventions[0]
+    convention = v.choice(
+        "claims.convention", table.get("convention", default_convention), conventions
+    )
+    return Claims(
+        params_pct=v.positive_float("claims.params_pct", table.get("params_pct", d.params_pct)),
+        macs_pct=v.positive_float("claims.macs_pct", table.get("macs_pct", d.macs_pct)),
+        latency_pct=v.positive_float("claims.latency_pct", table.get("latency_pct", d.latency_pct)),
+        convention=convention,
+    )
+
+
+def _parse_published(
+    v: _Validator, row: dict[str, Any], backbones: tuple[str, ...], variants: list[str]
+) -> Published:
+    return Published(
+        backbone=v.choice("published.backbone", row.get("backbone"), backbones),
+        variant=v.choice("published.variant", row.get("variant"), variants),
+        params_m=v.positive_float("published.params_m", row.get("params_m")),
+        gmac=v.positive_float("published.gmac", row.get("gmac")),
+        source=v.string("published.source", row.get("source", ""), allow_empty=True),
+    )
+
+
+class _Validator:
+    """Turns a bad value into one line: file, key, value, and what is allowed."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def fail(self, key: str, value: Any, allowed: str):
+        raise AttnprofError(f"{self.path}: {key} = {value!r} is invalid; expected {allowed}")
+
+    def string(self, key: str, value: Any, allow_empty: bool = False) -> str:
+        if not isinstance(value, str) or (not value and not allow_empty):
+            self.fail(key, value, "a non-empty string")
+        return value
+
+    def boolean(self, key: str, value: Any) -> bool:
+        if not isinstance(value, bool):
+            self.fail(key, value, "true or false")
+        return value
+
+    def positive_int(self, key: str, value: Any, minimum: int = 1) -> int:
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+            self.fail(key, value, f"an integer >= {minimum}")
+        return value
+
+    def positive_float(self, key: str, value: Any) -> float:
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+            self.fail(key, value, "a positive number")
+        return float(value)
+
+    def nonempty_list(self, key: str, value: Any) -> list:
+        if not isinstance(value, list) or not value:
+            self.fail(key, value, "a non-empty list")
+        return value
+
+    def choice(self, key: str, value: Any, allowed) -> Any:
+        if value not in allowed:
+            self.fail(key, value, f"one of {choices(allowed)}")
+        return value
+
+    def attention(self, key: str, value: Any) -> str:
+        if not isinstance(value, str):
+            self.fail(key, value, "an attention module name")
+        try:
+            return get_attention_spec(value).name
+        except AttnprofError as exc:
+            raise AttnprofError(f"{self.path}: {key}: {exc}") from None

@@ -1,0 +1,125 @@
+"""Suites: the shipped ones load, and every kind of bad file gets one line naming file and key."""
+
+from __future__ import annotations
+
+import pytest
+
+from attnprof.errors import AttnprofError
+from attnprof.suite.config import available_suites, load_suite
+
+MINIMAL = """
+[models]
+backbones = ["resnet18"]
+variants = ["none", "se"]
+input = 64
+"""
+
+
+def write(tmp_path, text, name="mine.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_shipped_suites_are_present_and_valid():
+    assert {"imagenet", "detection", "paper-sge", "smoke"} <= set(available_suites())
+    for name in available_suites():
+        suite = load_suite(name)
+        assert suite.name == name
+        assert "none" in [v.name for v in suite.variants]
+
+
+def test_imagenet_suite_is_resnet50_and_101_with_all_eight_modules():
+    suite = load_suite("imagenet")
+    assert suite.backbones == ("resnet50", "resnet101")
+    assert [v.attention for v in suite.variants] == [
+        "none",
+        "se",
+        "sge",
+        "sa",
+        "cbam",
+        "eca",
+        "gc",
+        "bam",
+        "sk",
+    ]
+    assert [(s.input_hw, s.head) for s in suite.settings] == [((224, 224), "fc")]
+
+
+def test_detection_suite_has_pool_and_none_heads_at_800x1333():
+    suite = load_suite("detection")
+    assert [(s.input_hw, s.head) for s in suite.settings] == [
+        ((800, 1333), "pool"),
+        ((800, 1333), "none"),
+    ]
+
+
+def test_paper_sge_suite_carries_the_published_table():
+    published = {(p.variant, p.params_m, p.gmac) for p in load_suite("paper-sge").published}
+    assert published == {
+        ("none", 25.56, 4.122),
+        ("se", 28.09, 4.130),
+        ("sk", 26.15, 4.185),
+        ("bam", 25.92, 4.205),
+        ("cbam", 28.09, 4.139),
+        ("sge", 25.56, 4.127),
+    }
+
+
+def test_a_user_file_with_variant_options_loads(tmp_path):
+    path = write(
+        tmp_path,
+        MINIMAL.replace(
+            '"none", "se"]',
+            '"none", {name = "sge-g8", attention = "sge", options = {groups = 8}}]',
+        ),
+    )
+    suite = load_suite(str(path))
+    assert suite.name == "mine"
+    assert suite.variants[1].name == "sge-g8"
+    assert suite.variants[1].options == {"groups": 8}
+    assert suite.settings[0].input_hw == (64, 64)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[models\nbackbones = 1", "not valid TOML"),
+        (MINIMAL.replace('"resnet18"', '"resnet19"'), "models.backbones = 'resnet19' is invalid"),
+        (MINIMAL.replace('"none", "se"', '"none", "sx"'), "unknown attention module 'sx'"),
+        (MINIMAL.replace('"none", "se"', '"se"'), "includes the 'none' baseline"),
+        (MINIMAL.replace("input = 64", "input = [64]"), "models.input = [64] is invalid"),
+        (MINIMAL + "[counting]\nconventions = ['flops']\n", "counting.conventions = 'flops'"),
+        (
+            MINIMAL + "[latency]\nrounds = 2\n",
+            "latency.rounds = 2 is invalid; expected an integer >= 5",
+        ),
+        (MINIMAL + "[latency]\ndevices = ['tpu']\n", "expected one of cpu, cuda"),
+        (MINIMAL + "[extra]\nx = 1\n", "extra = {'x': 1} is invalid; expected an unknown section"),
+        (MINIMAL.replace("input = 64", "input = 64\ncolour = 1"), "models.colour = 1 is invalid"),
+        (
+            MINIMAL.replace(
+                '"none", "se"', '"none", {name = "sa", attention = "sa", options = {groups = 64}}'
+            ),
+            "sa: channels (64) must be divisible by 2*groups (128)",
+        ),
+    ],
+)
+def test_bad_suite_files_fail_with_file_key_and_value(tmp_path, text, expected):
+    path = write(tmp_path, text)
+    with pytest.raises(AttnprofError) as info:
+        load_suite(str(path))
+    message = str(info.value)
+    assert str(path) in message
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_unknown_suite_name_lists_the_shipped_ones():
+    with pytest.raises(AttnprofError, match="unknown suite 'imagenett'; valid suites: detection"):
+        load_suite("imagenett")
+
+
+def test_missing_suite_path_is_reported(tmp_path):
+    with pytest.raises(AttnprofError, match="does not exist"):
+        load_suite(str(tmp_path / "nope.toml"))
