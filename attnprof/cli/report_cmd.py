@@ -1,12 +1,79 @@
-"""`attnprof report`: placeholder until its issue lands."""
+"""`attnprof report`: regenerate report.md, results.csv and the plot from a results.json.
+
+Nothing is measured again. The whole file is validated before anything is written, so a corrupt
+file gives one line on stderr, exit code 2, and no report file.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
 
 from attnprof.errors import AttnprofError
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("report", help="(not available yet)")
+    parser = subparsers.add_parser(
+        "report",
+        help="regenerate report.md / results.csv / plot from a results.json",
+        description="Regenerate the reports of a suite run from its results.json, without "
+        "measuring again. By default report.md, results.csv and macs_vs_latency.png are written "
+        "next to the results file.",
+    )
+    parser.add_argument("results", metavar="RESULTS.json", help="a results file of 'attnprof run'")
+    parser.add_argument(
+        "--format",
+        dest="formats",
+        action="append",
+        choices=("md", "csv", "png"),
+        help="write only this format (repeat for several; default: md, csv and png)",
+    )
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        type=Path,
+        help="folder for the reports (default: the results file's folder)",
+    )
+    parser.add_argument(
+        "--stdout",
+        action="store_true",
+        help="print the report (md, or csv with --format csv) instead of writing files",
+    )
     parser.set_defaults(func=_run)
 
 
 def _run(args) -> int:
-    raise AttnprofError("'attnprof report' is not available yet")
+    from attnprof.report import (
+        FORMATS,
+        check_results,
+        plot_skip_reason,
+        render_csv,
+        render_markdown,
+        write_reports,
+    )
+    from attnprof.suite.store import read_results
+
+    path = Path(args.results)
+    data = read_results(path)
+    check_results(data, str(path))
+    formats = tuple(dict.fromkeys(args.formats or ()))
+    if args.stdout:
+        if args.out is not None:
+            raise AttnprofError("--stdout prints the report; it cannot be combined with --out")
+        if len(formats) > 1 or "png" in formats:
+            raise AttnprofError(
+                f"--stdout prints one text format; got --format {', '.join(formats)} "
+                "(choose md or csv)"
+            )
+        text = render_csv(data) if formats == ("csv",) else render_markdown(data)
+        sys.stdout.write(text)
+        return 0
+    formats = formats or FORMATS
+    written = write_reports(data, args.out or path.parent, formats, source=str(path))
+    for item in written:
+        print(item)
+    if "png" in formats:
+        reason = plot_skip_reason(data)
+        if reason:
+            print(f"attnprof: note: {reason}", file=sys.stderr)
+    return 0

@@ -17,6 +17,9 @@ from attnprof.errors import AttnprofError
 
 SCHEMA = "attnprof-results/1"
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # read once: the process's umask, restored at once
+
 
 def ensure_writable_dir(folder: Path) -> Path:
     """Create ``folder`` if needed and prove it can take a file, before any work is done."""
@@ -43,6 +46,7 @@ def write_atomic(path: Path, text: str | bytes) -> None:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file normal permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -1,0 +1,563 @@
+"""report.md: the rendering half (every number computed in :mod:`attnprof.report.tables`).
+
+Layout: a header (suite, provenance, the conventions in one line each), one table per backbone
+and setting, the claims with their verdicts and a summary of the gap between counts and
+latency, published figures beside measured ones, what each convention left uncounted, the
+failed cells, and the plot. Every numeric column names its unit; a missing number is "—".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import pandas as pd
+
+from attnprof.report.claims import (
+    CellClaims,
+    Outcome,
+    evaluate_claims,
+    gap_summary,
+    tally,
+)
+from attnprof.report.published import (
+    GMAC_DIGITS,
+    PARAMS_DIGITS,
+    compare_published,
+    signed,
+)
+from attnprof.report.tables import (
+    LatencyKey,
+    cell_frame,
+    check_results,
+    claims_of,
+    convention_unit,
+    conventions,
+    failed_latency,
+    group_frame,
+    groups,
+    latency_entry,
+    latency_keys,
+    ok_cells,
+    ordered_cells,
+    suite_of,
+)
+from attnprof.suite.config import BASELINE
+
+DASH = "—"
+
+CONVENTION_NOTES = {
+    "paper": "the classic per-module MAC counter of the SGE and SA-Net tables: conv, linear, "
+    "BN, ReLU, pooling; sigmoid, softmax, element-wise products and sums count 0",
+    "fvcore": "fvcore's FlopCountAnalysis: one per fused multiply-add; ops it does not support "
+    "(sigmoid, element-wise mul, mean, ...) count 0 and are listed below",
+    "thop": "thop's module hooks, in MACs; a parameter a module owns directly (SGE's, SA's) is "
+    "skipped, so thop's own parameter count is low for them",
+    "full": "every aten op, 2 FLOPs per multiply-add, element-wise work included, plus the bytes "
+    "each op reads and writes (the memory traffic that latency follows)",
+}
+
+
+# -- number formats -----------------------------------------------------------------------------
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def fmt_millions(value) -> str:
+    """Parameters in M, 3 decimals: ``25.557``."""
+    return DASH if _missing(value) else f"{value / 1e6:.3f}"
+
+
+def fmt_giga(value) -> str:
+    """GMAC or GFLOP: 3 decimals (``4.122``), 4 significant digits below 1 G (``0.1495``)."""
+    if _missing(value):
+        return DASH
+    giga = value / 1e9
+    digits = 3 if abs(giga) >= 1 or giga == 0 else 3 - math.floor(math.log10(abs(giga)))
+    return f"{giga:.{digits}f}"
+
+
+def fmt_mb(value) -> str:
+    """Bytes in MB (10^6 bytes), 1 decimal."""
+    return DASH if _missing(value) else f"{value / 1e6:.1f}"
+
+
+def fmt_pct(value, digits: int = 2) -> str:
+    """A signed percentage without the % sign (the header says %): ``+0.19``."""
+    return DASH if _missing(value) else signed(value, digits)
+
+
+def fmt_ms(value, like=None) -> str:
+    """Milliseconds with 3-4 significant digits (as many decimals as ``like`` would get)."""
+    if _missing(value):
+        return DASH
+    scale = abs(value if _missing(like) else like)
+    digits = 1 if scale >= 100 else 2 if scale >= 1 else 3
+    return f"{value:.{digits}f}"
+
+
+def fmt_plain(value, digits: int = 1) -> str:
+    return DASH if _missing(value) else f"{value:.{digits}f}"
+
+
+def fmt_interval(delta, lo, hi) -> str:
+    """``+20.0 [+15.0, +25.0]``; just the point when there is no interval."""
+    if _missing(delta):
+        return DASH
+    if _missing(lo) or _missing(hi):
+        return signed(delta, 1)
+    return f"{signed(delta, 1)} [{signed(lo, 1)}, {signed(hi, 1)}]"
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]], align: str = "") -> str:
+    """A GitHub Markdown table. ``align`` has one letter per column, ``l`` or ``r``; by default
+    the first column is left-aligned (a name) and the rest right-aligned (numbers)."""
+    align = align or "l" + "r" * (len(header) - 1)
+    cells = [[_escape(h) for h in header], *([_escape(v) for v in row] for row in rows)]
+    lines = ["| " + " | ".join(cells[0]) + " |"]
+    lines.append("|" + "|".join(":---" if a == "l" else "---:" for a in align) + "|")
+    lines += ["| " + " | ".join(row) + " |" for row in cells[1:]]
+    return "\n".join(lines)
+
+
+def _escape(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+# -- sections -----------------------------------------------------------------------------------
+
+
+def render(results: dict, plot_file: str | None = None, plot_note: str | None = None) -> str:
+    """The whole report.md. ``plot_file`` (a name next to the report) is embedded when given;
+    ``plot_note`` says why there is no plot."""
+    check_results(results)
+    frame = cell_frame(results)
+    verdicts = evaluate_claims(results, frame)
+    parts = [
+        _header(results),
+        _results_section(results, frame),
+        _claims_section(results, verdicts),
+        _published_section(results),
+        _uncounted_section(results),
+        _failed_section(results),
+        _plot_section(plot_file, plot_note),
+    ]
+    return "\n\n".join(p for p in parts if p).rstrip() + "\n"
+
+
+def _header(results: dict) -> str:
+    suite = suite_of(results)
+    prov = results.get("provenance") or {}
+    lines = [f"# attnprof report: {suite['name']}"]
+    if suite.get("description"):
+        lines += ["", suite["description"]]
+    lines += ["", "## Provenance", ""]
+    versions = " · ".join(
+        f"{label} {prov.get(key) or 'unknown'}"
+        for label, key in (
+            ("attnprof", "attnprof"),
+            ("torch", "torch"),
+            ("fvcore", "fvcore"),
+            ("thop", "thop"),
+            ("Python", "python"),
+        )
+    )
+    lines.append(f"- **Versions**: {versions}")
+    lines.append(f"- **Platform**: {prov.get('platform') or 'unknown'}")
+    cpu = str(prov.get("cpu") or "unknown")
+    if prov.get("cpu_count"):
+        cpu += f" ({prov['cpu_count']} logical CPUs)"
+    lines.append(f"- **CPU**: {cpu}; torch threads: {prov.get('threads') or 'unknown'}")
+    lines.append(f"- **GPU**: {_gpu(prov.get('gpu'))}")
+    lines.append(f"- **Commit**: {prov.get('git_commit') or 'unknown'}")
+    lines.append(f"- **Measured (UTC)**: {prov.get('utc') or 'unknown'}")
+    if suite.get("source"):
+        lines.append(f"- **Suite file**: {suite['source']}")
+    if not prov:
+        lines.append("- The results file records no provenance: where it was measured is unknown.")
+    earlier = results.get("resumed_from")
+    if isinstance(earlier, dict):
+        lines.append(
+            f"- **Resumed**: part of these results come from an earlier run (UTC "
+            f"{earlier.get('utc') or 'unknown'}, commit {earlier.get('git_commit') or 'unknown'}, "
+            f"CPU {earlier.get('cpu') or 'unknown'})"
+        )
+    lines += ["", "## Conventions", ""]
+    for name in conventions(results):
+        unit = convention_unit(results, name)
+        note = CONVENTION_NOTES.get(name, "a counter this report does not describe")
+        lines.append(f"- **{name}** ({unit}): {note}.")
+    claims = claims_of(results)
+    lines += [
+        "",
+        f"Δ% is against the `{BASELINE}` baseline of the same backbone and setting. "
+        "MB are 10^6 bytes; arithmetic intensity is full FLOPs per byte moved.",
+    ]
+    timed = any(c.get("latency") for c in ok_cells(results))
+    timing = _timing_line(suite) if timed else "Latency: not measured in these results."
+    if timing:
+        lines += ["", timing]
+    lines += [
+        "",
+        f"Claim thresholds: Δ params ≤ {claims.params_pct:g}%, Δ "
+        f"{convention_unit(results, claims.convention)}s ({claims.convention}) ≤ "
+        f"{claims.macs_pct:g}%, Δ latency ≤ {claims.latency_pct:g}%.",
+    ]
+    return "\n".join(lines)
+
+
+def _gpu(gpu) -> str:
+    if not gpu:
+        return "none"
+    parts = [str(gpu.get("name") or "unknown")]
+    if isinstance(gpu.get("memory_bytes"), (int, float)) and gpu["memory_bytes"] > 0:
+        parts.append(f"{gpu['memory_bytes'] / 2**30:.1f} GiB")
+    for label, key in (("driver", "driver"), ("CUDA", "cuda"), ("cuDNN", "cudnn")):
+        if gpu.get(key):
+            parts.append(f"{label} {gpu[key]}")
+    return ", ".join(parts)
+
+
+def _timing_line(suite: dict) -> str:
+    latency = suite.get("latency")
+    if not isinstance(latency, dict):
+        return ""
+    if latency.get("enabled") is False:
+        return "Latency: not measured (disabled in the suite)."
+    threads = latency.get("threads")
+    mode = "torch.compile" if latency.get("compile") else "eager"
+    layout = "channels_last" if latency.get("channels_last") else "contiguous"
+    return (
+        f"Latency: {mode}, {latency.get('dtype', 'float32')}, {layout}; "
+        f"{latency.get('rounds', '?')} rounds of ≥ {latency.get('min_run_time', '?')} s of "
+        f"forwards each; threads: {threads if threads else 'torch default'}. Median ± IQR over "
+        "rounds; Δ latency is the median of per-round ratios to the baseline timed in the same "
+        "rounds, with its 95% CI."
+    )
+
+
+def _group_title(backbone: str, setting: str) -> str:
+    return f"### {backbone} · {setting}"
+
+
+def _results_section(results: dict, frame: pd.DataFrame) -> str:
+    out = ["## Results"]
+    names = conventions(results)
+    units = {n: convention_unit(results, n) for n in names}
+    keys = latency_keys(results)
+    for backbone, setting in groups(results):
+        rows = group_frame(frame, backbone, setting)
+        cells = {c["id"]: c for c in ordered_cells(results)}
+        timed = [
+            k
+            for k in keys
+            if any(latency_entry(cells[i], k) is not None for i in rows["id"] if i in cells)
+        ]
+        header = ["variant", "params (M)", "Δ params (%)"]
+        for name in names:
+            header += [f"{name} (G{units[name]})", f"Δ {name} (%)"]
+        full = "full" in names
+        if full:
+            header += [
+                "bytes moved (MB)",
+                "Δ bytes (%)",
+                f"intensity ({units['full']}/byte)",
+                f"attention intensity ({units['full']}/byte)",
+            ]
+        for k in timed:
+            header += [
+                f"{k.label} median ± IQR (ms)",
+                f"{k.label} Δ latency (%) [95% CI]",
+                f"{k.label} throughput (img/s)",
+            ]
+        body = []
+        for row in rows.to_dict("records"):
+            body.append(_result_row(row, cells[row["id"]], names, units, full, timed))
+        out += ["", _group_title(backbone, setting), "", table(header, body)]
+        if not (rows["variant"].eq(BASELINE) & rows["status"].eq("ok")).any():
+            out += ["", f"No counted `{BASELINE}` baseline here: no Δ% can be given."]
+    if len(out) == 1:
+        out += ["", "No cells in this results file."]
+    return "\n".join(out)
+
+
+def _result_row(
+    row: dict, cell: dict, names: list[str], units: dict, full: bool, timed: list[LatencyKey]
+) -> list[str]:
+    base = row["variant"] == BASELINE
+    failed = row["status"] != "ok"
+    label = row["variant"] + (" (baseline)" if base else "") + (" (failed)" if failed else "")
+
+    def delta(column: str, digits: int = 2) -> str:
+        return DASH if base else fmt_pct(row.get(column), digits)
+
+    values = [label, fmt_millions(row["params_count"]), delta("params_delta_pct")]
+    for name in names:
+        unit = units[name]
+        values += [fmt_giga(row.get(f"{name}_{unit}")), delta(f"{name}_delta_pct")]
+    if full:
+        unit = units["full"]
+        values += [
+            fmt_mb(row.get("full_bytes")),
+            delta("full_bytes_delta_pct"),
+            fmt_plain(row.get(f"full_{unit}_per_byte")),
+            fmt_plain(row.get(f"full_attention_{unit}_per_byte"), 2),
+        ]
+    for k in timed:
+        p = k.column
+        entry = latency_entry(cell, k) if not failed else None
+        if entry is not None and entry.get("error") is not None:
+            values += ["failed", DASH, DASH]
+            continue
+        median, iqr = row.get(f"{p}_median_ms"), row.get(f"{p}_iqr_ms")
+        spread = (
+            f"{fmt_ms(median)} ± {fmt_ms(iqr, like=median)}"
+            if not _missing(iqr)
+            else fmt_ms(median)
+        )
+        values += [
+            DASH if _missing(median) else spread,
+            DASH
+            if base
+            else fmt_interval(
+                row.get(f"{p}_delta_pct"),
+                row.get(f"{p}_delta_ci95_lo_pct"),
+                row.get(f"{p}_delta_ci95_hi_pct"),
+            ),
+            fmt_plain(row.get(f"{p}_images_per_s")),
+        ]
+    return values
+
+
+def _claims_section(results: dict, verdicts: list[CellClaims]) -> str:
+    claims = claims_of(results)
+    unit = convention_unit(results, claims.convention)
+    out = [
+        '## Claims: "almost no extra parameters or FLOPs"',
+        "",
+        f"Each attention variant against the `{BASELINE}` baseline of its backbone and setting. "
+        f"A count (parameters, {unit}s) is exact: the claim holds when its Δ is at most the "
+        "threshold. A latency is measured: the claim is refuted only when the whole 95% CI of "
+        "its Δ lies above the threshold, holds only when the whole CI lies below it, and is "
+        "inconclusive otherwise.",
+    ]
+    if not verdicts:
+        out += ["", "No counted attention variant to judge."]
+        return "\n".join(out)
+    keys = [
+        k for k in latency_keys(results) if any(k == lk for c in verdicts for lk, _ in c.latency)
+    ]
+    header = [
+        "variant",
+        "Δ params (%)",
+        f"params ≤ {claims.params_pct:g}%",
+        f"Δ {claims.convention} (%)",
+        f"{unit}s ≤ {claims.macs_pct:g}%",
+    ]
+    for k in keys:
+        header += [f"{k.label} Δ latency (%) [95% CI]", f"latency ≤ {claims.latency_pct:g}%"]
+    cells = {c["id"]: c for c in ordered_cells(results)}
+    align = "lrlrl" + "rl" * len(keys)
+    for backbone, setting in groups(results):
+        rows = []
+        for c in verdicts:
+            if (c.backbone, c.setting) != (backbone, setting):
+                continue
+            latency = dict(c.latency)
+            row = [
+                c.variant,
+                fmt_pct(c.params.delta_pct),
+                c.params.outcome.value,
+                fmt_pct(c.macs.delta_pct),
+                c.macs.outcome.value,
+            ]
+            for k in keys:
+                v = latency.get(k)
+                entry = latency_entry(cells[c.id], k)
+                if v is None and entry is not None and entry.get("error") is not None:
+                    row += [DASH, "timing failed"]
+                elif v is None:
+                    row += [DASH, Outcome.NOT_MEASURED.value]
+                else:
+                    lo, hi = v.ci95_pct or (None, None)
+                    row += [fmt_interval(v.delta_pct, lo, hi), v.outcome.value]
+            rows.append(row)
+        if rows:
+            out += ["", _group_title(backbone, setting), "", table(header, rows, align)]
+    out += ["", "### Summary", "", _summary(results, verdicts)]
+    return "\n".join(out)
+
+
+def _summary(results: dict, verdicts: list[CellClaims]) -> str:
+    claims = claims_of(results)
+    unit = convention_unit(results, claims.convention)
+    n = len(verdicts)
+    params = tally([c.params for c in verdicts])
+    macs = tally([c.macs for c in verdicts])
+    latency = tally([v for c in verdicts for _, v in c.latency])
+    timings = sum(latency.values())
+    sentences = [
+        f"Over {n} attention cell{'s' if n != 1 else ''}, the parameter claim "
+        f"{_tally_phrase(params)}; the {unit} claim ({claims.convention}) {_tally_phrase(macs)}"
+        + (
+            f"; the latency claim {_tally_phrase(latency)} (of {timings} timing"
+            f"{'s' if timings != 1 else ''})."
+            if timings
+            else "; latency was not measured."
+        )
+    ]
+    for gap in gap_summary(verdicts):
+        factor = gap.factor
+        sentences.append(
+            f"The gap on {gap.key.phrase}: median Δ {unit}s ({claims.convention}) "
+            f"{gap.median_macs_pct:+.2f}% vs median Δ latency {gap.median_latency_pct:+.1f}% "
+            f"over {gap.cells} cell{'s' if gap.cells != 1 else ''}"
+            + (
+                f", latency growing {factor:.0f}× as much as the {unit} count."
+                if factor is not None and factor >= 1.5
+                else "."
+            )
+        )
+    return " ".join(sentences)
+
+
+def _tally_phrase(counts: dict[Outcome, int]) -> str:
+    parts = [
+        f"{verb} in {counts[outcome]}"
+        for outcome, verb in (
+            (Outcome.HOLDS, "holds"),
+            (Outcome.REFUTED, "is refuted"),
+            (Outcome.INCONCLUSIVE, "is inconclusive"),
+            (Outcome.NOT_MEASURED, "is not measured"),
+        )
+        if counts[outcome]
+    ]
+    if not parts:
+        return "has nothing to judge"
+    total = sum(counts.values())
+    if len(parts) == 1 and total > 1:
+        return parts[0].replace(f" in {total}", " in both" if total == 2 else f" in all {total}")
+    return ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
+
+
+def _published_section(results: dict) -> str:
+    comparisons = compare_published(results)
+    if not comparisons:
+        return ""
+    header = [
+        "backbone",
+        "variant",
+        "setting",
+        "published params (M)",
+        "measured params (M)",
+        "difference (M)",
+        "published (GMAC)",
+        "measured paper (GMAC)",
+        "difference (GMAC)",
+        "matches printed digits",
+        "source",
+    ]
+    rows = []
+    for c in comparisons:
+        rows.append(
+            [
+                c.backbone,
+                c.variant,
+                c.setting or DASH,
+                f"{c.published_params_m:.{PARAMS_DIGITS}f}",
+                DASH if c.measured_params_m is None else f"{c.measured_params_m:.3f}",
+                DASH if c.params_diff_m is None else signed(c.params_diff_m, 3),
+                f"{c.published_gmac:.{GMAC_DIGITS}f}",
+                DASH if c.measured_gmac is None else f"{c.measured_gmac:.{GMAC_DIGITS}f}",
+                DASH if c.gmac_diff is None else signed(c.gmac_diff, 3),
+                _match(c),
+                c.source or DASH,
+            ]
+        )
+    out = [
+        "## Published vs measured",
+        "",
+        "Parameters must match to the printed 2 decimals of M, MACs (paper convention) to the "
+        "printed 3 decimals of a GMAC.",
+        "",
+        table(header, rows, align="lll" + "r" * 6 + "ll"),
+        "",
+    ]
+    notes = [note for c in comparisons for note in c.notes()]
+    if notes:
+        out += ["Rows that do not match:", ""]
+        out += [f"- {note}" for note in notes]
+    else:
+        out.append("Every published row matches the measurement to the printed digits.")
+    return "\n".join(out)
+
+
+def _match(c) -> str:
+    if c.params_match is None and c.gmac_match is None:
+        return DASH
+    return "yes" if c.matches else "no"
+
+
+def _uncounted_section(results: dict) -> str:
+    lines = []
+    for cell in ok_cells(results):
+        flops = (cell.get("profile") or {}).get("flops") or {}
+        for name in conventions(results):
+            uncounted = (flops.get(name) or {}).get("uncounted") or {}
+            if not uncounted:
+                continue
+            ops = sorted(uncounted.items(), key=lambda item: (-item[1], item[0]))
+            shown = ", ".join(f"{op} ×{n:g}" for op, n in ops[:8])
+            if len(ops) > 8:
+                shown += f", and {len(ops) - 8} more"
+            lines.append(f"- `{cell['id']}` {name}: {shown}")
+    if not lines:
+        return ""
+    return "\n".join(
+        [
+            "## Operations each convention did not count",
+            "",
+            "Calls of each op that contributed 0 to the count (not a bug of the counter: its "
+            "convention).",
+            "",
+            *lines,
+        ]
+    )
+
+
+def _failed_section(results: dict) -> str:
+    failed_cells = [c for c in ordered_cells(results) if c["status"] != "ok"]
+    failed_timings = failed_latency(results)
+    out = ["## Failed cells", ""]
+    if not failed_cells and not failed_timings:
+        out.append("None: every cell was counted and every timing finished.")
+        return "\n".join(out)
+    for cell in failed_cells:
+        out += _error_item(f"`{cell['id']}`", cell.get("error") or "failed (no error recorded)")
+    for cell, entry in failed_timings:
+        out += _error_item(
+            f"`{cell['id']}` latency {entry['device']} b{entry['batch']}", entry["error"]
+        )
+    return "\n".join(out)
+
+
+def _error_item(what: str, error: str) -> list[str]:
+    lines = str(error).strip().splitlines() or [""]
+    item = [f"- {what}: {lines[0]}"]
+    if len(lines) > 1:
+        item += ["", "  ```", *(f"  {line}" for line in lines[1:]), "  ```"]
+    return item
+
+
+def _plot_section(plot_file: str | None, plot_note: str | None) -> str:
+    if plot_file:
+        return (
+            "## Plot\n\n"
+            f"![Δ MACs % against Δ latency % per variant]({plot_file})\n\n"
+            "Points far above the y = x line cost far more time than their count suggests."
+        )
+    if plot_note:
+        return f"## Plot\n\n{plot_note}"
+    return ""

@@ -1,0 +1,169 @@
+"""The gap at a glance: Δ MACs % (x) against Δ latency % (y), one marker per measurement.
+
+Caveat first: matplotlib is an optional extra (``pip install 'attnprof[plot]'``). Without it,
+or without any cell that has both a Δ count and a Δ latency, there is no plot and
+:func:`skip_reason` says why; nothing here ever raises for that. The figure is drawn with the
+Agg canvas directly (no pyplot, no global backend switch), so it works headless and inside
+other programs.
+
+Points: one per attention variant x backbone x setting x device x batch; colour = variant,
+marker = backbone/setting/device/batch, each labelled with its variant. The dashed y = x line is
+where latency would grow exactly as the count does; a point far above it is the paper's
+"almost free" module costing real time. Error bars are the 95% CI of Δ latency.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+from dataclasses import dataclass
+
+from attnprof.report.claims import evaluate_claims
+from attnprof.report.tables import check_results, claims_of, convention_unit
+
+INSTALL_HINT = "pip install 'attnprof[plot]'"
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h")
+
+
+@dataclass(frozen=True)
+class Point:
+    variant: str
+    group: str  # "resnet50 fc@224x224 cpu b1"
+    macs_pct: float
+    latency_pct: float
+    ci95_pct: tuple[float, float] | None
+
+
+def plot_available() -> bool:
+    """Whether matplotlib is installed."""
+    return importlib.util.find_spec("matplotlib") is not None
+
+
+def points(results: dict) -> list[Point]:
+    """Every (Δ count, Δ latency) pair of the results, in suite order."""
+    out = []
+    for claim in evaluate_claims(results):
+        if claim.macs.delta_pct is None:
+            continue
+        for key, verdict in claim.latency:
+            out.append(
+                Point(
+                    claim.variant,
+                    f"{claim.backbone} {claim.setting} {key.label}",
+                    claim.macs.delta_pct,
+                    verdict.delta_pct,
+                    verdict.ci95_pct,
+                )
+            )
+    return out
+
+
+def skip_reason(results: dict) -> str | None:
+    """Why no plot can be drawn for these results, or ``None`` when one can."""
+    if not plot_available():
+        return f"Plot skipped: matplotlib is not installed ({INSTALL_HINT})."
+    if not points(results):
+        return (
+            "Plot skipped: no attention cell has both a Δ count and a Δ latency "
+            "(latency not measured, or every baseline failed)."
+        )
+    return None
+
+
+def render_png(results: dict) -> bytes | None:
+    """The PNG bytes, or ``None`` when :func:`skip_reason` gives a reason."""
+    check_results(results)
+    if skip_reason(results) is not None:
+        return None
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    claims = claims_of(results)
+    unit = convention_unit(results, claims.convention)
+    data = points(results)
+    variants = list(dict.fromkeys(p.variant for p in data))
+    group_names = list(dict.fromkeys(p.group for p in data))
+    figure = Figure(figsize=(9.5, 5.5), dpi=110)
+    FigureCanvasAgg(figure)
+    ax = figure.add_subplot()
+    palette = [f"C{i}" for i in range(10)]  # the default colour cycle
+    for p in data:
+        colour = palette[variants.index(p.variant) % len(palette)]
+        marker = MARKERS[group_names.index(p.group) % len(MARKERS)]
+        yerr = None
+        if p.ci95_pct is not None:
+            lo, hi = p.ci95_pct
+            yerr = [[max(p.latency_pct - lo, 0.0)], [max(hi - p.latency_pct, 0.0)]]
+        ax.errorbar(
+            [p.macs_pct],
+            [p.latency_pct],
+            yerr=yerr,
+            fmt=marker,
+            color=colour,
+            ecolor=colour,
+            elinewidth=1,
+            capsize=3,
+            markersize=7,
+        )
+        ax.annotate(
+            p.variant,
+            (p.macs_pct, p.latency_pct),
+            textcoords="offset points",
+            xytext=(6, 4),
+            fontsize=8,
+            color=colour,
+        )
+    xs = [0.0, claims.macs_pct, *(p.macs_pct for p in data)]
+    ys = [0.0, claims.latency_pct, *(v for p in data for v in (p.latency_pct, *(p.ci95_pct or ())))]
+    xpad = (max(xs) - min(xs)) * 0.12 or 1.0
+    ypad = (max(ys) - min(ys)) * 0.08 or 1.0
+    xlim = (min(xs) - xpad, max(xs) + xpad)
+    ax.plot(xlim, xlim, "--", color="grey", lw=1, label="y = x (time grows as the count)")
+    ax.axhline(
+        claims.latency_pct,
+        color="firebrick",
+        lw=0.8,
+        ls=":",
+        label=f"latency claim threshold ({claims.latency_pct:g}%)",
+    )
+    ax.axvline(
+        claims.macs_pct,
+        color="steelblue",
+        lw=0.8,
+        ls=":",
+        label=f"{unit} claim threshold ({claims.macs_pct:g}%)",
+    )
+    ax.set_xlim(*xlim)
+    ax.set_ylim(min(ys) - ypad, max(ys) + ypad)
+    ax.set_xlabel(f"Δ {unit}s, {claims.convention} convention (%)")
+    ax.set_ylabel("Δ latency, median of paired ratios (%)")
+    ax.set_title(f"Count vs time against the 'none' baseline ({_suite_name(results)})")
+    ax.grid(True, alpha=0.3)
+    handles = [
+        _legend_marker(palette[i % len(palette)], "o", name) for i, name in enumerate(variants)
+    ] + [
+        _legend_marker("black", MARKERS[i % len(MARKERS)], name)
+        for i, name in enumerate(group_names)
+    ]
+    line_handles, _ = ax.get_legend_handles_labels()
+    ax.legend(  # outside the axes, so it never hides a point
+        handles=handles + line_handles,
+        fontsize=7,
+        loc="upper left",
+        bbox_to_anchor=(1.02, 1.0),
+        borderaxespad=0.0,
+    )
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", bbox_inches="tight", metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def _legend_marker(colour: str, marker: str, label: str):
+    from matplotlib.lines import Line2D
+
+    return Line2D([], [], color=colour, marker=marker, linestyle="none", label=label)
+
+
+def _suite_name(results: dict) -> str:
+    return str((results.get("suite") or {}).get("name", ""))
