@@ -1,0 +1,86 @@
+"""Counting the cost of a model under named conventions.
+
+A figure is meaningless without its convention, so attnprof never prints one without the other:
+
+- ``paper``  (MAC): the classic per-module counter behind the published tables;
+- ``fvcore`` (MAC): ``fvcore.nn.FlopCountAnalysis`` as it is (jit trace, real tensors: slow);
+- ``thop``   (MAC): ``thop.profile`` as it is (with its own, sometimes wrong, parameter count);
+- ``full``   (FLOP): every aten op priced by attnprof's rule table, nothing silently 0, with the
+  bytes each op moves.
+
+Each convention lives in its own module; :func:`count` dispatches to them and returns a
+:class:`ConventionCount`. :func:`attnprof.profiling.profile` builds the models and gathers the
+counts into a :class:`ProfileRecord`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from torch import nn
+
+from attnprof.counting import full, fvcore_count, paper, thop_count
+from attnprof.counting.records import UNITS, ConventionCount, ProfileRecord
+from attnprof.errors import AttnprofError, choices
+
+
+@dataclass(frozen=True)
+class Convention:
+    """A counting convention: its unit, what it counts, and whether it needs real tensors."""
+
+    name: str
+    unit: str
+    description: str
+    needs_real_tensors: bool
+    counter: Callable[[nn.Module, Sequence[int], Iterable[str] | None], ConventionCount]
+
+
+CONVENTIONS: dict[str, Convention] = {
+    module.NAME: Convention(module.NAME, module.UNIT, module.DESCRIPTION, real, counter)
+    for module, real, counter in (
+        (paper, False, paper.count_paper),
+        (fvcore_count, True, fvcore_count.count_fvcore),
+        (thop_count, False, thop_count.count_thop),
+        (full, False, full.count_full),
+    )
+}
+DEFAULT_CONVENTIONS: tuple[str, ...] = tuple(CONVENTIONS)
+
+
+def get_convention(name: str) -> Convention:
+    key = name.strip().lower() if isinstance(name, str) else name
+    if key not in CONVENTIONS:
+        raise AttnprofError(
+            f"unknown counting convention {name!r}; valid conventions: {choices(CONVENTIONS)}"
+        )
+    return CONVENTIONS[key]
+
+
+def count(
+    model: nn.Module,
+    shape: Sequence[int],
+    convention: str = "full",
+    *,
+    attention: Iterable[str] | None = None,
+) -> ConventionCount:
+    """Count ``model`` on an input of ``shape`` (``(N, C, H, W)``) under ``convention``.
+
+    ``attention`` names the modules whose share to report (default:
+    ``model.attention_modules()`` where the model has it, else none). Build the model on the
+    meta device for every convention but ``fvcore``, which materialises a meta model on the CPU
+    itself (with uninitialised weights).
+    """
+    return get_convention(convention).counter(model, tuple(shape), attention)
+
+
+__all__ = [
+    "CONVENTIONS",
+    "DEFAULT_CONVENTIONS",
+    "UNITS",
+    "Convention",
+    "ConventionCount",
+    "ProfileRecord",
+    "count",
+    "get_convention",
+]

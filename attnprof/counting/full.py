@@ -1,0 +1,92 @@
+"""The ``full`` convention: every aten op counted, in FLOPs, with the bytes it moves.
+
+A :class:`~torch.utils._python_dispatch.TorchDispatchMode` sees every op the model runs below
+autograd (after composite ops have been decomposed: ``linear`` arrives as ``t`` + ``addmm``,
+``adaptive_avg_pool2d(x, 1)`` as ``mean``) and prices it with the rule table of
+:mod:`attnprof.counting.rules`. Nothing is silently 0: an op without a rule is reported under
+``uncounted``. It runs on meta tensors, so it allocates nothing and takes milliseconds.
+
+Caveats first: FLOPs of anything but multiply-adds are a convention, stated in the rules module;
+bytes are those of eager, unfused execution (each op reads its inputs from and writes its output
+to memory), an upper bound on what a fusing compiler would move, and no model of caches.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+import torch
+from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from attnprof.counting.records import ConventionCount
+from attnprof.counting.rules import op_name, rule_for, traffic
+from attnprof.counting.tracing import AttentionScope, attention_names, make_input
+
+NAME = "full"
+UNIT = "FLOP"
+DESCRIPTION = (
+    "every aten op on meta tensors, in FLOPs (2 per multiply-add; pointwise, reductions, "
+    "pooling, normalisation and activations by attnprof's documented rule table), with the "
+    "bytes each op reads and writes (eager, unfused)"
+)
+
+
+class FlopByteMode(TorchDispatchMode):
+    """Sums FLOPs and bytes of every op, and the part that runs inside attention modules."""
+
+    def __init__(self, scope: AttentionScope | None = None):
+        super().__init__()
+        self.scope = scope or AttentionScope()
+        self.flops = 0
+        self.bytes = 0
+        self.attention_flops = 0
+        self.attention_bytes = 0
+        self.by_op: Counter = Counter()
+        self.uncounted: Counter = Counter()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        rule = rule_for(func)
+        if rule is None:
+            self.uncounted[op_name(func)] += 1
+            flops = 0
+        else:
+            flops = int(rule(args, kwargs, out))
+        moved = traffic(func, args, kwargs, out)
+        self.flops += flops
+        self.bytes += moved
+        self.by_op[op_name(func)] += flops
+        if self.scope.active:
+            self.attention_flops += flops
+            self.attention_bytes += moved
+        return out
+
+
+def count_full(
+    model: nn.Module, shape: Sequence[int], attention: Iterable[str] | None = None
+) -> ConventionCount:
+    """Count ``model`` on an input of ``shape`` under the ``full`` convention.
+
+    Build the model on the meta device (``build_model(..., device="meta")``) to make this
+    cheap; it works on real tensors too. ``attention`` names the modules whose share to report
+    (default: ``model.attention_modules()``).
+    """
+    names = attention_names(model, attention)
+    scope = AttentionScope()
+    mode = FlopByteMode(scope)
+    x = make_input(model, shape)
+    with scope.watching(model, names), torch.no_grad(), mode:
+        model(x)
+    return ConventionCount(
+        convention=NAME,
+        unit=UNIT,
+        value=mode.flops,
+        attention=mode.attention_flops,
+        uncounted=dict(sorted(mode.uncounted.items())),
+        description=DESCRIPTION,
+        bytes=mode.bytes,
+        attention_bytes=mode.attention_bytes,
+    )

@@ -1,0 +1,99 @@
+"""The ``fvcore`` convention: ``fvcore.nn.FlopCountAnalysis`` as it is.
+
+Caveats first: fvcore counts "one fused multiply-add as one flop" (so its unit is the MAC) for
+the ops it has handles for: convolutions, matrix products, normalisations, adaptive average
+pooling, upsampling. Ops it knows to be cheap (relu, max, views, ...) it ignores outright; every
+other op (sigmoid, mul, mean, softmax, ...) is "unsupported" and counts 0. attnprof reports
+fvcore's total unchanged and the unsupported ops, with how often each ran, under
+``uncounted``.
+
+fvcore traces the model with ``torch.jit.trace``, so it needs real tensors: this is the slow
+convention. Its warnings and log lines are silenced; their content is in the record instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+
+import torch
+from torch import nn
+
+from attnprof.counting.records import ConventionCount
+from attnprof.counting.tracing import attention_names, make_input, model_device
+from attnprof.errors import AttnprofError
+
+NAME = "fvcore"
+UNIT = "MAC"
+DESCRIPTION = (
+    "fvcore.nn.FlopCountAnalysis as it is: jit trace on real tensors, 1 per fused "
+    "multiply-add for conv, matmul, norms, adaptive avg pooling; unsupported ops 0"
+)
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence fvcore's logger and every Python warning (TracerWarning included)."""
+    logger = logging.getLogger("fvcore")
+    level, propagate = logger.level, logger.propagate
+    logger.setLevel(logging.CRITICAL + 1)
+    logger.propagate = False
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+        logger.propagate = propagate
+
+
+def analysis(model: nn.Module, shape: Sequence[int]):
+    """A quiet ``FlopCountAnalysis`` of ``model`` on a zero input of ``shape``.
+
+    A meta-device model is materialised on the CPU first (a copy, uninitialised weights).
+    """
+    with _quiet():
+        from fvcore.nn import FlopCountAnalysis
+
+    if model_device(model).type == "meta":
+        model = copy.deepcopy(model).to_empty(device="cpu")
+    return (
+        FlopCountAnalysis(model, (make_input(model, shape),))
+        .unsupported_ops_warnings(False)
+        .uncalled_modules_warnings(False)
+        .tracer_warnings("none")
+    )
+
+
+def count_fvcore(
+    model: nn.Module, shape: Sequence[int], attention: Iterable[str] | None = None
+) -> ConventionCount:
+    """Count ``model`` on an input of ``shape`` with fvcore (real tensors: build on the CPU).
+
+    ``attention`` names the modules whose share to report (default:
+    ``model.attention_modules()``), taken from fvcore's ``by_module()``.
+    """
+    names = attention_names(model, attention)
+    flops = analysis(model, shape)
+    try:
+        with _quiet(), torch.no_grad():
+            total = flops.total()
+            by_module = flops.by_module()
+            unsupported = flops.unsupported_ops()
+    except AttnprofError:
+        raise
+    except Exception as exc:  # jit tracing can fail on any model code
+        raise AttnprofError(
+            f"fvcore could not trace the model: {type(exc).__name__}: {exc}"
+        ) from exc
+    return ConventionCount(
+        convention=NAME,
+        unit=UNIT,
+        value=int(total),
+        attention=int(sum(by_module.get(name, 0) for name in names)),
+        uncounted=dict(sorted((str(op), int(n)) for op, n in unsupported.items())),
+        description=DESCRIPTION,
+    )

@@ -1,0 +1,161 @@
+"""Typed records of what was counted: one :class:`ConventionCount` per convention, gathered into
+one :class:`ProfileRecord` per model.
+
+Records hold raw integers; derived figures (giga units, shares, arithmetic intensity) are
+properties, so a record read back from JSON gives the same answers as the one that was written.
+``to_dict`` produces the JSON object that ``attnprof profile --json`` prints and ``from_dict``
+reads it back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from attnprof.errors import AttnprofError
+
+UNITS = ("MAC", "FLOP")
+"""A MAC is one multiply-accumulate; a FLOP one arithmetic operation (a MAC is two FLOPs)."""
+
+
+@dataclass(frozen=True)
+class ConventionCount:
+    """The operation count of one model under one counting convention.
+
+    ``value`` and ``attention`` are in ``unit``; ``attention`` is the part of ``value`` spent
+    inside the model's attention modules. ``uncounted`` names what ran and counted 0 under the
+    convention (an op or module type -> how many times), so nothing is hidden. ``bytes`` and
+    ``attention_bytes`` (memory traffic, eager and unfused) only come with the ``full``
+    convention; ``reported_params`` is the counting tool's own parameter count where it has one
+    (thop), which need not equal the model's.
+    """
+
+    convention: str
+    unit: str
+    value: int
+    attention: int
+    uncounted: dict[str, int] = field(default_factory=dict)
+    description: str = ""
+    bytes: int | None = None
+    attention_bytes: int | None = None
+    reported_params: int | None = None
+
+    def __post_init__(self):
+        if self.unit not in UNITS:
+            raise AttnprofError(f"unit {self.unit!r} is invalid; valid units: MAC, FLOP")
+
+    @property
+    def giga(self) -> float:
+        """``value`` in billions of ``unit`` (GMAC or GFLOP)."""
+        return self.value / 1e9
+
+    @property
+    def attention_giga(self) -> float:
+        return self.attention / 1e9
+
+    @property
+    def attention_share(self) -> float:
+        """The fraction of ``value`` spent inside attention modules (0 when ``value`` is 0)."""
+        return self.attention / self.value if self.value else 0.0
+
+    @property
+    def intensity(self) -> float | None:
+        """Arithmetic intensity in ``unit`` per byte moved, where bytes were counted."""
+        return self.value / self.bytes if self.bytes else None
+
+    @property
+    def attention_intensity(self) -> float | None:
+        return self.attention / self.attention_bytes if self.attention_bytes else None
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "convention": self.convention,
+            "description": self.description,
+            "value": self.value,
+            "unit": self.unit,
+            "attention": self.attention,
+            "uncounted": dict(self.uncounted),
+        }
+        for key in ("bytes", "attention_bytes", "reported_params"):
+            if getattr(self, key) is not None:
+                data[key] = getattr(self, key)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], convention: str | None = None) -> ConventionCount:
+        """Read :meth:`to_dict`'s output; ``convention`` names it when the dict does not."""
+        try:
+            return cls(
+                convention=data.get("convention", convention or ""),
+                unit=data["unit"],
+                value=int(data["value"]),
+                attention=int(data["attention"]),
+                uncounted={str(k): int(v) for k, v in data.get("uncounted", {}).items()},
+                description=data.get("description", ""),
+                bytes=_optional_int(data.get("bytes")),
+                attention_bytes=_optional_int(data.get("attention_bytes")),
+                reported_params=_optional_int(data.get("reported_params")),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise AttnprofError(f"not a convention count ({convention or '?'}): {exc!r}") from None
+
+
+@dataclass(frozen=True)
+class ProfileRecord:
+    """What one model costs: parameters and its operation counts under several conventions.
+
+    ``input`` is the input tensor's shape ``(N, C, H, W)``; ``params`` counts every parameter
+    of the model, ``attention_params`` those inside its attention modules; ``flops`` maps a
+    convention name to its count (whose unit may be MAC or FLOP: read ``unit``).
+    """
+
+    backbone: str
+    attention: str
+    input: tuple[int, int, int, int]
+    head: str
+    params: int
+    attention_params: int
+    flops: dict[str, ConventionCount]
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def conventions(self) -> list[str]:
+        return list(self.flops)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "backbone": self.backbone,
+            "attention": self.attention,
+            "options": dict(self.options),
+            "input": list(self.input),
+            "head": self.head,
+            "params": self.params,
+            "attention_params": self.attention_params,
+            "flops": {name: count.to_dict() for name, count in self.flops.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ProfileRecord:
+        try:
+            shape = tuple(int(v) for v in data["input"])
+            if len(shape) != 4:
+                raise ValueError(f"input must be [N, C, H, W], got {data['input']!r}")
+            return cls(
+                backbone=str(data["backbone"]),
+                attention=str(data["attention"]),
+                input=shape,  # type: ignore[arg-type]
+                head=str(data["head"]),
+                params=int(data["params"]),
+                attention_params=int(data["attention_params"]),
+                flops={
+                    str(name): ConventionCount.from_dict(entry, name)
+                    for name, entry in data["flops"].items()
+                },
+                options=dict(data.get("options", {})),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise AttnprofError(f"not a profile record: {exc!r}") from None
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)

@@ -1,0 +1,161 @@
+"""Rich tables of a :class:`~attnprof.counting.records.ProfileRecord`: records in, tables out.
+
+One unit per table, stated in every header: parameters in M params, MAC conventions in GMAC,
+FLOP conventions in GFLOP, memory traffic in MB (10^6 bytes).
+"""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.table import Table
+
+from attnprof.counting.records import ConventionCount, ProfileRecord
+
+_GIGA = 1e9
+_MEGA = 1e6
+
+
+def _title(record: ProfileRecord) -> str:
+    shape = "x".join(str(v) for v in record.input)
+    options = ", ".join(f"{k}={v!r}" for k, v in record.options.items())
+    attention = record.attention + (f" ({options})" if options else "")
+    return f"{record.backbone} + {attention}, input {shape} (NxCxHxW), head {record.head}"
+
+
+def _uncounted(count: ConventionCount) -> str:
+    if not count.uncounted:
+        return "-"
+    return ", ".join(f"{name} x{calls}" for name, calls in count.uncounted.items())
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.2f}" if whole else "-"
+
+
+def params_table(record: ProfileRecord) -> Table:
+    table = Table(title=f"Parameters: {_title(record)}", title_justify="left")
+    table.add_column("Parameters")
+    table.add_column("Count (params)", justify="right")
+    table.add_column("M params", justify="right")
+    table.add_column("Share of model (%)", justify="right")
+    table.add_row("model (exact)", f"{record.params:,}", f"{record.params / _MEGA:.3f}", "100.00")
+    table.add_row(
+        "inside attention modules",
+        f"{record.attention_params:,}",
+        f"{record.attention_params / _MEGA:.3f}",
+        _share(record.attention_params, record.params),
+    )
+    for name, count in record.flops.items():
+        reported = count.reported_params
+        if reported is None:
+            continue
+        note = "" if reported == record.params else f" (misses {record.params - reported:,})"
+        label = f"{name}'s own count{note}"
+        if reported != record.params:
+            label = f"[bold red]{label}[/]"
+        table.add_row(
+            label, f"{reported:,}", f"{reported / _MEGA:.3f}", _share(reported, record.params)
+        )
+    return table
+
+
+def mac_table(record: ProfileRecord) -> Table | None:
+    rows = [c for c in record.flops.values() if c.unit == "MAC"]
+    if not rows:
+        return None
+    table = Table(
+        title="Multiply-accumulates (1 GMAC = 10^9 MACs: the papers' \"GFLOPs\")",
+        title_justify="left",
+    )
+    table.add_column("Convention", no_wrap=True)
+    table.add_column("Total (GMAC)", justify="right")
+    table.add_column("Attention (GMAC)", justify="right")
+    table.add_column("Attention (%)", justify="right")
+    for count in rows:
+        table.add_row(
+            count.convention,
+            f"{count.value / _GIGA:.3f}",
+            f"{count.attention / _GIGA:.4f}",
+            _share(count.attention, count.value),
+        )
+    return table
+
+
+def flop_table(record: ProfileRecord) -> Table | None:
+    rows = [c for c in record.flops.values() if c.unit == "FLOP"]
+    if not rows:
+        return None
+    table = Table(
+        title="Floating-point operations (1 GFLOP = 10^9 FLOPs; 1 MAC = 2 FLOPs)",
+        title_justify="left",
+    )
+    table.add_column("Convention", no_wrap=True)
+    table.add_column("Total (GFLOP)", justify="right")
+    table.add_column("Attention (GFLOP)", justify="right")
+    table.add_column("Attention (%)", justify="right")
+    for count in rows:
+        table.add_row(
+            count.convention,
+            f"{count.value / _GIGA:.3f}",
+            f"{count.attention / _GIGA:.4f}",
+            _share(count.attention, count.value),
+        )
+    return table
+
+
+def traffic_table(record: ProfileRecord) -> Table | None:
+    rows = [c for c in record.flops.values() if c.bytes is not None and c.unit == "FLOP"]
+    if not rows:
+        return None
+    table = Table(
+        title="Memory traffic, eager and unfused (1 MB = 10^6 bytes; B = byte)",
+        title_justify="left",
+    )
+    table.add_column("Convention", no_wrap=True)
+    table.add_column("Traffic (MB)", justify="right")
+    table.add_column("Attention traffic (MB)", justify="right")
+    table.add_column("Attention (%)", justify="right")
+    table.add_column("Intensity (FLOP/B)", justify="right")
+    table.add_column("Attention intensity (FLOP/B)", justify="right")
+    for count in rows:
+        table.add_row(
+            count.convention,
+            _megabytes(count.bytes),
+            _megabytes(count.attention_bytes),
+            _share(count.attention_bytes or 0, count.bytes or 0),
+            _ratio(count.intensity),
+            _ratio(count.attention_intensity),
+        )
+    return table
+
+
+def uncounted_table(record: ProfileRecord) -> Table | None:
+    """What each convention saw run and counted 0: module types and functional aten ops."""
+    if not record.flops:
+        return None
+    table = Table(title="Ran but counted 0 (number of calls)", title_justify="left")
+    table.add_column("Convention", no_wrap=True)
+    table.add_column("Op or module type (calls)")
+    for count in record.flops.values():
+        table.add_row(count.convention, _uncounted(count))
+    return table
+
+
+def _megabytes(value: int | None) -> str:
+    return "-" if value is None else f"{value / _MEGA:,.1f}"
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def render_profile(record: ProfileRecord) -> Group:
+    """The tables of one record: parameters, one table per unit, then what counted 0."""
+    tables = [
+        params_table(record),
+        mac_table(record),
+        flop_table(record),
+        traffic_table(record),
+        uncounted_table(record),
+    ]
+    return Group(*(table for table in tables if table is not None))

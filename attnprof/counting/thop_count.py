@@ -1,0 +1,93 @@
+"""The ``thop`` convention: ``thop.profile`` (pytorch-OpCounter) as it is.
+
+Caveats first: thop prices leaf modules by type with forward hooks, in MACs. It counts ReLU and
+max pooling as 0, misses every functional call and every module type it has no rule for, and
+its parameter count skips parameters that a module owns directly instead of through a child
+layer (SGE's and SA's gates), so it under-reports those models. attnprof reports thop's figure
+unchanged, lists what ran and counted 0 under ``uncounted``, and keeps thop's own parameter
+count as ``reported_params`` beside the model's exact one.
+
+thop registers ``total_ops``/``total_params`` buffers on every module and removes them only
+from the modules it hooked; attnprof therefore runs it on a deep copy of the model, which it
+throws away, so the model it was given is never touched. It runs on meta tensors and falls back
+to CPU (uninitialised weights; values do not matter to a counter) if thop cannot.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+
+import torch
+from torch import nn
+
+from attnprof.counting.records import ConventionCount
+from attnprof.counting.tracing import attention_names, make_input, model_device, trace_leaf_calls
+
+NAME = "thop"
+UNIT = "MAC"
+DESCRIPTION = (
+    "thop.profile as it is: leaf modules by type, MACs; ReLU and max pooling 0, functional "
+    "calls and modules without a thop rule 0; its own parameter count in reported_params"
+)
+
+
+def _thop_profile():
+    with warnings.catch_warnings():  # thop imports distutils' deprecated LooseVersion
+        warnings.simplefilter("ignore")
+        from thop import profile
+    return profile
+
+
+def _layer_ops(tree: dict, prefix: str = "") -> Iterator[tuple[str, float]]:
+    """Flatten thop's nested ``{child: (ops, params, children)}`` into qualified names."""
+    for name, (ops, _params, children) in tree.items():
+        qualified = f"{prefix}{name}"
+        yield qualified, ops
+        yield from _layer_ops(children, qualified + ".")
+
+
+def _run_thop(model: nn.Module, shape: Sequence[int]):
+    profile = _thop_profile()
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        return profile(model, inputs=(make_input(model, shape),), verbose=False,
+                       ret_layer_info=True)
+
+
+def count_thop(
+    model: nn.Module, shape: Sequence[int], attention: Iterable[str] | None = None
+) -> ConventionCount:
+    """Count ``model`` on an input of ``shape`` with thop (on a copy of the model).
+
+    ``attention`` names the modules whose share to report (default:
+    ``model.attention_modules()``): the sum of thop's per-module totals over them.
+    """
+    names = attention_names(model, attention)
+    work = copy.deepcopy(model)
+    try:
+        total, params, tree = _run_thop(work, shape)
+    except Exception:  # any failure on meta: retry the documented way, on CPU
+        if model_device(model).type != "meta":
+            raise
+        work = copy.deepcopy(model).to_empty(device="cpu")
+        with torch.no_grad():
+            total, params, tree = _run_thop(work, shape)
+    del work
+    per_module = dict(_layer_ops(tree))
+    attention_ops = sum(per_module.get(name, 0.0) for name in names)
+    # What thop left at 0: leaf calls that did arithmetic in modules whose thop total is 0,
+    # and functional ops. A second, cheap pass on the untouched model finds them.
+    trace, _ = trace_leaf_calls(model, shape, names)
+    return ConventionCount(
+        convention=NAME,
+        unit=UNIT,
+        value=round(float(total)),
+        attention=round(float(attention_ops)),
+        uncounted=trace.uncounted(lambda call: per_module.get(call.name, 0.0) > 0),
+        description=DESCRIPTION,
+        reported_params=round(float(params)),
+    )

@@ -1,0 +1,207 @@
+"""Shared machinery of the counters: which modules are attention, which of them is running, and
+a trace of every leaf-module call.
+
+Every hook registered here is removed when its context exits, even after an error, so counting
+never changes the model it counts.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from attnprof.counting.rules import moves_data_only
+from attnprof.errors import AttnprofError
+
+
+def attention_names(model: nn.Module, names: Iterable[str] | None = None) -> list[str]:
+    """The qualified names of ``model``'s attention modules.
+
+    ``names`` overrides them (for models without ``attention_modules()``, e.g. in tests); an
+    unknown name is an error rather than a silent 0.
+    """
+    if names is None:
+        finder = getattr(model, "attention_modules", None)
+        return [name for name, _ in finder()] if callable(finder) else []
+    names = list(names)
+    known = dict(model.named_modules())
+    missing = [name for name in names if name not in known]
+    if missing:
+        raise AttnprofError(f"no module named {missing[0]!r} in the model to attribute to")
+    return names
+
+
+def modules_inside(model: nn.Module, names: Sequence[str]) -> set[int]:
+    """``id()`` of every module within the named modules' subtrees (the named ones included)."""
+    return {id(sub) for name in names for sub in model.get_submodule(name).modules()}
+
+
+def attention_params(model: nn.Module, names: Sequence[str]) -> int:
+    """Parameters inside the named modules, each shared parameter counted once."""
+    seen: dict[int, int] = {}
+    for name in names:
+        for param in model.get_submodule(name).parameters():
+            seen[id(param)] = param.numel()
+    return sum(seen.values())
+
+
+def model_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def model_device(model: nn.Module) -> torch.device:
+    for tensor in model.parameters():
+        return tensor.device
+    for tensor in model.buffers():
+        return tensor.device
+    return torch.device("cpu")
+
+
+def make_input(model: nn.Module, shape: Sequence[int]) -> torch.Tensor:
+    """A float input of ``shape`` on the model's device (zeros, or storage-free on meta)."""
+    device = model_device(model)
+    if device.type == "meta":
+        return torch.empty(tuple(shape), device=device)
+    return torch.zeros(tuple(shape), device=device)
+
+
+class AttentionScope:
+    """Knows, while the model runs, whether execution is inside an attention module.
+
+    Forward pre/post hooks on the attention modules keep a depth counter; ``active`` is true
+    while at least one of them is running (nested attention modules count once).
+    """
+
+    def __init__(self):
+        self.depth = 0
+
+    @property
+    def active(self) -> bool:
+        return self.depth > 0
+
+    def _enter(self, module, args):
+        self.depth += 1
+
+    def _leave(self, module, args, output):
+        self.depth -= 1
+
+    @contextmanager
+    def watching(self, model: nn.Module, names: Sequence[str]) -> Iterator[AttentionScope]:
+        handles = []
+        try:
+            for name in names:
+                module = model.get_submodule(name)
+                handles.append(module.register_forward_pre_hook(self._enter))
+                handles.append(module.register_forward_hook(self._leave, always_call=True))
+            yield self
+        finally:
+            for handle in handles:
+                handle.remove()
+            self.depth = 0
+
+
+@dataclass
+class LeafCall:
+    """One call of a leaf module (a module without children)."""
+
+    name: str
+    module: nn.Module
+    in_numel: int
+    out_numel: int
+    in_attention: bool
+    computed: bool = False
+    """Whether any op that does arithmetic (not pure data movement) ran inside the call."""
+
+
+@dataclass
+class LeafTrace:
+    """Every leaf-module call of one forward pass, in order, and the arithmetic ops that ran
+    outside any leaf module (functional calls such as ``x * gate`` or the residual add)."""
+
+    calls: list[LeafCall]
+    functional: Counter
+
+    def uncounted(self, counted: Callable[[LeafCall], bool]) -> dict[str, int]:
+        """What did arithmetic but counted 0: ``counted(call)`` says whether a call counted.
+
+        Leaf modules are named by their type (``Sigmoid``), functional ops by their aten name
+        (``aten::mul``); the values are numbers of calls.
+        """
+        found: Counter = Counter()
+        for call in self.calls:
+            if call.computed and not counted(call):
+                found[type(call.module).__name__] += 1
+        found.update(self.functional)
+        return dict(sorted(found.items()))
+
+
+class _ComputeCensus(TorchDispatchMode):
+    """Marks the running leaf call as having computed, or counts a functional op."""
+
+    def __init__(self, stack: list[LeafCall], functional: Counter):
+        super().__init__()
+        self.stack = stack
+        self.functional = functional
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if not moves_data_only(func):
+            if self.stack:
+                self.stack[-1].computed = True
+            else:
+                self.functional[func._schema.name] += 1
+        return out
+
+
+def trace_leaf_calls(
+    model: nn.Module, shape: Sequence[int], attention: Sequence[str]
+) -> tuple[LeafTrace, object]:
+    """Run ``model`` once on an input of ``shape`` and record its leaf calls.
+
+    Returns the trace and the model's output.
+    """
+    inside = modules_inside(model, attention)
+    names = {id(module): name for name, module in model.named_modules()}
+    calls: list[LeafCall] = []
+    stack: list[LeafCall] = []
+    functional: Counter = Counter()
+
+    def enter(module, args):
+        stack.append(LeafCall(names.get(id(module), "?"), module, _numel(args), 0,
+                              id(module) in inside))
+
+    def leave(module, args, output):
+        call = stack.pop()
+        call.out_numel = _numel(output)
+        calls.append(call)
+
+    handles = []
+    x = make_input(model, shape)
+    try:
+        for module in model.modules():
+            if next(module.children(), None) is None:
+                handles.append(module.register_forward_pre_hook(enter))
+                handles.append(module.register_forward_hook(leave, always_call=True))
+        with torch.no_grad(), _ComputeCensus(stack, functional):
+            output = model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return LeafTrace(calls, functional), output
+
+
+def _numel(value) -> int:
+    """Elements of the first tensor in ``value`` (a tensor, or a tuple/list holding one)."""
+    if isinstance(value, torch.Tensor):
+        return value.numel()
+    if isinstance(value, (tuple, list)):
+        for item in value:
+            if isinstance(item, torch.Tensor):
+                return item.numel()
+    return 0

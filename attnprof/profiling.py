@@ -1,0 +1,182 @@
+"""Profile one model: its parameters and its operation counts under several conventions.
+
+    >>> from attnprof.profiling import profile
+    >>> record = profile("resnet50", "se", input=224, conventions=["paper"])
+    >>> record.flops["paper"].value, record.flops["paper"].unit      # doctest: +SKIP
+    (4129959344, 'MAC')
+
+The counters that can (``paper``, ``thop``, ``full``) run on a model built on the meta device:
+no memory, milliseconds. ``fvcore`` traces a CPU model with real weights and takes seconds.
+The parsers below turn command-line strings into :func:`profile`'s arguments and reject bad
+ones with an :class:`~attnprof.errors.AttnprofError` naming the problem.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from attnprof.backbones import build_model
+from attnprof.counting import CONVENTIONS, DEFAULT_CONVENTIONS, get_convention
+from attnprof.counting.records import ConventionCount, ProfileRecord
+from attnprof.counting.tracing import attention_names, attention_params, model_params
+from attnprof.errors import AttnprofError, choices
+
+IN_CHANNELS = 3
+
+_SIZE = re.compile(r"^\s*(\d+)\s*(?:[x×X,]\s*(\d+)\s*)?$")
+_OPTION_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_RESERVED = frozenset({"backbone", "attention", "input", "head", "batch", "conventions", "device"})
+"""Names an attention option cannot take: they are :func:`profile`'s own arguments."""
+
+
+def parse_input(value: int | str | Sequence[int]) -> tuple[int, int]:
+    """An input size as ``(H, W)``: ``224`` or ``"224"`` is square, ``"800x1333"`` or
+    ``(800, 1333)`` is H x W."""
+    size: tuple[Any, ...]
+    if isinstance(value, bool):
+        size = ()
+    elif isinstance(value, int):
+        size = (value, value)
+    elif isinstance(value, str):
+        match = _SIZE.match(value)
+        size = () if match is None else (int(match[1]), int(match[2] or match[1]))
+    elif isinstance(value, (tuple, list)) and len(value) == 2:
+        size = tuple(value)
+    else:
+        size = ()
+    if len(size) != 2 or not all(
+        isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size
+    ):
+        raise AttnprofError(
+            f"invalid input size {value!r}: use N for N x N or HxW, positive integers "
+            "(e.g. 224 or 800x1333)"
+        )
+    return size  # type: ignore[return-value]
+
+
+def parse_batch(value: int | str) -> int:
+    """A batch size: a positive integer (or its decimal string)."""
+    batch = value
+    if isinstance(value, str) and value.strip().isdigit():
+        batch = int(value)
+    if not isinstance(batch, int) or isinstance(batch, bool) or batch <= 0:
+        raise AttnprofError(f"invalid batch size {value!r}: use a positive integer")
+    return batch
+
+
+def parse_conventions(value: str | Iterable[str] | None) -> list[str]:
+    """Convention names from ``"paper,full"`` or a list; ``None`` means all of them."""
+    if value is None:
+        return list(DEFAULT_CONVENTIONS)
+    items = value.split(",") if isinstance(value, str) else list(value)
+    names: list[str] = []
+    for item in items:
+        if not isinstance(item, str) or not item.strip():
+            raise AttnprofError(
+                f"invalid conventions {value!r}: give comma-separated names from "
+                f"{choices(CONVENTIONS)}"
+            )
+        name = get_convention(item).name
+        if name not in names:
+            names.append(name)
+    if not names:
+        raise AttnprofError(f"no conventions given; valid conventions: {choices(CONVENTIONS)}")
+    return names
+
+
+def parse_option_value(text: str) -> Any:
+    """``"32"`` -> 32, ``"0.5"`` -> 0.5, ``"true"``/``"false"`` -> bool, ``"none"`` -> None,
+    anything else stays a string."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_option(text: str) -> tuple[str, Any]:
+    """One ``KEY=VALUE`` attention option."""
+    key, sep, raw = text.partition("=") if isinstance(text, str) else ("", "", "")
+    key = key.strip()
+    if not sep or not _OPTION_KEY.match(key) or not raw.strip():
+        raise AttnprofError(
+            f"invalid option {text!r}: use KEY=VALUE with a Python identifier as KEY "
+            "(e.g. groups=32)"
+        )
+    if key in _RESERVED:
+        raise AttnprofError(f"invalid option {text!r}: {key!r} is not an attention option")
+    return key, parse_option_value(raw.strip())
+
+
+def parse_options(texts: Iterable[str]) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for text in texts:
+        key, value = parse_option(text)
+        if key in options:
+            raise AttnprofError(f"option {key!r} given twice")
+        options[key] = value
+    return options
+
+
+def profile(
+    backbone: str,
+    attention: str = "none",
+    input: int | str | Sequence[int] = 224,
+    head: str = "fc",
+    batch: int = 1,
+    conventions: str | Iterable[str] | None = None,
+    **options: Any,
+) -> ProfileRecord:
+    """Count ``backbone`` with ``attention`` on a ``batch`` x 3 x H x W input.
+
+    ``input`` is ``224`` (square), ``(800, 1333)`` or ``"800x1333"`` (H x W); ``head`` is
+    ``fc``, ``pool`` (the published detection setting: fc removed, global pool kept) or
+    ``none``; ``conventions`` defaults to all of :data:`~attnprof.counting.CONVENTIONS`;
+    ``options`` reach the attention module (``groups=32``).
+    """
+    reserved = sorted(_RESERVED.intersection(options))
+    if reserved:
+        raise AttnprofError(f"{reserved[0]!r} is not an attention option")
+    height, width = parse_input(input)
+    batch = parse_batch(batch)
+    names = parse_conventions(conventions)
+    shape = (batch, IN_CHANNELS, height, width)
+
+    model = build_model(backbone, attention, head, device="meta", **options)
+    attention_modules = attention_names(model)
+    flops: dict[str, ConventionCount] = {}
+    for name in names:
+        convention = CONVENTIONS[name]
+        if convention.needs_real_tensors:
+            target = build_model(backbone, attention, head, device="cpu", **options)
+        else:
+            target = model
+        flops[name] = convention.counter(target, shape, attention_modules)
+    return ProfileRecord(
+        backbone=backbone.lower(),
+        attention=attention.lower() if ":" not in attention else attention,
+        input=shape,
+        head=head,
+        params=model_params(model),
+        attention_params=attention_params(model, attention_modules),
+        flops=flops,
+        options=dict(options),
+    )
+
+
+__all__ = [
+    "parse_batch",
+    "parse_conventions",
+    "parse_input",
+    "parse_option",
+    "parse_options",
+    "profile",
+]

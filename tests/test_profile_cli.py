@@ -1,0 +1,80 @@
+"""`attnprof profile`, called in-process."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from attnprof.attention import attention_names
+from attnprof.cli import main
+
+FAST = ["--backbone", "resnet18", "--input", "32", "--conventions", "paper,thop,full"]
+
+
+def run(capsys, *argv):
+    code = main(["profile", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_json_has_the_fields(capsys):
+    attention = "se" if "se" in attention_names() else "none"
+    code, out, err = run(capsys, *FAST, "--attention", attention, "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["backbone"] == "resnet18" and data["attention"] == attention
+    assert data["input"] == [1, 3, 32, 32] and data["head"] == "fc"
+    assert data["params"] > data["attention_params"] >= 0
+    assert list(data["flops"]) == ["paper", "thop", "full"]
+    for name, entry in data["flops"].items():
+        assert {"value", "unit", "attention", "uncounted"} <= set(entry), name
+        assert isinstance(entry["value"], int) and isinstance(entry["uncounted"], dict)
+    assert data["flops"]["paper"]["unit"] == data["flops"]["thop"]["unit"] == "MAC"
+    assert data["flops"]["full"]["unit"] == "FLOP"
+    assert data["flops"]["full"]["bytes"] > data["flops"]["full"]["attention_bytes"] >= 0
+
+
+def test_table_states_units(capsys):
+    code, out, err = run(capsys, *FAST, "--head", "pool", "--input", "32x48", "--batch", "2")
+    assert code == 0, err
+    for unit in ("GMAC", "GFLOP", "M params", "MB"):
+        assert unit in out
+    assert "2x3x32x48" in out
+
+
+def test_options_are_parsed(capsys):
+    if "sge" not in attention_names():
+        pytest.skip("sge is not registered yet")
+    code, out, err = run(capsys, *FAST, "--attention", "sge", "--option", "groups=32", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["options"] == {"groups": 32}
+    assert data["attention_params"] == 2 * 32 * 8  # 2G per block, 8 blocks
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--backbone", "resnet19"],
+        ["--attention", "nope"],
+        ["--conventions", "paper,flops"],
+        ["--input", "800x"],
+        ["--input", "0"],
+        ["--batch", "0"],
+        ["--head", "fcc"],
+        ["--option", "groups"],
+        ["--option", "groups=32"],  # attention 'none' takes no options
+        ["--attention", "se", "--option", "bogus=1"],
+    ],
+    ids=lambda argv: " ".join(argv),
+)
+def test_bad_input_is_one_line_and_exit_2(capsys, argv):
+    # paper first, so a value that is unexpectedly accepted costs little; argv's own wins
+    code, out, err = run(capsys, "--conventions", "paper", "--input", "32", *argv)
+    assert code == 2, err
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("attnprof: error: ")
+    assert "Traceback" not in err
