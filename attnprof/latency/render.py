@@ -1,0 +1,71 @@
+"""Rich tables of latency records: whole-model timings and attention modules timed alone."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.table import Table
+
+from attnprof.latency.records import LatencyRecord, ModuleTiming
+
+
+def latency_table(records: Sequence[LatencyRecord]) -> Table:
+    """One row per device and batch size: median ± IQR, 95% CI, samples, throughput, memory."""
+    table = Table(title="Forward latency (eval, inference_mode; ms per batch)")
+    for header in (
+        "device",
+        "threads",
+        "batch",
+        "median (ms)",
+        "IQR (ms)",
+        "95% CI (ms)",
+        "samples",
+        "throughput (img/s)",
+        "peak memory (MB)",
+    ):
+        table.add_column(header, justify="left" if header == "device" else "right")
+    for r in records:
+        memory = "—" if r.peak_mem_bytes is None else f"{r.peak_mem_bytes / 1e6:,.1f}"
+        flag = " [yellow](high variance)[/yellow]" if r.high_variance else ""
+        table.add_row(
+            f"{r.device} {r.dtype}{' channels_last' if r.channels_last else ''}"
+            f"{' compiled' if r.compile else ''}",
+            str(r.threads),
+            str(r.batch),
+            f"{r.median_ms:,.3f}{flag}",
+            f"{r.iqr_ms:,.3f}",
+            f"[{r.ci95_ms[0]:,.3f}, {r.ci95_ms[1]:,.3f}]",
+            str(r.samples),
+            f"{r.images_per_s:,.1f}",
+            memory,
+        )
+    if records:
+        table.caption = f"peak memory: {records[0].peak_mem_kind}"
+    return table
+
+
+def module_table(timings: Sequence[ModuleTiming]) -> Table:
+    """Each attention module alone on its stage's feature map, and its share of a forward."""
+    table = Table(title="Attention modules timed alone (ms)")
+    for header in (
+        "stage",
+        "module",
+        "input (NxCxHxW)",
+        "per call (ms)",
+        "calls",
+        "per forward (ms)",
+        "of forward (%)",
+    ):
+        table.add_column(header, justify="left" if header == "module" else "right")
+    for t in timings:
+        share = "—" if t.pct_of_forward is None else f"{t.pct_of_forward:.1f}"
+        table.add_row(
+            "—" if t.stage is None else str(t.stage),
+            t.module,
+            "x".join(str(d) for d in t.input_shape),
+            f"{t.ms_per_call:,.4f}",
+            str(t.calls_per_forward),
+            f"{t.ms_per_forward:,.3f}",
+            share,
+        )
+    return table

@@ -1,0 +1,504 @@
+"""Forward latency of one model: settings, preparation, warm-up, and the Timer measurement.
+
+Caveats first: a latency is only reproducible together with its settings and machine, so every
+setting is validated up front and recorded (:class:`RunSettings`, the record's environment).
+Anything that cannot run here is refused with an :class:`~attnprof.errors.AttnprofError` before
+any timing; no number is ever produced for a configuration that did not run.
+
+How a model is timed (:func:`measure_latency`):
+
+1. the model is put in eval mode and moved to the device (in place, as ``nn.Module.to`` does),
+   optionally to channels-last and through ``torch.compile``;
+2. everything runs under ``torch.inference_mode()`` (and ``torch.autocast`` for bfloat16 or
+   float16) with the thread count set by ``torch.set_num_threads`` and restored afterwards;
+3. warm-up: at least ``warmup`` forwards and ``warmup_time`` seconds (the first forward on a
+   CPU pays oneDNN's one-time setup, often 10-20x a steady forward; compilation happens here);
+4. ``torch.utils.benchmark.Timer("model(x)", num_threads=threads).blocked_autorange`` with a
+   minimum run time long enough for ``samples`` samples (estimated from the warm-up), topped up
+   by further calls if the Timer chose multi-forward blocks. Each sample is the mean per
+   forward of one Timer block (one forward for big models, more for tiny ones: the Timer grows
+   the block until its own overhead is below 0.01%);
+5. one extra forward measures peak memory (:mod:`attnprof.latency.memory`), outside the timing.
+
+On CUDA the Timer synchronises the device around every block, so the samples are device time
+of whole forwards, launch overhead included.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.utils.benchmark import Timer
+
+from attnprof.errors import AttnprofError, choices
+from attnprof.latency.environment import CpuContention, collect_environment
+from attnprof.latency.memory import NOT_MEASURED, measure_peak_memory
+from attnprof.latency.records import LatencyRecord
+from attnprof.latency.stats import CI_LEVEL, min_samples_for_ci
+
+# Defaults, chosen on a 2-core CPU: ResNet-50 at 224x224, batch 1, takes ~65 ms a forward with
+# ~10% IQR, so one second of timing gives ~15 samples (a 95% order-statistic CI from ranks 4
+# and 12 of 15) and the whole call, warm-up and memory included, takes 2-4 s. ``samples`` is a
+# floor: a slow model (ResNet-50 batch 8, ~0.6 s a forward) gets its 10 samples in ~8 s.
+DEFAULT_MIN_RUN_TIME = 1.0
+DEFAULT_SAMPLES = 10
+DEFAULT_WARMUP = 3
+DEFAULT_WARMUP_TIME = 0.2
+DEFAULT_MAX_RUN_TIME = 60.0
+
+DTYPES = ("float32", "bfloat16", "float16")
+_DTYPE_ALIASES = {
+    "float32": "float32", "fp32": "float32", "float": "float32", "torch.float32": "float32",
+    "bfloat16": "bfloat16", "bf16": "bfloat16", "torch.bfloat16": "bfloat16",
+    "float16": "float16", "fp16": "float16", "half": "float16", "torch.float16": "float16",
+}
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Validated settings of one measurement: where, how many threads, what precision."""
+
+    device: torch.device
+    threads: int
+    dtype: str
+    channels_last: bool
+    compile_mode: str | None
+
+    @property
+    def autocast(self) -> bool:
+        return self.dtype != "float32"
+
+    @property
+    def compile(self) -> bool:
+        return self.compile_mode is not None
+
+    @property
+    def device_label(self) -> str:
+        if self.device.type == "cuda":
+            index = self.device.index if self.device.index is not None else 0
+            return f"cuda:{index}"
+        return "cpu"
+
+    def meta(self) -> dict:
+        """The record fields these settings determine."""
+        return {
+            "device": self.device_label,
+            "threads": self.threads,
+            "dtype": self.dtype,
+            "autocast": self.autocast,
+            "channels_last": self.channels_last,
+            "compile": self.compile,
+            "compile_mode": self.compile_mode,
+        }
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``cpu``, ``cuda`` or ``cuda:N``; CUDA only when ``torch.cuda.is_available()``."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise AttnprofError(
+            f"unknown device {device!r}; valid devices: cpu, cuda, cuda:N"
+        ) from None
+    if dev.type == "cpu":
+        return torch.device("cpu")
+    if dev.type != "cuda":
+        raise AttnprofError(f"device {device!r} is not supported; valid devices: cpu, cuda, cuda:N")
+    if not torch.cuda.is_available():
+        built = torch.version.cuda or "no CUDA"
+        raise AttnprofError(
+            f"device {device!r} requested but torch.cuda.is_available() is False here "
+            f"(torch {torch.__version__}, built with {built}); use device='cpu'"
+        )
+    count = torch.cuda.device_count()
+    index = dev.index if dev.index is not None else torch.cuda.current_device()
+    if index >= count:
+        raise AttnprofError(
+            f"device {device!r}: only {count} CUDA device(s), cuda:0..cuda:{count - 1}"
+        )
+    return torch.device("cuda", index)
+
+
+def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> str:
+    """Canonical precision name; bfloat16/float16 run under ``torch.autocast``.
+
+    float16 autocast is measured on CUDA only (CPU float16 kernels are a slow fallback path that
+    no one deploys); bfloat16 autocast runs on both (on a CPU without native bf16 instructions
+    it is emulated, which the environment's ``cpu_bf16_native`` records).
+    """
+    key = str(dtype).lower()
+    if key not in _DTYPE_ALIASES:
+        raise AttnprofError(f"unknown dtype {dtype!r}; valid dtypes: {choices(DTYPES)}")
+    name = _DTYPE_ALIASES[key]
+    if device.type == "cpu" and name == "float16":
+        raise AttnprofError(
+            "dtype 'float16' is only measured on CUDA (autocast); on cpu use float32 or bfloat16"
+        )
+    if device.type == "cuda" and name == "bfloat16" and not torch.cuda.is_bf16_supported():
+        raise AttnprofError(
+            f"dtype 'bfloat16' is not supported by {torch.cuda.get_device_name(device)}; "
+            "use float32 or float16"
+        )
+    return name
+
+
+def _cxx_compiler() -> str | None:
+    """The C/C++ compiler inductor would use: ``$CXX``, else g++, c++, clang++ on PATH."""
+    candidates = [os.environ.get("CXX"), "g++", "c++", "clang++"]
+    for candidate in candidates:
+        if candidate and shutil.which(candidate):
+            return candidate
+    return None
+
+
+def compile_unavailable_reason(device: torch.device) -> str | None:
+    """Why ``torch.compile`` (inductor) cannot run here, or ``None`` when it should."""
+    if not hasattr(torch, "compile"):
+        return f"torch {torch.__version__} has no torch.compile"
+    try:
+        import torch._dynamo as dynamo
+
+        if not dynamo.is_dynamo_supported():
+            return "TorchDynamo does not support this Python version"
+    except Exception as exc:
+        return f"TorchDynamo cannot be imported ({exc})"
+    if _cxx_compiler() is None:
+        return "inductor needs a C++ compiler and none was found ($CXX, g++, c++, clang++)"
+    if device.type == "cuda":
+        import importlib.util
+
+        if importlib.util.find_spec("triton") is None:
+            return "inductor needs triton for CUDA and it is not installed"
+    return None
+
+
+def resolve_compile(compile: bool | str, device: torch.device) -> str | None:
+    """``False`` -> no compile; ``True`` -> ``"default"``; or one of the compile modes."""
+    if compile is False or compile is None:
+        return None
+    mode = "default" if compile is True else compile
+    if mode not in COMPILE_MODES:
+        raise AttnprofError(
+            f"unknown compile mode {compile!r}; valid: False, True, {choices(COMPILE_MODES)}"
+        )
+    reason = compile_unavailable_reason(device)
+    if reason is not None:
+        raise AttnprofError(f"torch.compile cannot run here: {reason}; run without compile")
+    return mode
+
+
+def resolve_threads(threads: int | None) -> int:
+    if threads is None:
+        return torch.get_num_threads()
+    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+        raise AttnprofError(f"threads must be a positive integer, got {threads!r}")
+    return threads
+
+
+def resolve_settings(
+    device: str | torch.device = "cpu",
+    threads: int | None = None,
+    dtype: str | torch.dtype = "float32",
+    channels_last: bool = False,
+    compile: bool | str = False,
+) -> RunSettings:
+    """Validate every setting; raises AttnprofError for anything that cannot run here."""
+    dev = resolve_device(device)
+    return RunSettings(
+        device=dev,
+        threads=resolve_threads(threads),
+        dtype=resolve_dtype(dtype, dev),
+        channels_last=bool(channels_last),
+        compile_mode=resolve_compile(compile, dev),
+    )
+
+
+def check_positive(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise AttnprofError(f"{name} must be a positive number, got {value!r}")
+    return float(value)
+
+
+def check_samples(samples: int, what: str = "samples") -> int:
+    needed = min_samples_for_ci(CI_LEVEL)
+    if not isinstance(samples, int) or isinstance(samples, bool) or samples < needed:
+        raise AttnprofError(
+            f"{what} must be an integer >= {needed} (the fewest for a {CI_LEVEL:.0%} "
+            f"interval of the median), got {samples!r}"
+        )
+    return samples
+
+
+def input_chw(spec: int | Sequence[int]) -> tuple[int, int, int]:
+    """An input size: ``S`` (square, 3 channels), ``(H, W)`` or ``(C, H, W)``."""
+    dims = (spec,) if isinstance(spec, int) else tuple(spec)
+    ok = dims and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in dims)
+    if not ok or len(dims) not in (1, 2, 3):
+        raise AttnprofError(
+            f"input size {spec!r} is invalid; give S, (H, W) or (C, H, W) as positive integers"
+        )
+    if len(dims) == 1:
+        return 3, dims[0], dims[0]
+    if len(dims) == 2:
+        return 3, dims[0], dims[1]
+    return dims  # type: ignore[return-value]
+
+
+def make_input(
+    spec: int | Sequence[int] | torch.Tensor, batch: int, settings: RunSettings, seed: int = 0
+) -> torch.Tensor:
+    """The input batch: random normal (seeded) for a size; a given tensor is repeated/used."""
+    if isinstance(spec, torch.Tensor):
+        if spec.dim() == 3:
+            x = spec.unsqueeze(0).expand(batch, *spec.shape).contiguous()
+        elif spec.dim() == 4:
+            if spec.shape[0] != batch:
+                raise AttnprofError(
+                    f"the input tensor has batch {spec.shape[0]} but batch {batch} was asked; "
+                    "pass a (C, H, W) tensor to vary the batch"
+                )
+            x = spec
+        else:
+            raise AttnprofError(
+                f"input tensor must be (C, H, W) or (N, C, H, W), got shape {tuple(spec.shape)}"
+            )
+        x = x.detach().to(torch.float32) if not x.is_floating_point() else x.detach()
+    else:
+        c, h, w = input_chw(spec)
+        generator = torch.Generator().manual_seed(seed)
+        x = torch.randn(batch, c, h, w, generator=generator)
+    x = x.to(settings.device)
+    if settings.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
+def input_shape_of(spec: int | Sequence[int] | torch.Tensor) -> tuple[int, int, int]:
+    if isinstance(spec, torch.Tensor):
+        return tuple(int(d) for d in spec.shape[-3:])  # type: ignore[return-value]
+    return input_chw(spec)
+
+
+def prepare_model(model: nn.Module, settings: RunSettings) -> nn.Module:
+    """Eval mode, on the device, channels-last and compiled as asked (the module is moved in
+    place; the compiled wrapper, when any, is returned)."""
+    if not isinstance(model, nn.Module):
+        raise AttnprofError(f"expected a torch.nn.Module, got {type(model).__name__}")
+    model.eval()
+    model.to(settings.device)
+    if settings.channels_last:
+        model.to(memory_format=torch.channels_last)
+    if settings.compile:
+        return torch.compile(model, mode=settings.compile_mode)
+    return model
+
+
+@contextlib.contextmanager
+def run_context(settings: RunSettings) -> Iterator[None]:
+    """Threads set (and restored), inference mode, autocast when the dtype asks for it."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(settings.threads)
+    # The Timer synchronises the *current* CUDA device: make it the measured one.
+    on_device = (torch.cuda.device(settings.device) if settings.device.type == "cuda"
+                 else contextlib.nullcontext())
+    try:
+        with on_device, torch.inference_mode():
+            if settings.autocast:
+                dtype = getattr(torch, settings.dtype)
+                with torch.autocast(settings.device.type, dtype=dtype):
+                    yield
+            else:
+                yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def warm_up(
+    forward: Callable[[], object], settings: RunSettings, *, forwards: int = DEFAULT_WARMUP,
+    seconds: float = DEFAULT_WARMUP_TIME, what: str = "model",
+) -> tuple[int, float]:
+    """Run ``forward`` at least ``forwards`` times and ``seconds`` long.
+
+    Returns the number of forwards and the last one's duration (an estimate for sizing the
+    measurement). A compile failure surfaces here and is turned into an AttnprofError.
+    """
+    count, started, last = 0, time.perf_counter(), math.inf
+    while count < forwards or time.perf_counter() - started < seconds:
+        begin = time.perf_counter()
+        try:
+            forward()
+        except Exception as exc:
+            if settings.compile and count == 0:
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise AttnprofError(
+                    f"torch.compile (mode {settings.compile_mode!r}) failed for {what} on "
+                    f"{settings.device_label}: {first}; run without compile"
+                ) from exc
+            raise
+        _synchronize(settings.device)
+        last = time.perf_counter() - begin
+        count += 1
+    return count, last
+
+
+def make_timer(module: nn.Module, x: torch.Tensor, settings: RunSettings, label: str) -> Timer:
+    """The Timer of ``module(x)``: exactly the bare statement, with the thread count set."""
+    return Timer(
+        stmt="model(x)",
+        globals={"model": module, "x": x},
+        num_threads=settings.threads,
+        label=label,
+        description=settings.device_label,
+    )
+
+
+@dataclass(frozen=True)
+class Samples:
+    times_ms: list[float]
+    forwards_per_sample: int
+    forwards_timed: int
+
+
+def collect_samples(
+    timer: Timer, *, min_run_time: float, samples: int, estimate_s: float,
+    max_run_time: float = DEFAULT_MAX_RUN_TIME, what: str = "model",
+) -> Samples:
+    """``blocked_autorange`` long enough for ``samples`` samples, topped up while short.
+
+    ``estimate_s`` (one forward's duration from the warm-up) sizes the first run: at least
+    ``min_run_time``, and long enough for ``samples`` forwards with a 30% margin. If the Timer
+    chose blocks of several forwards and so returned fewer samples, further calls top the
+    samples up; all of it within ``max_run_time`` seconds, else an AttnprofError.
+    """
+    wanted = min(max(min_run_time, 1.3 * samples * estimate_s), max_run_time)
+    times: list[float] = []
+    blocks: list[int] = []
+    spent = 0.0
+    while True:
+        measurement = timer.blocked_autorange(min_run_time=wanted)
+        times += [t * 1000.0 for t in measurement.times]
+        blocks += [measurement.number_per_run] * len(measurement.raw_times)
+        spent += sum(measurement.raw_times)
+        if len(times) >= samples:
+            break
+        if spent >= max_run_time:
+            raise AttnprofError(
+                f"{what}: only {len(times)} samples within max_run_time={max_run_time:g} s "
+                f"(wanted {samples}); raise max_run_time or lower samples"
+            )
+        per_block = sum(measurement.raw_times) / len(measurement.raw_times)
+        wanted = min(1.3 * (samples - len(times)) * per_block, max_run_time - spent)
+    timed = sum(blocks)
+    blocks.sort()
+    return Samples(times, blocks[len(blocks) // 2], timed)
+
+
+def measure_latency(
+    model: nn.Module,
+    input_shape_or_tensor: int | Sequence[int] | torch.Tensor = 224,
+    *,
+    device: str | torch.device = "cpu",
+    batch_sizes: Sequence[int] | None = None,
+    threads: int | None = None,
+    dtype: str | torch.dtype = "float32",
+    channels_last: bool = False,
+    compile: bool | str = False,
+    min_run_time: float = DEFAULT_MIN_RUN_TIME,
+    samples: int = DEFAULT_SAMPLES,
+    warmup: int = DEFAULT_WARMUP,
+    warmup_time: float = DEFAULT_WARMUP_TIME,
+    max_run_time: float = DEFAULT_MAX_RUN_TIME,
+    memory: bool = True,
+    name: str | None = None,
+    seed: int = 0,
+) -> list[LatencyRecord]:
+    """Forward latency of ``model`` in eval mode, one record per batch size.
+
+    ``input_shape_or_tensor``: ``S``, ``(H, W)``, ``(C, H, W)`` (random normal input, seeded by
+    ``seed``), a ``(C, H, W)`` tensor (repeated to each batch size) or an ``(N, C, H, W)`` tensor
+    (then ``batch_sizes`` must be ``None`` or ``(N,)``). ``batch_sizes`` defaults to ``(1,)``.
+    ``threads`` defaults to the current ``torch.get_num_threads()``; it is set for the whole
+    measurement, passed to the Timer, recorded, and restored afterwards. ``dtype`` float32, or
+    bfloat16/float16 under ``torch.autocast`` (float16 on CUDA only). ``compile``: False, True
+    or a ``torch.compile`` mode. ``min_run_time`` seconds of timing per batch size, extended
+    until at least ``samples`` samples; ``memory`` measures peak memory with one more forward.
+    """
+    settings = resolve_settings(device, threads, dtype, channels_last, compile)
+    min_run_time = check_positive("min_run_time", min_run_time)
+    max_run_time = check_positive("max_run_time", max_run_time)
+    warmup_time = check_positive("warmup_time", warmup_time) if warmup_time else 0.0
+    samples = check_samples(samples)
+    if not isinstance(warmup, int) or isinstance(warmup, bool) or warmup < 1:
+        raise AttnprofError(f"warmup must be an integer >= 1, got {warmup!r}")
+    if batch_sizes is None:
+        given = input_shape_or_tensor
+        is_batched = isinstance(given, torch.Tensor) and given.dim() == 4
+        batch_sizes = (int(given.shape[0]),) if is_batched else (1,)
+    batch_sizes = tuple(batch_sizes)
+    if not batch_sizes or not all(
+        isinstance(b, int) and not isinstance(b, bool) and b > 0 for b in batch_sizes
+    ):
+        raise AttnprofError(f"batch_sizes must be positive integers, got {batch_sizes!r}")
+    label = name or type(model).__name__
+    shape = input_shape_of(input_shape_or_tensor)
+    runnable = prepare_model(model, settings)
+    records = []
+    for batch in batch_sizes:
+        x = make_input(input_shape_or_tensor, batch, settings, seed)
+        records.append(_measure_one(
+            runnable, model, x, settings, batch=batch, label=label, shape=shape,
+            min_run_time=min_run_time, samples=samples, warmup=warmup, warmup_time=warmup_time,
+            max_run_time=max_run_time, memory=memory,
+        ))
+    return records
+
+
+def _measure_one(
+    runnable: nn.Module, model: nn.Module, x: torch.Tensor, settings: RunSettings, *,
+    batch: int, label: str, shape: tuple[int, int, int], min_run_time: float, samples: int,
+    warmup: int, warmup_time: float, max_run_time: float, memory: bool,
+) -> LatencyRecord:
+    started = time.perf_counter()
+    with run_context(settings):
+        count, estimate = warm_up(lambda: runnable(x), settings, forwards=warmup,
+                                  seconds=warmup_time, what=label)
+        timer = make_timer(runnable, x, settings, label)
+        with CpuContention() as contention:
+            collected = collect_samples(timer, min_run_time=min_run_time, samples=samples,
+                                        estimate_s=estimate, max_run_time=max_run_time,
+                                        what=label)
+        peak = None
+        if memory:
+            peak = measure_peak_memory(lambda: runnable(x), model, x, settings.device)
+        environment = collect_environment(settings.device)
+    return LatencyRecord.from_times(
+        collected.times_ms,
+        batch=batch,
+        model=label,
+        input_shape=shape,
+        peak_mem_bytes=peak.peak_bytes if peak else None,
+        peak_mem_kind=peak.kind if peak else NOT_MEASURED,
+        activation_peak_bytes=peak.activation_bytes if peak else None,
+        forwards_per_sample=collected.forwards_per_sample,
+        forwards_timed=collected.forwards_timed,
+        method=f"Timer.blocked_autorange(min_run_time>={min_run_time:g}s)",
+        warmup_forwards=count,
+        wall_s=time.perf_counter() - started,
+        other_cpu_load=contention.other_cpus,
+        environment=environment,
+        **settings.meta(),
+    )

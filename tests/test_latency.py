@@ -1,0 +1,393 @@
+"""CPU latency measurement: records, paired comparison, refusals, module timing.
+
+Tiny models and short run times keep this file to a few seconds of timing. No test asserts an
+absolute wall-clock time: only ratios measured in the same run, with generous tolerances.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.benchmark import Timer
+
+from attnprof.attention import attention_names
+from attnprof.backbones import build_model
+from attnprof.errors import AttnprofError
+from attnprof.latency import (
+    LatencyRecord,
+    ModuleTiming,
+    PairedComparison,
+    collect_environment,
+    measure_latency,
+    paired_latency,
+    time_attention_modules,
+)
+from attnprof.latency import paired as paired_module
+from attnprof.latency import timing as timing_module
+from attnprof.latency.environment import CpuContention, Environment
+from attnprof.latency.memory import CPU_ALLOCATOR, measure_peak_memory, resident_bytes
+
+FAST = {"min_run_time": 0.05, "samples": 8, "warmup": 2, "warmup_time": 0.02}
+PAIRED_FAST = {"rounds": 10, "sample_time": 0.02, "warmup": 2, "warmup_time": 0.02}
+
+
+def tiny_net(width: int = 8) -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(3, width, 3, padding=1), nn.ReLU(), nn.Conv2d(width, width, 3, padding=1)
+    ).eval()
+
+
+class Twice(nn.Module):
+    """Runs the wrapped model three times and returns the last output: a known slowdown."""
+
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        self.inner(x)
+        self.inner(x)
+        return self.inner(x)
+
+
+# -- measure_latency --------------------------------------------------------------------------
+
+
+def test_measure_latency_fields_are_sane():
+    model = tiny_net()
+    model.train()
+    before = torch.get_num_threads()
+    records = measure_latency(model, (32, 32), batch_sizes=(1, 2), threads=1, **FAST)
+    assert torch.get_num_threads() == before  # restored
+    assert not model.training  # measured in eval mode
+    assert [r.batch for r in records] == [1, 2]
+    for record in records:
+        assert record.device == "cpu" and record.threads == 1
+        assert record.environment.torch_threads == 1  # read while the measurement's setting held
+        assert record.input_shape == (3, 32, 32)
+        assert record.median_ms > 0 and record.iqr_ms >= 0
+        lo, hi = record.ci95_ms
+        assert lo <= record.median_ms <= hi
+        assert 0.95 <= record.ci_level < 1
+        assert record.samples >= FAST["samples"] == 8
+        assert len(record.times_ms) == record.samples
+        assert record.forwards_timed >= record.samples
+        assert record.images_per_s == pytest.approx(record.batch * 1000 / record.median_ms)
+        assert record.peak_mem_kind == CPU_ALLOCATOR
+        assert record.peak_mem_bytes > record.activation_peak_bytes > 0
+        assert record.dtype == "float32" and not record.autocast
+        assert not record.channels_last and not record.compile
+        assert record.other_cpu_load is None or record.other_cpu_load >= 0
+
+
+def test_record_round_trips_through_json():
+    (record,) = measure_latency(tiny_net(), 16, threads=1, memory=False, name="tiny", **FAST)
+    assert record.model == "tiny" and record.peak_mem_bytes is None
+    data = json.loads(json.dumps(record.to_dict()))
+    assert data["ci95_ms"] == list(record.ci95_ms)
+    assert set(data) >= {"device", "threads", "batch", "median_ms", "iqr_ms", "ci95_ms",
+                         "samples", "images_per_s", "peak_mem_bytes", "peak_mem_kind", "dtype",
+                         "channels_last", "compile", "times_ms", "environment"}
+    assert LatencyRecord.from_dict(data) == record
+    with pytest.raises(AttnprofError, match="lacks fields: median_ms"):
+        LatencyRecord.from_dict({k: v for k, v in data.items() if k != "median_ms"})
+
+
+def test_input_forms():
+    model = tiny_net()
+    (record,) = measure_latency(model, torch.randn(3, 16, 20), batch_sizes=(3,), threads=1,
+                                memory=False, **FAST)
+    assert record.batch == 3 and record.input_shape == (3, 16, 20)
+    (record,) = measure_latency(model, torch.randn(2, 3, 16, 16), threads=1, memory=False, **FAST)
+    assert record.batch == 2
+    with pytest.raises(AttnprofError, match="batch 2 but batch 4"):
+        measure_latency(model, torch.randn(2, 3, 16, 16), batch_sizes=(4,), **FAST)
+    for bad in ((0, 16), (3, 16, 16, 16), "224"):
+        with pytest.raises(AttnprofError, match="input size"):
+            measure_latency(model, bad, **FAST)
+
+
+def test_bfloat16_autocast_and_channels_last_run_on_cpu():
+    (record,) = measure_latency(tiny_net(), 16, threads=1, dtype="bf16", channels_last=True,
+                                memory=False, **FAST)
+    assert record.dtype == "bfloat16" and record.autocast and record.channels_last
+    assert record.median_ms > 0
+
+
+def test_peak_memory_sees_a_known_allocation():
+    class Allocates(nn.Module):
+        def forward(self, x):
+            a = torch.ones(250_000)  # 1,000,000 bytes
+            b = a * 2  # another 1,000,000 bytes while a is alive
+            return x + b.sum()
+
+    model = Allocates()
+    x = torch.zeros(1)
+    with torch.inference_mode():
+        model(x)
+        peak = measure_peak_memory(lambda: model(x), model, x, torch.device("cpu"))
+    assert peak.kind == CPU_ALLOCATOR
+    assert 2_000_000 <= peak.activation_bytes < 10_000_000
+    assert peak.peak_bytes == peak.activation_bytes + resident_bytes(model, x)
+
+
+# -- refusals ---------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_without_gpu_is_refused():
+    with pytest.raises(AttnprofError, match=r"torch\.cuda\.is_available\(\) is False"):
+        measure_latency(tiny_net(), 16, device="cuda", **FAST)
+    with pytest.raises(AttnprofError, match="is_available"):
+        paired_latency({"none": tiny_net(), "b": tiny_net()}, 16, device="cuda:0")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"dtype": "float16"}, "only measured on CUDA"),
+        ({"dtype": "int8"}, "valid dtypes: float32, bfloat16, float16"),
+        ({"device": "mps"}, "valid devices: cpu, cuda"),
+        ({"device": "banana"}, "unknown device"),
+        ({"threads": 0}, "threads must be a positive integer"),
+        ({"samples": 5}, "samples must be an integer >= 6"),
+        ({"min_run_time": 0}, "min_run_time must be a positive number"),
+        ({"batch_sizes": (0,)}, "batch_sizes must be positive"),
+        ({"compile": "fastest"}, "valid: False, True, default"),
+    ],
+)
+def test_options_that_cannot_run_are_refused(options, message):
+    with pytest.raises(AttnprofError, match=message):
+        measure_latency(tiny_net(), 16, **{**FAST, **options})
+
+
+def test_compile_without_a_compiler_is_refused(monkeypatch):
+    monkeypatch.delenv("CXX", raising=False)
+    monkeypatch.setattr(timing_module.shutil, "which", lambda name: None)
+    with pytest.raises(AttnprofError, match=r"torch\.compile cannot run here: .*C\+\+ compiler"):
+        measure_latency(tiny_net(), 16, compile=True, **FAST)
+
+
+def test_compile_failure_at_first_forward_is_refused(monkeypatch):
+    def broken_compile(model, mode=None):
+        def fails(x):
+            raise RuntimeError("InductorError: simulated\nsecond line")
+
+        return fails
+
+    monkeypatch.setattr(timing_module, "compile_unavailable_reason", lambda device: None)
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    with pytest.raises(AttnprofError, match=r"torch\.compile .*failed .*simulated; run without"):
+        measure_latency(tiny_net(), 16, compile=True, **FAST)
+
+
+@pytest.mark.slow
+def test_compile_runs_when_available():
+    if timing_module.compile_unavailable_reason(torch.device("cpu")):
+        pytest.skip("torch.compile cannot run here")
+    (record,) = measure_latency(tiny_net(), 16, compile=True, threads=1, memory=False, **FAST)
+    assert record.compile and record.compile_mode == "default" and record.median_ms > 0
+
+
+# -- overhead of the timing path --------------------------------------------------------------
+
+
+def test_timing_path_adds_no_measurable_overhead():
+    """Our median agrees with a bare Timer on the same model, measured in alternation.
+
+    Five alternating pairs, compared by the median of their ratios, so that slow drift of a
+    shared machine cancels; 25% is a generous bound for 0.1 s measurements.
+    """
+    model = tiny_net(16)
+    x = torch.randn(1, 3, 48, 48)
+    ratios = []
+    for _ in range(5):
+        with torch.inference_mode():
+            bare = Timer("model(x)", globals={"model": model, "x": x}, num_threads=1)
+            bare_ms = bare.blocked_autorange(min_run_time=0.1).median * 1000
+        (ours,) = measure_latency(model, x, threads=1, memory=False, **{**FAST,
+                                                                        "min_run_time": 0.1})
+        ratios.append(ours.median_ms / bare_ms)
+    ratios.sort()
+    assert 0.75 < ratios[2] < 1 / 0.75, ratios
+
+
+# -- paired comparison ------------------------------------------------------------------------
+
+
+def test_paired_self_ratio_near_one_and_slow_variant_detected():
+    base = tiny_net(16)
+    variants = {"none": base, "same": copy.deepcopy(base), "slow": Twice(base)}
+    result = paired_latency(variants, 24, threads=1, seed=5, **PAIRED_FAST)
+    assert isinstance(result, PairedComparison)
+    same, slow = result.result("same"), result.result("slow")
+    lo, hi = same.ratio_ci95
+    assert lo <= 1.0 <= hi or abs(same.delta_pct) < 15, same
+    assert slow.ratio_ci95[0] > 1.0 and slow.significant, slow
+    assert slow.delta_pct == pytest.approx(100 * (slow.ratio_median - 1))
+    # raw material kept for later tests
+    assert len(slow.ratios) == slow.rounds == 10
+    assert len(slow.record.times_ms) == 10 == len(result.baseline_record.times_ms)
+    assert slow.ratios[3] == pytest.approx(
+        slow.record.times_ms[3] / result.baseline_record.times_ms[3])
+    assert slow.record.peak_mem_bytes > 0 and slow.record.threads == 1
+    assert len(result.order) == 10 and all(sorted(o) == sorted(variants) for o in result.order)
+    assert result.seed == 5 and result.shuffle
+    assert len(result.round_other_cpu_load) == 10
+    data = json.loads(json.dumps(result.to_dict()))
+    assert PairedComparison.from_dict(data) == result
+    assert [r.model for r in result.records] == ["none", "same", "slow"]
+
+
+def test_paired_order_is_seeded():
+    variants = {"none": tiny_net(), "b": tiny_net(), "c": tiny_net()}
+    fast = {**PAIRED_FAST, "rounds": 6, "sample_time": 0.005, "memory": False}
+    first = paired_latency(variants, 8, threads=1, seed=1, **fast)
+    second = paired_latency(variants, 8, threads=1, seed=1, **fast)
+    assert first.order == second.order
+    fixed = paired_latency(variants, 8, threads=1, shuffle=False, **fast)
+    assert set(fixed.order) == {("none", "b", "c")} and fixed.seed is None
+
+
+def test_paired_accepts_factories():
+    result = paired_latency({"none": tiny_net, "wide": lambda: tiny_net(16)}, 8, threads=1,
+                            memory=False, **{**PAIRED_FAST, "rounds": 6, "sample_time": 0.005})
+    assert result.result("wide").record.model == "wide"
+    with pytest.raises(AttnprofError, match="no paired result for 'none'"):
+        result.result("none")
+
+
+def test_paired_reruns_contended_rounds(monkeypatch):
+    loads = iter([1.5, 1.2] + [0.1] * 6)  # then 0.0 for the whole-run monitor
+
+    class FakeContention:
+        """Reports 1.5 and 1.2 busy CPUs for the first two rounds, 0.1 after."""
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.other_cpus = next(loads, 0.0)
+
+    monkeypatch.setattr(paired_module, "CpuContention", FakeContention)
+    result = paired_latency({"none": tiny_net(), "b": tiny_net()}, 8, threads=1, memory=False,
+                            max_other_cpus=0.5,
+                            **{**PAIRED_FAST, "rounds": 6, "sample_time": 0.005})
+    assert [d.other_cpus for d in result.discarded_rounds] == [1.5, 1.2]
+    assert set(result.discarded_rounds[0].times_ms) == {"none", "b"}
+    assert result.round_other_cpu_load == (0.1,) * 6 and len(result.order) == 6
+    assert any("2 round(s) re-run" in note for note in result.notes)
+    assert PairedComparison.from_dict(json.loads(json.dumps(result.to_dict()))) == result
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"max_other_cpus": 0}, "max_other_cpus must be a positive number"),
+        ({"baseline": "plain"}, "baseline 'plain' is not among the variants; valid: none, b"),
+        ({"rounds": 5}, "rounds must be an integer >= 6"),
+        ({"sample_time": -1}, "sample_time must be a positive number"),
+        ({"batch": 0}, "batch must be a positive integer"),
+    ],
+)
+def test_paired_refusals(kwargs, message):
+    with pytest.raises(AttnprofError, match=message):
+        paired_latency({"none": tiny_net(), "b": tiny_net()}, 8, **kwargs)
+
+
+def test_paired_refuses_non_models():
+    with pytest.raises(AttnprofError, match="at least two"):
+        paired_latency({"none": tiny_net()}, 8)
+    with pytest.raises(AttnprofError, match="factory returned int"):
+        paired_latency({"none": tiny_net(), "b": lambda: 3}, 8)
+    with pytest.raises(AttnprofError, match=r"nn\.Module or a factory"):
+        paired_latency({"none": tiny_net(), "b": "resnet18"}, 8)
+
+
+# -- module timing ----------------------------------------------------------------------------
+
+
+class Gate(nn.Module):
+    def forward(self, x):
+        return x * torch.sigmoid(x.mean((2, 3), keepdim=True))
+
+
+class Toy(nn.Module):
+    """Two same-shape gates in stage 1, one in stage 2, named like attnprof's ResNets."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.layer1 = nn.Sequential(nn.Module(), nn.Module())
+        self.layer1[0].attention = Gate()
+        self.layer1[1].attention = Gate()
+        self.down = nn.Conv2d(8, 16, 3, stride=2, padding=1)
+        self.layer2 = nn.Sequential(nn.Module())
+        self.layer2[0].attention = Gate()
+
+    def attention_modules(self):
+        return [(n, m) for n, m in self.named_modules() if n.endswith("attention")]
+
+    def forward(self, x):
+        x = self.layer1[1].attention(self.layer1[0].attention(self.stem(x)))
+        return self.layer2[0].attention(self.down(x))
+
+
+def test_time_attention_modules_groups_by_stage_and_shape():
+    timings = time_attention_modules(Toy(), 32, batch=2, threads=1, min_run_time=0.03,
+                                     samples=6)
+    assert [t.stage for t in timings] == [1, 2]
+    first, second = timings
+    assert first.names == ("layer1.0.attention", "layer1.1.attention")
+    assert first.calls_per_forward == 2 and second.calls_per_forward == 1
+    assert first.input_shape == (2, 8, 32, 32) and second.input_shape == (2, 16, 16, 16)
+    assert first.module == "Gate" and first.input_dtype == "float32"
+    for t in timings:
+        assert t.ms_per_call > 0 and t.samples >= 6
+        assert t.ci95_ms[0] <= t.ms_per_call <= t.ci95_ms[1]
+        assert t.ms_per_forward == pytest.approx(t.ms_per_call * t.calls_per_forward)
+        assert t.model_ms > 0 and t.pct_of_forward == pytest.approx(
+            100 * t.ms_per_forward / t.model_ms)
+    assert ModuleTiming.from_dict(json.loads(json.dumps(first.to_dict()))) == first
+
+
+def test_time_attention_modules_refusals_and_plain_model():
+    assert time_attention_modules(build_model("resnet18"), 32, threads=1) == []
+    with pytest.raises(AttnprofError, match="no attention_modules"):
+        time_attention_modules(tiny_net(), 32)
+    with pytest.raises(AttnprofError, match="only measured on CUDA"):
+        time_attention_modules(Toy(), 32, dtype="float16")
+
+
+@pytest.mark.parametrize("attention", [n for n in attention_names() if n != "none"])
+def test_time_attention_modules_on_registered_modules(attention):
+    # ResNet-50 (SA's 64 groups need C divisible by 128) at 64x64: stage 4 still sees 2x2.
+    model = build_model("resnet50", attention)
+    timings = time_attention_modules(model, 64, threads=1, min_run_time=0.01, samples=6,
+                                     warmup=1, time_model=False)
+    assert timings, attention
+    assert sum(len(t.names) for t in timings) == len(model.attention_modules())
+    assert all(t.ms_per_call > 0 and t.model_ms is None for t in timings)
+
+
+# -- environment ------------------------------------------------------------------------------
+
+
+def test_environment_describes_the_cpu():
+    env = collect_environment("cpu")
+    assert env.device == "cpu" and env.torch_version == torch.__version__
+    assert env.logical_cpus >= 1 and env.torch_threads == torch.get_num_threads()
+    assert env.cuda_version is None and env.driver_version is None
+    assert env.cpu_model and env.timestamp_utc.endswith("+00:00")
+    assert Environment.from_dict(json.loads(json.dumps(env.to_dict()))) == env
+    assert env.cpu_model in env.summary()
+
+
+def test_cpu_contention_is_measured():
+    with CpuContention() as contention:
+        sum(i * i for i in range(200_000))
+    assert contention.other_cpus is None or contention.other_cpus >= 0
