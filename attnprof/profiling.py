@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from attnprof.backbones import build_model
@@ -27,7 +28,9 @@ IN_CHANNELS = 3
 
 _SIZE = re.compile(r"^\s*(\d+)\s*(?:[x×X,]\s*(\d+)\s*)?$")
 _OPTION_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_RESERVED = frozenset({"backbone", "attention", "input", "head", "batch", "conventions", "device"})
+_RESERVED = frozenset(
+    {"backbone", "attention", "input", "head", "batch", "conventions", "device", "latency"}
+)
 """Names an attention option cannot take: they are :func:`profile`'s own arguments."""
 
 
@@ -126,6 +129,39 @@ def parse_options(texts: Iterable[str]) -> dict[str, Any]:
     return options
 
 
+@dataclass(frozen=True)
+class LatencyRequest:
+    """What to time besides counting: see :func:`attnprof.latency.measure_latency`.
+
+    ``batch_sizes`` are timed one by one; ``modules`` also times each attention module alone
+    on the feature map it sees (at the first batch size), to show which stage's costs most.
+    """
+
+    device: str = "cpu"
+    batch_sizes: tuple[int, ...] = (1,)
+    threads: int | None = None
+    dtype: str = "float32"
+    channels_last: bool = False
+    compile: bool = False
+    modules: bool = True
+
+
+def parse_batches(value: int | str | Sequence[int]) -> tuple[int, ...]:
+    """Batch sizes from ``"1,8"``, ``8`` or ``[1, 8]``."""
+    items = value.split(",") if isinstance(value, str) else value
+    if isinstance(items, int):
+        items = [items]
+    try:
+        sizes = tuple(
+            parse_batch(item.strip() if isinstance(item, str) else item) for item in items
+        )
+    except TypeError:
+        sizes = ()
+    if not sizes:
+        raise AttnprofError(f"invalid batch sizes {value!r}: use positive integers, e.g. 1,8")
+    return sizes
+
+
 def profile(
     backbone: str,
     attention: str = "none",
@@ -133,6 +169,7 @@ def profile(
     head: str = "fc",
     batch: int = 1,
     conventions: str | Iterable[str] | None = None,
+    latency: LatencyRequest | None = None,
     **options: Any,
 ) -> ProfileRecord:
     """Count ``backbone`` with ``attention`` on a ``batch`` x 3 x H x W input.
@@ -140,7 +177,8 @@ def profile(
     ``input`` is ``224`` (square), ``(800, 1333)`` or ``"800x1333"`` (H x W); ``head`` is
     ``fc``, ``pool`` (the published detection setting: fc removed, global pool kept) or
     ``none``; ``conventions`` defaults to all of :data:`~attnprof.counting.CONVENTIONS`;
-    ``options`` reach the attention module (``groups=32``).
+    ``latency`` (a :class:`LatencyRequest`) adds timings; ``options`` reach the attention
+    module (``groups=32``).
     """
     reserved = sorted(_RESERVED.intersection(options))
     if reserved:
@@ -160,6 +198,12 @@ def profile(
         else:
             target = model
         flops[name] = convention.counter(target, shape, attention_modules)
+    timings: tuple = ()
+    module_timings: tuple = ()
+    if latency is not None:
+        timings, module_timings = _measure(
+            backbone, attention, head, (height, width), latency, options
+        )
     return ProfileRecord(
         backbone=backbone.lower(),
         attention=attention.lower() if ":" not in attention else attention,
@@ -169,11 +213,45 @@ def profile(
         attention_params=attention_params(model, attention_modules),
         flops=flops,
         options=dict(options),
+        latency=timings,
+        module_latency=module_timings,
     )
 
 
+def _measure(backbone, attention, head, input_hw, request: LatencyRequest, options) -> tuple:
+    """Time the model (and its attention modules alone) as ``request`` asks."""
+    from attnprof.latency import measure_latency, time_attention_modules
+
+    model = build_model(backbone, attention, head, **options)
+    records = measure_latency(
+        model,
+        input_hw,
+        device=request.device,
+        batch_sizes=request.batch_sizes,
+        threads=request.threads,
+        dtype=request.dtype,
+        channels_last=request.channels_last,
+        compile=request.compile,
+        name=f"{backbone}+{attention}",
+    )
+    modules = ()
+    if request.modules and model.attention_modules():
+        modules = time_attention_modules(
+            model,
+            input_hw,
+            batch=request.batch_sizes[0],
+            device=request.device,
+            threads=request.threads,
+            dtype=request.dtype,
+            channels_last=request.channels_last,
+        )
+    return tuple(records), tuple(modules)
+
+
 __all__ = [
+    "LatencyRequest",
     "parse_batch",
+    "parse_batches",
     "parse_conventions",
     "parse_input",
     "parse_option",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
-from attnprof.attention import attention_names
 from attnprof.cli import main
 
 FAST = ["--backbone", "resnet18", "--input", "32", "--conventions", "paper,thop,full"]
@@ -19,7 +19,7 @@ def run(capsys, *argv):
 
 
 def test_json_has_the_fields(capsys):
-    attention = "se" if "se" in attention_names() else "none"
+    attention = "se"
     code, out, err = run(capsys, *FAST, "--attention", attention, "--json")
     assert code == 0, err
     data = json.loads(out)
@@ -44,8 +44,6 @@ def test_table_states_units(capsys):
 
 
 def test_options_are_parsed(capsys):
-    if "sge" not in attention_names():
-        pytest.skip("sge is not registered yet")
     code, out, err = run(capsys, *FAST, "--attention", "sge", "--option", "groups=32", "--json")
     assert code == 0, err
     data = json.loads(out)
@@ -78,3 +76,31 @@ def test_bad_input_is_one_line_and_exit_2(capsys, argv):
     assert len(lines) == 1, err
     assert lines[0].startswith("attnprof: error: ")
     assert "Traceback" not in err
+
+
+def test_latency_adds_timings_per_batch_and_module_timings(capsys):
+    code, out, err = run(
+        capsys, *FAST, "--attention", "se", "--latency", "--batch", "1,2", "--threads", "1",
+        "--json",
+    )
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["input"] == [1, 3, 32, 32]  # counting uses the first batch size
+    assert [entry["batch"] for entry in data["latency"]] == [1, 2]
+    for entry in data["latency"]:
+        assert entry["device"] == "cpu" and entry["threads"] == 1
+        assert entry["ci95_ms"][0] <= entry["median_ms"] <= entry["ci95_ms"][1]
+        assert entry["iqr_ms"] >= 0 and entry["samples"] >= 6
+        # images/s follows from the median: batch / (median in seconds)
+        assert entry["images_per_s"] == pytest.approx(entry["batch"] / (entry["median_ms"] / 1e3))
+        assert entry["peak_mem_bytes"] is None or entry["peak_mem_bytes"] > 0
+    stages = [t["stage"] for t in data["module_latency"]]
+    assert stages == [1, 2, 3, 4]
+    assert all(t["calls_per_forward"] == 2 for t in data["module_latency"])  # 2 blocks a stage
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a CPU-only machine")
+def test_latency_on_cuda_without_a_gpu_is_refused(capsys):
+    code, out, err = run(capsys, *FAST, "--latency", "--device", "cuda")
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "cuda" in err and "Traceback" not in err

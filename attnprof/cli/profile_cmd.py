@@ -14,7 +14,7 @@ import json
 import sys
 
 from attnprof.counting import DEFAULT_CONVENTIONS
-from attnprof.profiling import parse_batch, parse_options, profile
+from attnprof.profiling import LatencyRequest, parse_batches, parse_options, profile
 
 
 def register(subparsers) -> None:
@@ -25,35 +25,92 @@ def register(subparsers) -> None:
         "under several counting conventions side by side (paper, fvcore, thop: MACs; full: "
         "FLOPs and bytes moved).",
     )
-    parser.add_argument("--backbone", default="resnet50", help="resnet18 ... resnet152 "
-                        "(default: %(default)s)")
-    parser.add_argument("--attention", default="none",
-                        help="registered attention name or package.module:Class "
-                        "(default: %(default)s)")
-    parser.add_argument("--input", default="224", metavar="N|HxW",
-                        help="input size, N for N x N or H x W (default: %(default)s)")
-    parser.add_argument("--batch", default="1", help="batch size (default: %(default)s)")
-    parser.add_argument("--head", default="fc",
-                        help="fc (logits), pool (fc removed, the published detection "
-                        "setting) or none (default: %(default)s)")
-    parser.add_argument("--conventions", default=",".join(DEFAULT_CONVENTIONS),
-                        help="comma-separated counting conventions (default: %(default)s)")
-    parser.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE",
-                        help="attention option, repeatable; values parse as int, float, "
-                        "true/false or text (e.g. groups=32)")
-    parser.add_argument("--json", action="store_true",
-                        help="print one JSON object instead of tables")
+    parser.add_argument(
+        "--backbone", default="resnet50", help="resnet18 ... resnet152 (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--attention",
+        default="none",
+        help="registered attention name or package.module:Class (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--input",
+        default="224",
+        metavar="N|HxW",
+        help="input size, N for N x N or H x W (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--batch",
+        default="1",
+        metavar="N[,N...]",
+        help="batch size; with --latency a comma-separated list, each timed "
+        "(counting uses the first) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--head",
+        default="fc",
+        help="fc (logits), pool (fc removed, the published detection "
+        "setting) or none (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--conventions",
+        default=",".join(DEFAULT_CONVENTIONS),
+        help="comma-separated counting conventions (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--option",
+        "-o",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="attention option, repeatable; values parse as int, float, "
+        "true/false or text (e.g. groups=32)",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON object instead of tables"
+    )
+    timing = parser.add_argument_group("latency")
+    timing.add_argument(
+        "--latency",
+        action="store_true",
+        help="also time the forward pass (and each attention module alone)",
+    )
+    timing.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")
+    timing.add_argument("--threads", type=int, help="CPU threads (default: torch's)")
+    timing.add_argument(
+        "--dtype",
+        default="float32",
+        help="float32, or bfloat16/float16 under autocast on CUDA (default: %(default)s)",
+    )
+    timing.add_argument("--channels-last", action="store_true", help="channels_last layout")
+    timing.add_argument("--compile", action="store_true", help="time torch.compile's model")
+    timing.add_argument(
+        "--no-modules", action="store_true", help="skip timing the attention modules alone"
+    )
     parser.set_defaults(func=_run)
 
 
 def _run(args) -> int:
+    batches = parse_batches(args.batch)
+    latency = None
+    if args.latency:
+        latency = LatencyRequest(
+            device=args.device,
+            batch_sizes=batches,
+            threads=args.threads,
+            dtype=args.dtype,
+            channels_last=args.channels_last,
+            compile=args.compile,
+            modules=not args.no_modules,
+        )
     record = profile(
         args.backbone,
         args.attention,
         input=args.input,
         head=args.head,
-        batch=parse_batch(args.batch),
+        batch=batches[0],
         conventions=args.conventions,
+        latency=latency,
         **parse_options(args.option),
     )
     if args.json:
@@ -63,5 +120,12 @@ def _run(args) -> int:
 
     from attnprof.counting.render import render_profile
 
-    Console(file=sys.stdout).print(render_profile(record))
+    console = Console(file=sys.stdout)
+    console.print(render_profile(record))
+    if record.latency:
+        from attnprof.latency.render import latency_table, module_table
+
+        console.print(latency_table(record.latency))
+        if record.module_latency:
+            console.print(module_table(record.module_latency))
     return 0

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from attnprof.errors import AttnprofError
+from attnprof.latency.records import LatencyRecord, ModuleTiming
 
 UNITS = ("MAC", "FLOP")
 """A MAC is one multiply-accumulate; a FLOP one arithmetic operation (a MAC is two FLOPs)."""
@@ -117,6 +118,10 @@ class ProfileRecord:
     attention_params: int
     flops: dict[str, ConventionCount]
     options: dict[str, Any] = field(default_factory=dict)
+    latency: tuple[LatencyRecord, ...] = ()
+    """Forward latency per batch size, when asked for (``profile(..., latency=...)``)."""
+    module_latency: tuple[ModuleTiming, ...] = ()
+    """Each attention module timed alone on the feature map it sees, when asked for."""
 
     @property
     def conventions(self) -> list[str]:
@@ -132,6 +137,12 @@ class ProfileRecord:
             "params": self.params,
             "attention_params": self.attention_params,
             "flops": {name: count.to_dict() for name, count in self.flops.items()},
+            **({"latency": [r.to_dict() for r in self.latency]} if self.latency else {}),
+            **(
+                {"module_latency": [t.to_dict() for t in self.module_latency]}
+                if self.module_latency
+                else {}
+            ),
         }
 
     @classmethod
@@ -152,6 +163,10 @@ class ProfileRecord:
                     for name, entry in data["flops"].items()
                 },
                 options=dict(data.get("options", {})),
+                latency=tuple(LatencyRecord.from_dict(r) for r in data.get("latency", ())),
+                module_latency=tuple(
+                    ModuleTiming.from_dict(t) for t in data.get("module_latency", ())
+                ),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise AttnprofError(f"not a profile record: {exc!r}") from None
