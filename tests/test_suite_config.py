@@ -92,7 +92,7 @@ def test_a_user_file_with_variant_options_loads(tmp_path):
         (MINIMAL + "[counting]\nconventions = ['flops']\n", "counting.conventions = 'flops'"),
         (
             MINIMAL + "[latency]\nrounds = 2\n",
-            "latency.rounds = 2 is invalid; expected an integer >= 5",
+            "latency.rounds = 2 is invalid; expected an integer >= 6",
         ),
         (MINIMAL + "[latency]\ndevices = ['tpu']\n", "expected one of cpu, cuda"),
         (MINIMAL + "[extra]\nx = 1\n", "extra = {'x': 1} is invalid; expected an unknown section"),

@@ -1,12 +1,140 @@
-"""`attnprof run`: placeholder until its issue lands."""
+"""``attnprof run --suite NAME|PATH``: the main job, suites in, comparison tables out."""
 
-from attnprof.errors import AttnprofError
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from attnprof.suite.config import load_suite
+from attnprof.suite.runner import RunSummary, Step, SuiteRunner, select_variants
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("run", help="(not available yet)")
-    parser.set_defaults(func=_run)
+    parser = subparsers.add_parser(
+        "run",
+        help="run a suite: count, time and report every backbone x attention variant",
+        description="Build each backbone with each attention variant of a suite, count params "
+        "and MACs/FLOPs, time latency, and write results.json, results.csv and report.md.",
+    )
+    parser.add_argument("--suite", required=True, help="a shipped suite's name or a TOML path")
+    parser.add_argument("--device", choices=("cpu", "cuda"), help="time on this device only")
+    parser.add_argument(
+        "--only", help="comma-separated variants to run (the 'none' baseline is always kept)"
+    )
+    parser.add_argument("--skip-latency", action="store_true", help="count only, no timing")
+    parser.add_argument("--out", type=Path, help="output folder (default: results/<suite>)")
+    parser.add_argument(
+        "--resume", action="store_true", help="keep finished cells of --out and do the rest"
+    )
+    parser.add_argument("--quiet", action="store_true", help="plain log lines, no progress bar")
+    parser.set_defaults(func=run)
 
 
-def _run(args) -> int:
-    raise AttnprofError("'attnprof run' is not available yet")
+def run(args) -> int:
+    suite = load_suite(args.suite)
+    suite = select_variants(suite, args.only.split(",") if args.only else None)
+    out_dir = args.out or Path("results") / suite.name
+    console = Console(stderr=True)
+    with _ProgressDisplay(console, quiet=args.quiet) as display:
+        runner = SuiteRunner(
+            suite,
+            out_dir,
+            device=args.device,
+            skip_latency=args.skip_latency,
+            resume=args.resume,
+            progress=display.update,
+        )
+        display.start(runner)
+        try:
+            summary = runner.run()
+        except KeyboardInterrupt:
+            console.print(
+                f"interrupted: every finished cell is in {runner.results_path}; "
+                f"continue with: attnprof run --suite {args.suite} --out {out_dir} --resume"
+            )
+            raise
+    from attnprof.report import write_reports
+
+    summary.reports = write_reports(runner.document(), out_dir)
+    _print_summary(Console(), runner.document(), summary)
+    return 1 if summary.failed else 0
+
+
+class _ProgressDisplay:
+    """A rich progress bar with the current cell and an ETA, or log lines with ``--quiet``."""
+
+    def __init__(self, console: Console, quiet: bool):
+        self.console = console
+        self.quiet = quiet or not console.is_terminal
+        self.progress: Progress | None = None
+        self.task = None
+
+    def __enter__(self):
+        if not self.quiet:
+            self.progress = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=self.console,
+                transient=True,
+            )
+            self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self.progress is not None:
+            self.progress.__exit__(*exc)
+        return False
+
+    def start(self, runner: SuiteRunner) -> None:
+        cells = len(runner.plan_cells())
+        groups = len(runner.plan_latency()) * len(runner.suite.variants)
+        total = cells + groups
+        if self.progress is not None:
+            self.task = self.progress.add_task(f"suite {runner.suite.name}", total=total)
+        else:
+            print(
+                f"attnprof: suite {runner.suite.name}: {cells} cells to count, "
+                f"{len(runner.plan_latency())} latency groups -> {runner.results_path}",
+                file=sys.stderr,
+            )
+
+    def update(self, step: Step) -> None:
+        if self.progress is not None:
+            if step.done:
+                self.progress.advance(self.task, step.weight)
+            else:
+                self.progress.update(self.task, description=step.label)
+        elif step.done:
+            status = "FAILED" if step.failed else "done"
+            print(f"attnprof: {step.label}: {status} in {step.seconds:.1f} s", file=sys.stderr)
+
+
+def _print_summary(console: Console, document: dict, summary: RunSummary) -> None:
+    from attnprof.report import summary_table
+
+    console.print(summary_table(document))
+    console.print(
+        f"{summary.counted} cells counted, {summary.timed_groups} latency groups timed, "
+        f"{summary.skipped} kept from before, {len(summary.failed)} failed, "
+        f"in {summary.seconds:.0f} s"
+    )
+    for label in summary.failed:
+        console.print(f"[red]failed[/red]: {label} (see {summary.results_path})")
+    for path in summary.reports:
+        console.print(f"wrote {path}")

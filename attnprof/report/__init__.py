@@ -20,6 +20,7 @@ from attnprof.report import csv as _csv
 from attnprof.report import markdown as _markdown
 from attnprof.report import plot as _plot
 from attnprof.report.tables import check_results
+from attnprof.report.terminal import summary_table
 from attnprof.suite.store import ensure_writable_dir, write_atomic
 
 FORMATS = ("md", "csv", "png")
@@ -95,5 +96,6 @@ __all__ = [
     "plot_skip_reason",
     "render_csv",
     "render_markdown",
+    "summary_table",
     "write_reports",
 ]

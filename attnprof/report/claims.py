@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 import pandas as pd
 
@@ -27,7 +27,7 @@ from attnprof.report.tables import (
 from attnprof.suite.config import BASELINE
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     """What a claim check concluded."""
 
     HOLDS = "holds"

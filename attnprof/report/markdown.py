@@ -231,7 +231,7 @@ def _timing_line(suite: dict) -> str:
     layout = "channels_last" if latency.get("channels_last") else "contiguous"
     return (
         f"Latency: {mode}, {latency.get('dtype', 'float32')}, {layout}; "
-        f"{latency.get('rounds', '?')} rounds of ≥ {latency.get('min_run_time', '?')} s of "
+        f"{latency.get('rounds', '?')} rounds of ≥ {latency.get('sample_time', '?')} s of "
         f"forwards each; threads: {threads if threads else 'torch default'}. Median ± IQR over "
         "rounds; Δ latency is the median of per-round ratios to the baseline timed in the same "
         "rounds, with its 95% CI."

@@ -22,7 +22,7 @@ line naming the file, the key, the bad value and what is allowed. The format::
     heads = ["fc"]               # optional: time only these settings' heads (default: all)
     batch_sizes = [1]
     rounds = 15
-    min_run_time = 0.1           # seconds of forwards behind each sample
+    sample_time = 0.25           # seconds of forwards behind each paired sample
     threads = 0                  # 0: torch's default
     dtype = "float32"
     channels_last = false
@@ -46,15 +46,16 @@ The ``none`` variant is the baseline every Δ is taken against; a suite must inc
 
 from __future__ import annotations
 
+import json
+import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
 from attnprof.attention.registry import get_attention_spec
 from attnprof.backbones.resnet import BACKBONES, HEADS
 from attnprof.errors import AttnprofError, choices
+from attnprof.latency.stats import min_samples_for_ci
 
 CONVENTIONS = ("paper", "fvcore", "thop", "full")
 DEVICES = ("cpu", "cuda")
@@ -94,7 +95,7 @@ class LatencySettings:
     """Heads whose settings are timed; empty means every setting's head."""
     batch_sizes: tuple[int, ...] = (1,)
     rounds: int = 15
-    min_run_time: float = 0.1
+    sample_time: float = 0.25
     threads: int = 0
     dtype: str = "float32"
     channels_last: bool = False
@@ -139,7 +140,7 @@ class Suite:
         data["settings"] = [
             {"input": list(s.input_hw), "head": s.head, "label": s.label} for s in self.settings
         ]
-        return data
+        return json.loads(json.dumps(data))  # plain JSON types: tuples become lists
 
 
 _SECTIONS = {
@@ -152,7 +153,7 @@ _SECTIONS = {
         "heads",
         "batch_sizes",
         "rounds",
-        "min_run_time",
+        "sample_time",
         "threads",
         "dtype",
         "channels_last",
@@ -330,9 +331,11 @@ def _parse_latency(v: _Validator, table: dict[str, Any]) -> LatencySettings:
                 "latency.batch_sizes", table.get("batch_sizes", list(d.batch_sizes))
             )
         ),
-        rounds=v.positive_int("latency.rounds", table.get("rounds", d.rounds), minimum=5),
-        min_run_time=v.positive_float(
-            "latency.min_run_time", table.get("min_run_time", d.min_run_time)
+        rounds=v.positive_int(
+            "latency.rounds", table.get("rounds", d.rounds), minimum=min_samples_for_ci()
+        ),
+        sample_time=v.positive_float(
+            "latency.sample_time", table.get("sample_time", d.sample_time)
         ),
         threads=v.positive_int("latency.threads", table.get("threads", d.threads), minimum=0),
         dtype=v.choice("latency.dtype", table.get("dtype", d.dtype), DTYPES),

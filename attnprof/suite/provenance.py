@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -96,5 +96,5 @@ def collect() -> dict[str, Any]:
         "gpu": gpu_info(),
         "threads": torch.get_num_threads(),
         "git_commit": git_commit(),
-        "utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "utc": datetime.now(UTC).isoformat(timespec="seconds"),
     }

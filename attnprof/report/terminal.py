@@ -1,0 +1,55 @@
+"""The rich summary table printed at the end of ``attnprof run``: the headline Δ per variant.
+
+Built from the same frame as the Markdown and CSV reports, so the three always agree.
+"""
+
+from __future__ import annotations
+
+import math
+
+from rich.table import Table
+
+from attnprof.report.tables import cell_frame, claims_of, convention_unit, latency_keys
+from attnprof.suite.config import BASELINE
+
+
+def _pct(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{value:+.2f}"
+
+
+def summary_table(results: dict) -> Table:
+    """Variant, Δ params %, Δ MACs % (claims convention), Δ latency % [95% CI] per timing."""
+    frame = cell_frame(results)
+    convention = claims_of(results).convention
+    unit = convention_unit(results, convention)
+    keys = latency_keys(results)
+    table = Table(title=f"{results['suite']['name']}: cost against the plain backbone (Δ %)")
+    table.add_column("backbone · setting")
+    table.add_column("variant")
+    table.add_column("Δ params (%)", justify="right")
+    table.add_column(f"Δ {convention} {unit} (%)", justify="right")
+    for key in keys:
+        table.add_column(f"Δ latency {key.column} (%) [95% CI]", justify="right")
+    table.add_column("status")
+    for row in frame.to_dict("records"):
+        cells = [f"{row['backbone']} · {row['setting']}", row["variant"]]
+        if row["status"] != "ok":
+            cells += ["—", "—"] + ["—"] * len(keys) + ["[red]failed[/red]"]
+            table.add_row(*cells)
+            continue
+        if row["variant"] == BASELINE:
+            cells += ["baseline"] * (2 + len(keys)) + ["ok" if not row.get("error") else "partial"]
+            table.add_row(*cells)
+            continue
+        cells += [_pct(row.get("params_delta_pct")), _pct(row.get(f"{convention}_delta_pct"))]
+        for key in keys:
+            p = key.column
+            delta = row.get(f"{p}_delta_pct")
+            lo, hi = row.get(f"{p}_delta_ci95_lo_pct"), row.get(f"{p}_delta_ci95_hi_pct")
+            ci = f" [{_pct(lo)}, {_pct(hi)}]" if lo is not None and not math.isnan(lo) else ""
+            cells.append(_pct(delta) + ci)
+        cells.append("ok" if not row.get("error") else "[yellow]partial[/yellow]")
+        table.add_row(*cells)
+    return table

@@ -1,0 +1,295 @@
+"""Run a suite: count every cell, time every group of variants, write each result at once.
+
+A *cell* is one backbone x setting x variant. Counting is done cell by cell; latency is measured
+per backbone x setting x device x batch for all its variants together, in interleaved rounds, so
+that each variant's Δ is taken against the plain backbone measured in the same rounds.
+
+Every finished piece of work is saved straight away through :mod:`attnprof.suite.store` (an
+atomic rewrite of ``results.json``): an interrupted run loses nothing that finished, and
+``resume=True`` does only what is missing. A cell that fails is recorded with its error and the
+run goes on.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from attnprof.errors import AttnprofError, choices
+from attnprof.suite import provenance
+from attnprof.suite.config import BASELINE, DEVICES, Setting, Suite, Variant
+from attnprof.suite.store import SCHEMA, ensure_writable_dir, read_results, write_json
+
+ProgressCallback = Callable[["Step"], None]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One unit of work, reported to a progress display before and after it runs."""
+
+    kind: str  # "count" or "latency"
+    label: str
+    weight: int
+    done: bool = False
+    failed: bool = False
+    seconds: float = 0.0
+
+
+@dataclass
+class RunSummary:
+    suite: str
+    out_dir: Path
+    results_path: Path
+    counted: int = 0
+    timed_groups: int = 0
+    skipped: int = 0
+    failed: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    reports: list[Path] = field(default_factory=list)
+
+
+def cell_id(backbone: str, variant: str, setting: Setting) -> str:
+    return f"{backbone}|{variant}|{setting.label}"
+
+
+def select_variants(suite: Suite, only: Iterable[str] | None) -> Suite:
+    """Keep the named variants (and always the baseline, which every Δ needs)."""
+    if not only:
+        return suite
+    wanted = [name.strip() for name in only if name.strip()]
+    known = [v.name for v in suite.variants]
+    unknown = [name for name in wanted if name not in known]
+    if unknown:
+        raise AttnprofError(
+            f"--only names unknown variant(s) {', '.join(map(repr, unknown))} for suite "
+            f"{suite.name!r}; valid variants: {choices(known)}"
+        )
+    keep = {BASELINE, *wanted}
+    return replace(suite, variants=tuple(v for v in suite.variants if v.name in keep))
+
+
+def check_device(device: str) -> None:
+    if device not in DEVICES:
+        raise AttnprofError(f"unknown device {device!r}; valid devices: {choices(DEVICES)}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise AttnprofError(
+            "device 'cuda' was asked for but no CUDA GPU is available (torch "
+            f"{torch.__version__}); use --device cpu, or install a CUDA build of torch"
+        )
+
+
+class SuiteRunner:
+    """Runs one suite into one output folder. Build it, then call :meth:`run`."""
+
+    def __init__(
+        self,
+        suite: Suite,
+        out_dir: Path,
+        *,
+        device: str | None = None,
+        skip_latency: bool = False,
+        resume: bool = False,
+        progress: ProgressCallback | None = None,
+    ):
+        if device is not None:
+            check_device(device)
+            suite = replace(suite, latency=replace(suite.latency, devices=(device,)))
+        elif suite.latency.enabled and not skip_latency:
+            for name in suite.latency.devices:
+                check_device(name)
+        self.suite = suite
+        self.out_dir = ensure_writable_dir(Path(out_dir))
+        self.results_path = self.out_dir / "results.json"
+        self.skip_latency = skip_latency or not suite.latency.enabled
+        self.progress = progress or (lambda step: None)
+        self.cells: dict[str, dict[str, Any]] = {}
+        self.previous_provenance: dict[str, Any] | None = None
+        if resume:
+            self._load_previous()
+        self.provenance = provenance.collect()
+
+    # -- planning -------------------------------------------------------------------------
+
+    def plan_cells(self) -> list[tuple[str, Variant, Setting]]:
+        return [
+            (backbone, variant, setting)
+            for backbone in self.suite.backbones
+            for setting in self.suite.settings
+            for variant in self.suite.variants
+        ]
+
+    def plan_latency(self) -> list[tuple[str, Setting, str, int]]:
+        if self.skip_latency:
+            return []
+        heads = self.suite.latency.heads
+        return [
+            (backbone, setting, device, batch)
+            for backbone in self.suite.backbones
+            for setting in self.suite.settings
+            if not heads or setting.head in heads
+            for device in self.suite.latency.devices
+            for batch in self.suite.latency.batch_sizes
+        ]
+
+    # -- running --------------------------------------------------------------------------
+
+    def run(self) -> RunSummary:
+        start = time.perf_counter()
+        summary = RunSummary(self.suite.name, self.out_dir, self.results_path)
+        for backbone, variant, setting in self.plan_cells():
+            key = cell_id(backbone, variant.name, setting)
+            cell = self.cells.get(key)
+            if cell is not None and cell.get("status") == "ok" and cell.get("profile"):
+                summary.skipped += 1
+                continue
+            self._count(key, backbone, variant, setting, summary)
+        for backbone, setting, device, batch in self.plan_latency():
+            missing = self._latency_missing(backbone, setting, device, batch)
+            if missing:
+                self._time(backbone, setting, device, batch, missing, summary)
+        summary.seconds = time.perf_counter() - start
+        return summary
+
+    def _count(self, key: str, backbone: str, variant: Variant, setting: Setting, summary) -> None:
+        from attnprof.profiling import profile
+
+        label = f"count {key}"
+        self.progress(Step("count", label, 1))
+        began = time.perf_counter()
+        cell = self._new_cell(key, backbone, variant, setting)
+        try:
+            record = profile(
+                backbone,
+                variant.attention,
+                input=setting.input_hw,
+                head=setting.head,
+                batch=self.suite.count_batch,
+                conventions=list(self.suite.conventions),
+                **variant.options,
+            )
+            cell["profile"] = record.to_dict()
+            summary.counted += 1
+        except Exception as exc:  # recorded with the cell; the run goes on
+            cell.update(status="error", error=_describe(exc))
+            summary.failed.append(key)
+        cell["latency"] = self.cells.get(key, {}).get("latency", [])
+        self.cells[key] = cell
+        self._save()
+        self.progress(
+            Step("count", label, 1, True, cell["status"] != "ok", time.perf_counter() - began)
+        )
+
+    def _latency_missing(
+        self, backbone: str, setting: Setting, device: str, batch: int
+    ) -> list[Variant]:
+        """The counted variants of a group that still lack a timing for this device and batch."""
+        return [
+            variant
+            for variant in self.suite.variants
+            if (cell := self.cells.get(cell_id(backbone, variant.name, setting))) is not None
+            and cell.get("status") == "ok"
+            and not _has_entry(cell, device, batch)
+        ]
+
+    def _time(self, backbone, setting, device, batch, missing: list[Variant], summary) -> None:
+        """Time ``missing`` interleaved with the baseline; only ``missing`` get new entries.
+
+        The baseline is always measured in the same rounds (every ratio needs it), even when a
+        resumed run already holds its timing; that earlier timing is then kept.
+        """
+        from attnprof.suite.timing import time_group
+
+        baseline = next(v for v in self.suite.variants if v.name == BASELINE)
+        group = missing if baseline in missing else [baseline, *missing]
+        label = f"latency {backbone} {setting.label} {device} batch {batch}"
+        self.progress(Step("latency", label, len(group)))
+        began = time.perf_counter()
+        try:
+            entries = time_group(backbone, setting, group, device, batch, self.suite.latency)
+            failed = False
+        except Exception as exc:  # the group shares one baseline: every variant gets the error
+            error = {"device": device, "batch": batch, "error": _describe(exc)}
+            entries = {variant.name: error for variant in group}
+            failed = True
+            summary.failed.append(label)
+        for variant in missing:
+            cell = self.cells[cell_id(backbone, variant.name, setting)]
+            kept = [
+                e
+                for e in cell.get("latency", [])
+                if (e.get("device"), e.get("batch")) != (device, batch)  # an earlier failure
+            ]
+            cell["latency"] = [*kept, entries[variant.name]]
+        self._save()
+        summary.timed_groups += 1
+        seconds = time.perf_counter() - began
+        self.progress(Step("latency", label, len(group), True, failed, seconds))
+
+    # -- records --------------------------------------------------------------------------
+
+    def _new_cell(self, key: str, backbone: str, variant: Variant, setting: Setting) -> dict:
+        return {
+            "id": key,
+            "backbone": backbone,
+            "variant": variant.name,
+            "attention": variant.attention,
+            "options": dict(variant.options),
+            "setting": setting.label,
+            "head": setting.head,
+            "input": [self.suite.count_batch, 3, *setting.input_hw],
+            "status": "ok",
+            "error": None,
+            "profile": None,
+            "latency": [],
+        }
+
+    def document(self) -> dict[str, Any]:
+        order = {cell_id(b, v.name, s): i for i, (b, v, s) in enumerate(self.plan_cells())}
+        cells = sorted(self.cells.values(), key=lambda c: order.get(c["id"], len(order)))
+        data = {
+            "schema": SCHEMA,
+            "suite": self.suite.to_dict(),
+            "provenance": self.provenance,
+            "cells": cells,
+        }
+        if self.previous_provenance is not None:
+            data["resumed_from"] = self.previous_provenance
+        return data
+
+    def _save(self) -> None:
+        write_json(self.results_path, self.document())
+
+    def _load_previous(self) -> None:
+        if not self.results_path.exists():
+            return
+        data = read_results(self.results_path)
+        previous_suite = data.get("suite", {}).get("name")
+        if previous_suite != self.suite.name:
+            raise AttnprofError(
+                f"--resume: {self.results_path} holds suite {previous_suite!r}, not "
+                f"{self.suite.name!r}; use another --out folder or run without --resume"
+            )
+        self.previous_provenance = data.get("provenance")
+        self.cells = {cell["id"]: cell for cell in data["cells"]}
+
+
+def _has_entry(cell: dict, device: str, batch: int) -> bool:
+    """Whether ``cell`` holds a successful timing for this device and batch size."""
+    return any(
+        e.get("device") == device and e.get("batch") == batch and "error" not in e
+        for e in cell.get("latency", [])
+    )
+
+
+def _describe(exc: BaseException) -> str:
+    """One line for the record; the innermost frame helps locate a failure in a module."""
+    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    where = f" (at {Path(frame.filename).name}:{frame.lineno})" if frame else ""
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {message}{where}"
