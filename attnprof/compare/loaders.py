@@ -1,0 +1,536 @@
+"""Read the two kinds of files ``attnprof compare`` accepts into one typed form.
+
+- **attnprof results** (``results.json``, schema ``attnprof-results/1``, written by
+  ``attnprof run``): cells with a profile (parameter and MAC/FLOP counts per convention) and
+  latency entries whose ``ratio.values`` are per-round ratios to the plain backbone measured in
+  the same round.
+- **pytest-benchmark JSON** (``--benchmark-json`` always includes the raw per-round timings in
+  ``stats.data``; ``--benchmark-save`` includes them only with ``--benchmark-save-data``). The
+  samples judged are ratios too: to the reference timed in the same round when the benchmark
+  recorded it (``extra_info["reference_s"]``, as attnprof's own benchmarks do), otherwise to the
+  median of the reference benchmark named in ``extra_info["reference"]``; only a benchmark with
+  no reference at all is judged on absolute times.
+
+The kind is detected from the content, never from the file name. Anything else is refused with
+one line naming the file and what was expected.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from attnprof.compare.stats import median
+from attnprof.errors import AttnprofError
+
+ATTNPROF_SCHEMA = "attnprof-results/1"
+PYTEST_BENCHMARK = "pytest-benchmark"
+
+ROLE_CELL = "cell"  # judged
+ROLE_BASELINE = "baseline"  # the plain backbone the other cells are ratios to: shown, not judged
+ROLE_REFERENCE = "reference"  # a pytest-benchmark reference block: shown, not judged
+
+ABSOLUTE = "ms"
+"""The basis of samples that are absolute times (milliseconds), not ratios."""
+
+_EXPECTED = (
+    "expected attnprof results (a top-level 'schema': 'attnprof-results/1') or pytest-benchmark "
+    "JSON (a top-level 'benchmarks' list)"
+)
+
+
+@dataclass(frozen=True)
+class Machine:
+    """Where a result set was measured, as far as the file says."""
+
+    cpu: str | None = None
+    gpu: str | None = None
+    torch: str | None = None
+    python: str | None = None
+    threads: int | None = None
+
+    def describe(self) -> str:
+        parts = [self.cpu or "unknown CPU"]
+        if self.gpu:
+            parts.append(self.gpu)
+        if self.torch:
+            parts.append(f"torch {self.torch}")
+        if self.threads:
+            parts.append(f"{self.threads} thread{'s' if self.threads > 1 else ''}")
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class Count:
+    """One exact count: ``params``/``attention_params``, or the MACs/FLOPs of one convention."""
+
+    metric: str  # "params" or "macs"
+    name: str  # "params", "attention_params", or a convention: "paper", "fvcore", ...
+    value: int
+    unit: str  # "params", "MAC" or "FLOP"
+
+
+@dataclass(frozen=True)
+class Timing:
+    """The latency samples of one cell on one (device, batch), in the form to be judged."""
+
+    key: str
+    """``"cpu/b1"`` for attnprof results; pytest-benchmark: from extra_info, else ``"time"``."""
+    values: tuple[float, ...]
+    """Per-round samples, larger is slower: ratios, or milliseconds when ``basis`` is ``ms``."""
+    basis: str
+    """``ms`` for absolute times, else what the ratios are to (``"ratio to none"``)."""
+    median_ms: float | None = None
+    """The absolute median time, for context only (machine noise moves it)."""
+    threads: int | None = None
+    note: str = ""
+    """Why ``values`` is empty, when it is."""
+
+    @property
+    def is_ratio(self) -> bool:
+        return self.basis != ABSOLUTE
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One measured thing: a suite cell, or one pytest-benchmark benchmark."""
+
+    id: str
+    status: str = "ok"
+    error: str | None = None
+    role: str = ROLE_CELL
+    counts: tuple[Count, ...] = ()
+    timings: tuple[Timing, ...] = ()
+
+
+@dataclass(frozen=True)
+class ResultSet:
+    """Everything ``compare`` needs from one file."""
+
+    path: str
+    kind: str  # ATTNPROF_SCHEMA or PYTEST_BENCHMARK
+    label: str
+    machine: Machine
+    commit: str | None
+    utc: str | None
+    cells: tuple[Cell, ...]
+    has_raw_samples: bool
+    """pytest-benchmark: whether the file carries ``stats.data``. Always true for attnprof."""
+    notes: tuple[str, ...] = field(default=())
+
+    def by_id(self) -> dict[str, Cell]:
+        return {cell.id: cell for cell in self.cells}
+
+
+def load_results(path: str | Path) -> ResultSet:
+    """Read ``path`` as attnprof results or pytest-benchmark JSON, whichever it is."""
+    name = str(path)
+    file = Path(path)
+    if not file.exists():
+        raise AttnprofError(f"{name}: no such file; {_EXPECTED}")
+    if not file.is_file():
+        raise AttnprofError(f"{name}: not a regular file; {_EXPECTED}")
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AttnprofError(f"{name}: cannot be read ({exc}); {_EXPECTED}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise AttnprofError(
+            f"{name}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
+            f"{_EXPECTED}"
+        ) from None
+    return parse_results(data, name)
+
+
+def load_pooled(paths: str | Path | Sequence[str | Path]) -> ResultSet:
+    """Read one file, or several runs of the same code whose rounds are pooled.
+
+    ``paths`` is a path, a comma-separated string of paths, or a sequence of paths. Pooling
+    several short runs, measured alternately with the other side's runs, is the strongest
+    defence against run-level drift: a run whose conditions shifted its ratios then moves the
+    pooled median only partly, and its shift shows up as spread on its own side.
+    """
+    if isinstance(paths, (str, Path)):
+        paths = [p for p in str(paths).split(",") if p.strip()]
+    paths = [str(p).strip() for p in paths]
+    if not paths:
+        raise AttnprofError(f"no result file given; {_EXPECTED}")
+    sets = [load_results(p) for p in paths]
+    return sets[0] if len(sets) == 1 else merge_results(sets)
+
+
+def merge_results(sets: Sequence[ResultSet]) -> ResultSet:
+    """Pool result sets of the same code: samples are concatenated, counts must agree."""
+    first = sets[0]
+    label = ",".join(s.path for s in sets)
+    for other in sets[1:]:
+        if other.kind != first.kind:
+            raise AttnprofError(
+                f"cannot pool {first.path} ({first.kind}) with {other.path} ({other.kind}): "
+                "pool files of the same kind"
+            )
+        if first.commit and other.commit and first.commit != other.commit:
+            raise AttnprofError(
+                f"cannot pool {first.path} (commit {first.commit[:12]}) with {other.path} "
+                f"(commit {other.commit[:12]}): pooled runs must measure the same code"
+            )
+    order: list[str] = []
+    cells: dict[str, list[Cell]] = {}
+    for results in sets:
+        for cell in results.cells:
+            if cell.id not in cells:
+                order.append(cell.id)
+                cells[cell.id] = []
+            cells[cell.id].append(cell)
+    merged = tuple(_merge_cell(cells[cid], sets) for cid in order)
+    notes = []
+    machines = {s.machine for s in sets}
+    if len(machines) > 1:
+        notes.append(f"the pooled files {label} come from different machines")
+    return ResultSet(
+        path=label,
+        kind=first.kind,
+        label=f"{first.label}, {len(sets)} runs pooled",
+        machine=first.machine,
+        commit=next((s.commit for s in sets if s.commit), None),
+        utc=first.utc,
+        cells=merged,
+        has_raw_samples=all(s.has_raw_samples for s in sets),
+        notes=tuple(notes),
+    )
+
+
+def _merge_cell(cells: list[Cell], sets: Sequence[ResultSet]) -> Cell:
+    first = cells[0]
+    failed = [c for c in cells if c.status != "ok"]
+    if failed:
+        return failed[0]
+    counts = {(c.metric, c.name): c for c in first.counts}
+    for cell in cells[1:]:
+        for c in cell.counts:
+            seen = counts.setdefault((c.metric, c.name), c)
+            if seen.value != c.value:
+                raise AttnprofError(
+                    f"cannot pool: cell {first.id!r} counts {c.name} = {seen.value:,} in one file "
+                    f"and {c.value:,} in another; pooled runs must measure the same code "
+                    f"({', '.join(s.path for s in sets)})"
+                )
+    by_key: dict[str, list[Timing]] = {}
+    for cell in cells:
+        for t in cell.timings:
+            by_key.setdefault(t.key, []).append(t)
+    timings = {}
+    for key, parts in by_key.items():
+        bases = {t.basis for t in parts}
+        if len(bases) > 1:
+            raise AttnprofError(
+                f"cannot pool: cell {first.id!r} on {key} is measured as "
+                f"{' and as '.join(sorted(bases))} in different files"
+            )
+        medians = [t.median_ms for t in parts if t.median_ms is not None]
+        timings[key] = Timing(
+            key, tuple(v for t in parts for v in t.values), parts[0].basis,
+            median(medians) if medians else None, parts[0].threads,
+            next((t.note for t in parts if t.note), ""),
+        )
+    return Cell(first.id, "ok", None, first.role, tuple(counts.values()), tuple(timings.values()))
+
+
+def parse_results(data: Any, name: str = "<data>") -> ResultSet:
+    """Detect the kind of an already-parsed JSON document and read it."""
+    if isinstance(data, dict) and isinstance(data.get("schema"), str):
+        schema = data["schema"]
+        if schema == ATTNPROF_SCHEMA:
+            return _read_attnprof(data, name)
+        if schema.startswith("attnprof-results/"):
+            raise AttnprofError(
+                f"{name}: schema {schema!r} is not supported; this attnprof reads "
+                f"{ATTNPROF_SCHEMA!r} (compare with the attnprof version that wrote it)"
+            )
+    if isinstance(data, dict) and "benchmarks" in data:
+        return _read_pytest_benchmark(data, name)
+    found = type(data).__name__ if not isinstance(data, dict) else (
+        f"an object with keys {sorted(data)[:6]}" if data else "an empty object"
+    )
+    raise AttnprofError(f"{name}: unknown format ({found}); {_EXPECTED}")
+
+
+class _Schema:
+    """Type checks that fail with one line naming the file, the field and what was expected."""
+
+    def __init__(self, name: str, schema: str):
+        self.name = name
+        self.schema = schema
+
+    def fail(self, where: str, expected: str, got: Any) -> AttnprofError:
+        shown = repr(got)
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+        return AttnprofError(
+            f"{self.name}: {where}: expected {expected}, got {shown} ({self.schema})"
+        )
+
+    def obj(self, value: Any, where: str) -> dict:
+        if not isinstance(value, dict):
+            raise self.fail(where, "an object", value)
+        return value
+
+    def lst(self, value: Any, where: str) -> list:
+        if not isinstance(value, list):
+            raise self.fail(where, "a list", value)
+        return value
+
+    def text(self, value: Any, where: str) -> str:
+        if not isinstance(value, str) or not value:
+            raise self.fail(where, "a non-empty string", value)
+        return value
+
+    def integer(self, value: Any, where: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            # Counts are exact: a float is accepted only when it is a whole number.
+            if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+                return int(value)
+            raise self.fail(where, "an integer", value)
+        return value
+
+    def number(self, value: Any, where: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.fail(where, "a number", value)
+        if not math.isfinite(value):
+            raise self.fail(where, "a finite number", value)
+        return float(value)
+
+    def numbers(self, value: Any, where: str) -> tuple[float, ...]:
+        return tuple(self.number(v, f"{where}[{i}]") for i, v in enumerate(self.lst(value, where)))
+
+
+# --- attnprof results --------------------------------------------------------------------------
+
+
+def _read_attnprof(data: dict, name: str) -> ResultSet:
+    s = _Schema(name, ATTNPROF_SCHEMA)
+    provenance = s.obj(data.get("provenance", {}), "provenance")
+    suite = data.get("suite", {})
+    suite_name = suite.get("name") if isinstance(suite, dict) else None
+    threads = provenance.get("threads")
+    machine = Machine(
+        cpu=_str_or_none(provenance.get("cpu")),
+        gpu=_str_or_none(provenance.get("gpu")),
+        torch=_str_or_none(provenance.get("torch")),
+        python=_str_or_none(provenance.get("python")),
+        threads=threads if isinstance(threads, int) and not isinstance(threads, bool) else None,
+    )
+    raw_cells = s.lst(data.get("cells"), "cells")
+    cells = []
+    seen: set[str] = set()
+    for index, raw in enumerate(raw_cells):
+        cell = _read_attnprof_cell(s, s.obj(raw, f"cells[{index}]"), f"cells[{index}]")
+        if cell.id in seen:
+            raise s.fail(f"cells[{index}].id", "ids unique within the file", cell.id)
+        seen.add(cell.id)
+        cells.append(cell)
+    label = f"suite {suite_name!r}" if suite_name else "attnprof results"
+    return ResultSet(
+        path=name,
+        kind=ATTNPROF_SCHEMA,
+        label=label,
+        machine=machine,
+        commit=_str_or_none(provenance.get("git_commit")),
+        utc=_str_or_none(provenance.get("utc")),
+        cells=tuple(cells),
+        has_raw_samples=True,
+    )
+
+
+def _read_attnprof_cell(s: _Schema, raw: dict, where: str) -> Cell:
+    cell_id = s.text(raw.get("id"), f"{where}.id")
+    where = f"{where} ({cell_id})"
+    status = raw.get("status", "ok")
+    if status not in ("ok", "error"):
+        raise s.fail(f"{where}.status", "'ok' or 'error'", status)
+    error = raw.get("error")
+    if status == "error":
+        return Cell(cell_id, "error", str(error) if error is not None else "unknown error")
+    counts: list[Count] = []
+    profile = raw.get("profile")
+    if profile is not None:
+        profile = s.obj(profile, f"{where}.profile")
+        for key in ("params", "attention_params"):
+            if profile.get(key) is not None:
+                value = s.integer(profile[key], f"{where}.profile.{key}")
+                counts.append(Count("params", key, value, "params"))
+        flops = s.obj(profile.get("flops", {}), f"{where}.profile.flops")
+        for convention, entry in flops.items():
+            at = f"{where}.profile.flops.{convention}"
+            entry = s.obj(entry, at)
+            if entry.get("value") is None:  # a convention that could not count this model
+                continue
+            unit = entry.get("unit", "MAC")
+            counts.append(Count("macs", str(convention), s.integer(entry["value"], f"{at}.value"),
+                                unit if isinstance(unit, str) else "MAC"))
+    variant = raw.get("variant", raw.get("attention"))
+    timings = []
+    seen_keys: set[str] = set()
+    for index, entry in enumerate(s.lst(raw.get("latency", []), f"{where}.latency")):
+        timing = _read_attnprof_timing(s, s.obj(entry, f"{where}.latency[{index}]"),
+                                       f"{where}.latency[{index}]")
+        if timing.key in seen_keys:
+            raise s.fail(f"{where}.latency[{index}]", "one entry per (device, batch)", timing.key)
+        seen_keys.add(timing.key)
+        timings.append(timing)
+    role = ROLE_CELL
+    baselines = {t.basis.removeprefix("ratio to ") for t in timings if t.is_ratio}
+    if variant is not None and str(variant) in baselines:
+        role = ROLE_BASELINE
+    return Cell(cell_id, "ok", None, role, tuple(counts), tuple(timings))
+
+
+def _read_attnprof_timing(s: _Schema, entry: dict, where: str) -> Timing:
+    device = s.text(entry.get("device"), f"{where}.device")
+    batch = s.integer(entry.get("batch"), f"{where}.batch")
+    key = f"{device}/b{batch}"
+    median_ms = entry.get("median_ms")
+    median_ms = s.number(median_ms, f"{where}.median_ms") if median_ms is not None else None
+    threads = entry.get("threads")
+    threads = threads if isinstance(threads, int) and not isinstance(threads, bool) else None
+    ratio = entry.get("ratio")
+    if ratio is not None:
+        ratio = s.obj(ratio, f"{where}.ratio")
+        values = s.numbers(ratio.get("values", []), f"{where}.ratio.values")
+        baseline = ratio.get("baseline", "baseline")
+        if values:
+            return Timing(key, values, f"ratio to {baseline}", median_ms, threads)
+    times = s.numbers(entry.get("times_ms", []), f"{where}.times_ms")
+    if times:
+        return Timing(key, times, ABSOLUTE, median_ms, threads)
+    return Timing(key, (), ABSOLUTE, median_ms, threads,
+                  note="no per-round samples (times_ms / ratio.values) recorded")
+
+
+# --- pytest-benchmark --------------------------------------------------------------------------
+
+
+def _read_pytest_benchmark(data: dict, name: str) -> ResultSet:
+    s = _Schema(name, "pytest-benchmark JSON")
+    raw_benchmarks = s.lst(data.get("benchmarks"), "benchmarks")
+    machine_info = data.get("machine_info") if isinstance(data.get("machine_info"), dict) else {}
+    commit_info = data.get("commit_info") if isinstance(data.get("commit_info"), dict) else {}
+    entries = []
+    for index, raw in enumerate(raw_benchmarks):
+        where = f"benchmarks[{index}]"
+        raw = s.obj(raw, where)
+        bench_name = s.text(raw.get("name"), f"{where}.name")
+        where = f"{where} ({bench_name})"
+        stats = s.obj(raw.get("stats"), f"{where}.stats")
+        median_s = s.number(stats.get("median"), f"{where}.stats.median")
+        data_s = (
+            s.numbers(stats["data"], f"{where}.stats.data") if stats.get("data") is not None
+            else None
+        )
+        extra = raw.get("extra_info") or {}
+        extra = s.obj(extra, f"{where}.extra_info")
+        entries.append((where, raw, bench_name, median_s, data_s, extra))
+
+    # Identify benchmarks by extra_info["id"] when given (stable across renames), else fullname.
+    ids: dict[str, int] = {}
+    aliases: dict[str, int] = {}
+    for index, (where, raw, bench_name, _, _, extra) in enumerate(entries):
+        cell_id = extra.get("id") or raw.get("fullname") or bench_name
+        cell_id = s.text(cell_id, f"{where}.extra_info.id")
+        if cell_id in ids:
+            raise s.fail(f"{where}", "benchmark ids unique within the file", cell_id)
+        ids[cell_id] = index
+        for alias in (cell_id, raw.get("fullname"), bench_name):
+            if isinstance(alias, str):
+                aliases.setdefault(alias, index)
+
+    cells = []
+    for cell_id, index in ids.items():
+        where, raw, bench_name, median_s, data_s, extra = entries[index]
+        counts = _benchmark_counts(s, extra, where)
+        timing = _benchmark_timing(s, entries, aliases, index)
+        role = ROLE_REFERENCE if extra.get("role") == ROLE_REFERENCE else ROLE_CELL
+        cells.append(Cell(cell_id, "ok", None, role, counts, (timing,)))
+
+    cpu_info = machine_info.get("cpu") if isinstance(machine_info.get("cpu"), dict) else {}
+    threads = machine_info.get("torch_threads")
+    machine = Machine(
+        cpu=_str_or_none(cpu_info.get("brand_raw")) or _str_or_none(machine_info.get("processor")),
+        gpu=_str_or_none(machine_info.get("gpu")),
+        torch=_str_or_none(machine_info.get("torch")),
+        python=_str_or_none(machine_info.get("python_version")),
+        threads=threads if isinstance(threads, int) and not isinstance(threads, bool) else None,
+    )
+    version = data.get("version")
+    return ResultSet(
+        path=name,
+        kind=PYTEST_BENCHMARK,
+        label=f"pytest-benchmark {version}" if isinstance(version, str) else "pytest-benchmark",
+        machine=machine,
+        commit=_str_or_none(commit_info.get("id")),
+        utc=_str_or_none(data.get("datetime")),
+        cells=tuple(cells),
+        has_raw_samples=any(entry[4] for entry in entries) or not entries,
+    )
+
+
+def _benchmark_counts(s: _Schema, extra: dict, where: str) -> tuple[Count, ...]:
+    counts = []
+    for key in ("params", "attention_params"):
+        if extra.get(key) is not None:
+            counts.append(Count("params", key, s.integer(extra[key], f"{where}.extra_info.{key}"),
+                                "params"))
+    if extra.get("macs") is not None:
+        convention = extra.get("macs_convention") or "macs"
+        counts.append(Count("macs", str(convention),
+                            s.integer(extra["macs"], f"{where}.extra_info.macs"), "MAC"))
+    elif extra.get("convention") is not None and extra.get("value") is not None:
+        # A counting benchmark: {"convention": "paper", "value": ..., "unit": "MAC"}.
+        unit = extra.get("unit") if isinstance(extra.get("unit"), str) else "MAC"
+        counts.append(Count("macs", str(extra["convention"]),
+                            s.integer(extra["value"], f"{where}.extra_info.value"), unit))
+    return tuple(counts)
+
+
+def _benchmark_timing(s: _Schema, entries: list, aliases: dict[str, int], index: int) -> Timing:
+    where, _, _, median_s, data_s, extra = entries[index]
+    device, batch = extra.get("device"), extra.get("batch")
+    key = f"{device}/b{batch}" if device is not None and batch is not None else "time"
+    median_ms = median_s * 1e3
+    threads = extra.get("threads") if isinstance(extra.get("threads"), int) else None
+    if not data_s:
+        return Timing(key, (), ABSOLUTE, median_ms, threads,
+                      note="no raw timings (stats.data): rerun with --benchmark-save-data")
+    reference = extra.get("reference")
+    interleaved = extra.get("reference_s")
+    if reference is not None and interleaved is not None:
+        ref_s = s.numbers(interleaved, f"{where}.extra_info.reference_s")
+        if len(ref_s) != len(data_s):
+            raise s.fail(f"{where}.extra_info.reference_s",
+                         f"one reference time per round ({len(data_s)})", f"{len(ref_s)} values")
+        if min(ref_s) <= 0:
+            raise s.fail(f"{where}.extra_info.reference_s", "positive times", min(ref_s))
+        values = tuple(t / r for t, r in zip(data_s, ref_s, strict=True))
+        return Timing(key, values, f"ratio to {reference} (same round)", median_ms, threads)
+    if reference is not None:
+        ref_index = aliases.get(str(reference))
+        if ref_index is None:
+            return Timing(key, tuple(t * 1e3 for t in data_s), ABSOLUTE, median_ms, threads,
+                          note=f"reference {reference!r} is not in the file: absolute times")
+        _, _, _, ref_median_s, ref_data, _ = entries[ref_index]
+        ref_median = median(ref_data) if ref_data else ref_median_s
+        if ref_median <= 0:
+            raise s.fail(f"{where}: reference {reference!r} median", "a positive time", ref_median)
+        values = tuple(t / ref_median for t in data_s)
+        return Timing(key, values, f"ratio to {reference} (median)", median_ms, threads)
+    return Timing(key, tuple(t * 1e3 for t in data_s), ABSOLUTE, median_ms, threads)
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
