@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from support import Fn
 from torch import nn
 
 from attnprof import build_model
@@ -12,15 +13,6 @@ from attnprof.counting import fvcore_count
 from attnprof.counting.full import count_full
 from attnprof.counting.rules import RULES, moves_data_only
 from attnprof.errors import AttnprofError
-
-
-class Fn(nn.Module):
-    def __init__(self, fn):
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, x):
-        return self.fn(x)
 
 
 def full(module: nn.Module, shape, attention=()):

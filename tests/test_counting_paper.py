@@ -4,23 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from support import Fn
 from torch import nn
 
 from attnprof import build_model
 from attnprof.counting import count
 from attnprof.counting.paper import count_paper
 from attnprof.profiling import profile
-
-
-class Fn(nn.Module):
-    """Wraps a function, so a functional call can be profiled as a model."""
-
-    def __init__(self, fn):
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, x):
-        return self.fn(x)
 
 
 def paper(module: nn.Module, shape, attention=()):

@@ -18,6 +18,21 @@ def run_cli(capsys, *argv):
     return code, out, err
 
 
+def resume_smoke(capsys, out_dir):
+    """Count whatever the smoke suite still lacks in ``out_dir``."""
+    return run_cli(
+        capsys,
+        "run",
+        "--suite",
+        "smoke",
+        "--skip-latency",
+        "--out",
+        str(out_dir),
+        "--resume",
+        "--quiet",
+    )
+
+
 def assert_one_clear_line(code, err, *fragments):
     assert code == 2, err
     lines = [line for line in err.splitlines() if line.startswith("attnprof: error:")]
@@ -82,17 +97,7 @@ def test_only_keeps_the_baseline_and_resume_completes_the_rest(tmp_path, capsys)
     assert code == 0, err
     first = read_results(tmp_path / "results.json")
     assert [c["variant"] for c in first["cells"]] == ["none", "se"]
-    code, out, err = run_cli(
-        capsys,
-        "run",
-        "--suite",
-        "smoke",
-        "--skip-latency",
-        "--out",
-        str(tmp_path),
-        "--resume",
-        "--quiet",
-    )
+    code, out, err = resume_smoke(capsys, tmp_path)
     assert code == 0, err
     assert "1 cells counted" in out and "2 kept from before" in out
     second = read_results(tmp_path / "results.json")
@@ -139,17 +144,7 @@ def test_an_interrupted_run_keeps_every_finished_cell(tmp_path, capsys, monkeypa
     assert [c["variant"] for c in data["cells"]] == ["none", "se"]
     assert not list(tmp_path.glob(".*.tmp"))  # no half-written temporary file left behind
     monkeypatch.setattr(attnprof.profiling, "profile", real_profile)
-    code, out, err = run_cli(
-        capsys,
-        "run",
-        "--suite",
-        "smoke",
-        "--skip-latency",
-        "--out",
-        str(tmp_path),
-        "--resume",
-        "--quiet",
-    )
+    code, out, err = resume_smoke(capsys, tmp_path)
     assert code == 0, err
     assert "1 cells counted" in out
 

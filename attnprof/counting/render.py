@@ -59,39 +59,21 @@ def params_table(record: ProfileRecord) -> Table:
     return table
 
 
-def mac_table(record: ProfileRecord) -> Table | None:
-    rows = [c for c in record.flops.values() if c.unit == "MAC"]
-    if not rows:
-        return None
-    table = Table(
-        title="Multiply-accumulates (1 GMAC = 10^9 MACs: the papers' \"GFLOPs\")",
-        title_justify="left",
-    )
-    table.add_column("Convention", no_wrap=True)
-    table.add_column("Total (GMAC)", justify="right")
-    table.add_column("Attention (GMAC)", justify="right")
-    table.add_column("Attention (%)", justify="right")
-    for count in rows:
-        table.add_row(
-            count.convention,
-            f"{count.value / _GIGA:.3f}",
-            f"{count.attention / _GIGA:.4f}",
-            _share(count.attention, count.value),
-        )
-    return table
+_UNIT_TITLES = {
+    "MAC": "Multiply-accumulates (1 GMAC = 10^9 MACs: the papers' \"GFLOPs\")",
+    "FLOP": "Floating-point operations (1 GFLOP = 10^9 FLOPs; 1 MAC = 2 FLOPs)",
+}
 
 
-def flop_table(record: ProfileRecord) -> Table | None:
-    rows = [c for c in record.flops.values() if c.unit == "FLOP"]
+def count_table(record: ProfileRecord, unit: str) -> Table | None:
+    """The conventions counting in ``unit`` (MAC or FLOP): one table per unit, never mixed."""
+    rows = [c for c in record.flops.values() if c.unit == unit]
     if not rows:
         return None
-    table = Table(
-        title="Floating-point operations (1 GFLOP = 10^9 FLOPs; 1 MAC = 2 FLOPs)",
-        title_justify="left",
-    )
+    table = Table(title=_UNIT_TITLES[unit], title_justify="left")
     table.add_column("Convention", no_wrap=True)
-    table.add_column("Total (GFLOP)", justify="right")
-    table.add_column("Attention (GFLOP)", justify="right")
+    table.add_column(f"Total (G{unit})", justify="right")
+    table.add_column(f"Attention (G{unit})", justify="right")
     table.add_column("Attention (%)", justify="right")
     for count in rows:
         table.add_row(
@@ -153,8 +135,8 @@ def render_profile(record: ProfileRecord) -> Group:
     """The tables of one record: parameters, one table per unit, then what counted 0."""
     tables = [
         params_table(record),
-        mac_table(record),
-        flop_table(record),
+        count_table(record, "MAC"),
+        count_table(record, "FLOP"),
         traffic_table(record),
         uncounted_table(record),
     ]

@@ -196,7 +196,11 @@ def _header(results: dict) -> str:
         "MB are 10^6 bytes; arithmetic intensity is full FLOPs per byte moved.",
     ]
     timed = any(c.get("latency") for c in ok_cells(results))
-    timing = _timing_line(suite) if timed else "Latency: not measured in these results."
+    timing = (
+        _timing_line(suite, _measured_threads(results))
+        if timed
+        else "Latency: not measured in these results."
+    )
     if timing:
         lines += ["", timing]
     lines += [
@@ -220,19 +224,34 @@ def _gpu(gpu) -> str:
     return ", ".join(parts)
 
 
-def _timing_line(suite: dict) -> str:
+def _measured_threads(results: dict) -> str:
+    """The thread counts the latency entries recorded, e.g. ``2``; empty when none did."""
+    found = sorted(
+        {
+            entry["threads"]
+            for cell in results.get("cells", [])
+            for entry in cell.get("latency") or []
+            if isinstance(entry, dict) and isinstance(entry.get("threads"), int)
+        }
+    )
+    return ", ".join(str(t) for t in found)
+
+
+def _timing_line(suite: dict, measured_threads: str = "") -> str:
     latency = suite.get("latency")
     if not isinstance(latency, dict):
         return ""
     if latency.get("enabled") is False:
         return "Latency: not measured (disabled in the suite)."
-    threads = latency.get("threads")
+    threads = latency.get("threads") or "torch default"
+    if measured_threads and str(threads) != measured_threads:
+        threads = f"{measured_threads} ({threads})" if threads == "torch default" else threads
     mode = "torch.compile" if latency.get("compile") else "eager"
     layout = "channels_last" if latency.get("channels_last") else "contiguous"
     return (
         f"Latency: {mode}, {latency.get('dtype', 'float32')}, {layout}; "
         f"{latency.get('rounds', '?')} rounds of ≥ {latency.get('sample_time', '?')} s of "
-        f"forwards each; threads: {threads if threads else 'torch default'}. Median ± IQR over "
+        f"forwards each; threads: {threads}. Median ± IQR over "
         "rounds; Δ latency is the median of per-round ratios to the baseline timed in the same "
         "rounds, with its 95% CI."
     )

@@ -263,7 +263,7 @@ def _parse(raw: dict[str, Any], path: Path) -> Suite:
     _check_variant_options(path, backbones[0], variants)
     return Suite(
         name=name,
-        source=str(path),
+        source=_display_path(path),
         description=description,
         backbones=backbones,
         variants=variants,
@@ -291,6 +291,14 @@ def _parse_variant(v: _Validator, item: Any) -> Variant:
     if not isinstance(options, dict):
         v.fail(f"models.variants[{name}].options", options, "a table of module options")
     return Variant(name, attention, dict(options))
+
+
+def _display_path(path: Path) -> str:
+    """Shipped suites as ``suites/NAME.toml`` (no machine's folders in results); others as given."""
+    resolved = path.resolve()
+    if resolved.parent == SUITES_DIR:
+        return f"suites/{resolved.name}"
+    return str(path)
 
 
 def _check_variant_options(path: Path, backbone: str, variants: tuple[Variant, ...]) -> None:
