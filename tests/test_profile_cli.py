@@ -104,3 +104,12 @@ def test_latency_on_cuda_without_a_gpu_is_refused(capsys):
     code, out, err = run(capsys, *FAST, "--latency", "--device", "cuda")
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and "cuda" in err and "Traceback" not in err
+
+
+def test_profile_is_importable_from_the_package_top_level():
+    import attnprof
+
+    record = attnprof.profile("resnet50", "se", input=224, conventions=["paper"])
+    # SE-ResNet-50 under the classic counter: 4.130 GMAC as published.
+    assert round(record.flops["paper"].value / 1e9, 3) == 4.130
+    assert record.to_dict()["flops"]["paper"]["unit"] == "MAC"
