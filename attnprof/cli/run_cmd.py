@@ -64,10 +64,14 @@ def run(args) -> int:
                 f"continue with: attnprof run --suite {args.suite} --out {out_dir} --resume"
             )
             raise
-    from attnprof.report import write_reports
+    from attnprof.report import plot_skip_reason, write_reports
 
-    summary.reports = write_reports(runner.document(), out_dir)
-    _print_summary(Console(), runner.document(), summary)
+    document = runner.document()
+    summary.reports = write_reports(document, out_dir)
+    _print_summary(Console(), document, summary)
+    reason = plot_skip_reason(document)
+    if reason:
+        print(f"attnprof: note: {reason}", file=sys.stderr)
     return 1 if summary.failed else 0
 
 
