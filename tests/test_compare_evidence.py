@@ -36,7 +36,7 @@ from attnprof.latency import paired_latency
 THRESHOLD = 0.10
 ROUNDS = 24  # per single run
 RUNS_PER_SIDE = 3  # pooled, alternating with the other side's, as in .github/workflows/bench.yml
-POOLED_ROUNDS = 10  # per run when runs are pooled
+POOLED_ROUNDS = 20  # per run when runs are pooled: 60 rounds a side give the power to call 1.2x
 SAMPLE_TIME = 0.004  # seconds per sample: one or two timed forwards
 REPEATS = 5  # forwards of the block per call: the base cost
 SLOWED_REPEATS = 6  # 6 / 5 = exactly 1.2x the work

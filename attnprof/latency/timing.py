@@ -116,8 +116,9 @@ def resolve_device(device: str | torch.device) -> torch.device:
     if not torch.cuda.is_available():
         built = torch.version.cuda or "no CUDA"
         raise AttnprofError(
-            f"device {device!r} requested but torch.cuda.is_available() is False here "
-            f"(torch {torch.__version__}, built with {built}); use device='cpu'"
+            f"device {device!r} was asked for but no CUDA GPU is available: "
+            f"torch.cuda.is_available() is False (torch {torch.__version__}, built with "
+            f"{built}); use --device cpu, or install a CUDA build of torch"
         )
     count = torch.cuda.device_count()
     index = dev.index if dev.index is not None else torch.cuda.current_device()

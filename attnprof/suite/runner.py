@@ -19,9 +19,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from attnprof.errors import AttnprofError, choices
+from attnprof.latency.timing import resolve_device
 from attnprof.suite import provenance
 from attnprof.suite.config import BASELINE, DEVICES, Setting, Suite, Variant
 from attnprof.suite.store import SCHEMA, ensure_writable_dir, read_results, write_json
@@ -75,13 +74,10 @@ def select_variants(suite: Suite, only: Iterable[str] | None) -> Suite:
 
 
 def check_device(device: str) -> None:
+    """Refuse a device that cannot run here before any work is done."""
     if device not in DEVICES:
         raise AttnprofError(f"unknown device {device!r}; valid devices: {choices(DEVICES)}")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise AttnprofError(
-            "device 'cuda' was asked for but no CUDA GPU is available (torch "
-            f"{torch.__version__}); use --device cpu, or install a CUDA build of torch"
-        )
+    resolve_device(device)
 
 
 class SuiteRunner:
