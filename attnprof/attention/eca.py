@@ -10,9 +10,13 @@ Choosing ``k`` (first match wins):
 
 1. ``kernel_size`` given as an odd integer: used as is;
 2. ``kernel_size="adaptive"``: the paper's rule (below), whatever the stage;
-3. ``stage`` given (0-based ResNet stage, passed by the backbone because ECA is registered as
+3. ``stage`` given (0-based stage, passed by the backbone because ECA is registered as
    stage-aware): the sizes of the authors' released ECA-ResNet-50, ``k = 3, 5, 5, 7`` for the
-   four stages (80 parameters in all, ECA-ResNet-50 25,557,112);
+   four stages (80 parameters in all, ECA-ResNet-50 25,557,112); with
+   ``backbone="mobilenet_v2"`` (which the backbone also passes) the sizes of the authors'
+   ECA-MobileNetV2 instead, ``k = 1`` for blocks of at most 96 output channels and 3 above,
+   i.e. ``1, 1, 1, 1, 1, 3, 3`` for its seven stages (16, 24, 32, 64, 96, 160, 320 channels);
+   any other ``backbone`` (or none) uses the ResNet sizes;
 4. otherwise the paper's adaptive rule ``t = floor((log2(C) + 1) / 2)``, ``k = t`` if ``t`` is
    odd else ``t + 1`` (5, 5, 5, 7 for 256, 512, 1024, 2048 channels).
 
@@ -38,6 +42,13 @@ from attnprof.errors import AttnprofError
 RESNET_STAGE_KERNELS = (3, 5, 5, 7)
 """Kernel sizes of the released ECA-ResNet-50, one per stage."""
 
+MOBILENET_V2_STAGE_KERNELS = (1, 1, 1, 1, 1, 3, 3)
+"""Kernel sizes of the authors' ECA-MobileNetV2, one per stage (row of the MobileNetV2 table):
+1 up to 96 output channels, 3 above."""
+
+STAGE_KERNELS = {"mobilenet_v2": MOBILENET_V2_STAGE_KERNELS}
+"""Per-stage sizes by backbone name; other backbones get :data:`RESNET_STAGE_KERNELS`."""
+
 
 def adaptive_kernel_size(channels: int, gamma: int = 2, b: int = 1) -> int:
     """The paper's rule: the odd integer nearest above ``|log2(C) + b| / gamma``."""
@@ -45,20 +56,21 @@ def adaptive_kernel_size(channels: int, gamma: int = 2, b: int = 1) -> int:
     return t if t % 2 else t + 1
 
 
-def resolve_kernel_size(channels: int, kernel_size=None, stage=None) -> int:
-    """Pick ``k`` from an explicit size, ``"adaptive"``, a stage index, or the adaptive rule."""
+def resolve_kernel_size(channels: int, kernel_size=None, stage=None, backbone=None) -> int:
+    """Pick ``k`` from an explicit size, ``"adaptive"``, a stage index of ``backbone`` (default:
+    a ResNet), or the adaptive rule."""
+    table = STAGE_KERNELS.get(backbone, RESNET_STAGE_KERNELS)
+    host = backbone if backbone in STAGE_KERNELS else "ResNet"
     if stage is not None and (
-        isinstance(stage, bool)
-        or not isinstance(stage, int)
-        or not 0 <= stage < len(RESNET_STAGE_KERNELS)
+        isinstance(stage, bool) or not isinstance(stage, int) or not 0 <= stage < len(table)
     ):
         raise AttnprofError(
-            f"eca: stage must be a 0-based ResNet stage index 0-{len(RESNET_STAGE_KERNELS) - 1} "
+            f"eca: stage must be a 0-based {host} stage index 0-{len(table) - 1} "
             f"or None, got {stage!r}"
         )
     if kernel_size is None:
         if stage is not None:
-            return RESNET_STAGE_KERNELS[stage]
+            return table[stage]
         return adaptive_kernel_size(channels)
     if kernel_size == "adaptive":
         return adaptive_kernel_size(channels)
@@ -80,13 +92,15 @@ class ECA(nn.Module):
     Args:
         channels: number of channels ``C``.
         kernel_size: odd int, ``"adaptive"``, or ``None`` (per-stage size, else adaptive).
-        stage: 0-based ResNet stage (0-3) the module sits in, or ``None``.
+        stage: 0-based stage the module sits in (ResNet: 0-3), or ``None``.
+        backbone: the host's name; picks the per-stage sizes (``"mobilenet_v2"``: its own,
+            anything else: ResNet's). Only used with ``stage``.
     """
 
-    def __init__(self, channels: int, kernel_size=None, stage=None) -> None:
+    def __init__(self, channels: int, kernel_size=None, stage=None, backbone=None) -> None:
         super().__init__()
         check_int("eca", "channels", channels)
-        k = resolve_kernel_size(channels, kernel_size, stage)
+        k = resolve_kernel_size(channels, kernel_size, stage, backbone)
         self.channels = channels
         self.kernel_size = k
         self.pool = nn.AdaptiveAvgPool2d(1)

@@ -1,5 +1,17 @@
-"""The project's own ResNet backbones (torchvision's layout, no torchvision needed)."""
+"""The project's own backbones (torchvision's layouts, no torchvision needed): ResNet-18 to 152,
+ResNeXt-50 32x4d and MobileNetV2, all built by :func:`build_model`; :data:`BACKBONES` names them."""
 
-from attnprof.backbones.resnet import BACKBONES, HEADS, ResNet, build_model
+from attnprof.backbones.common import HEADS
+from attnprof.backbones.mobilenet import MobileNetV2
+from attnprof.backbones.registry import BACKBONES, BackboneInfo, build_model
+from attnprof.backbones.resnet import RESNET_CONFIGS, ResNet
 
-__all__ = ["BACKBONES", "HEADS", "ResNet", "build_model"]
+__all__ = [
+    "BACKBONES",
+    "HEADS",
+    "RESNET_CONFIGS",
+    "BackboneInfo",
+    "MobileNetV2",
+    "ResNet",
+    "build_model",
+]

@@ -1,17 +1,32 @@
-"""ResNet-18 to 152 in torchvision's layout, with an attention module at its documented place.
+"""ResNet-18 to 152 and ResNeXt-50 32x4d in torchvision's layout, with an attention module at
+its documented place.
 
-He et al., "Deep Residual Learning for Image Recognition", arXiv 1512.03385. The layout follows
-torchvision's (the "ResNet v1.5" variant: the stride sits in the bottleneck's 3x3 conv, and a
-1x1 projection + BN forms the shortcut wherever the shape changes), so the plain parameter
-counts equal the published ones to the unit (ResNet-50: 25,557,032).
+He et al., "Deep Residual Learning for Image Recognition", arXiv 1512.03385; Xie et al.,
+"Aggregated Residual Transformations for Deep Neural Networks", arXiv 1611.05431 (ResNeXt). The
+layout follows torchvision's (the "ResNet v1.5" variant: the stride sits in the bottleneck's 3x3
+conv, and a 1x1 projection + BN forms the shortcut wherever the shape changes), so the plain
+parameter counts equal the published ones to the unit (ResNet-50: 25,557,032; ResNeXt-50
+32x4d: 25,028,904). ResNeXt-50 32x4d is ResNet-50 whose bottleneck 3x3 conv has 32 groups of 4
+channels per 64 planes: mid width ``planes * 4 / 64 * 32 = 2 * planes`` (128, 256, 512, 1024).
 
-Where the attention goes (see the registry's placements):
+Where the attention goes (see the registry's placements); the same for ResNet and ResNeXt:
 
 - ``block`` modules sit on the residual branch after the block's last BatchNorm, before the add:
   ``out = relu(attention(bn_last(...)) + shortcut(x))``;
-- ``stage`` modules (BAM) sit between stages, after stages 1, 2 and 3;
+- ``stage`` modules (BAM) sit between stages, after stages 1, 2 and 3: after every stage that a
+  stride-2 stage follows;
 - ``conv`` modules (SK) replace the bottleneck's 3x3 conv together with its BN and ReLU (or, in
-  a basic block, the first 3x3 conv with its BN and ReLU).
+  a basic block, the first 3x3 conv with its BN and ReLU). In ResNeXt that conv is the grouped
+  one (``2P -> 2P``, 32 groups); the module is built as for ResNet,
+  ``factory(width, width, stride=...)`` with the user's options and nothing else.
+  NOTE: attnprof's SK is the SGE paper's variant: a *dense* 3x3 branch plus a grouped branch
+  whose ``groups`` (default 32) equals ResNeXt-50's cardinality, so on ResNeXt the grouped
+  branch is the host's own conv and SK adds a dense 3x3 conv beside it: +46,228,144 parameters
+  over the 16 blocks, 71,257,048 in all. SKNet's own SKNet-50 (a ResNeXt-50 with two grouped
+  branches, the second dilated) is a different network, which attnprof's SK does not build.
+
+Stage-aware modules (ECA) get ``stage`` = 0-3, the stage of the block (BAM: the stage it
+follows); see :mod:`attnprof.backbones.common` for what else a slot passes.
 
 The ``head`` chooses what the network returns: ``fc`` class logits, ``pool`` the globally pooled
 features (the fc removed: the published detection setting), ``none`` the last feature map (a
@@ -20,70 +35,54 @@ true detection backbone).
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from attnprof.attention.registry import AttentionSpec, get_attention_spec, instantiate
-from attnprof.errors import AttnprofError, choices
+from attnprof.backbones.common import HEADS, POOLED_HEADS, AttentionSlot
+from attnprof.backbones.registry import BACKBONES, build_model
 
-HEADS = ("fc", "pool", "none")
+__all__ = [
+    "BACKBONES",
+    "HEADS",
+    "RESNET_CONFIGS",
+    "BasicBlock",
+    "Bottleneck",
+    "ResNet",
+    "ResNetConfig",
+    "build_model",
+]
+
+_AttentionSlot = AttentionSlot  # the name this module used before the slot was shared
 
 
 @dataclass(frozen=True)
 class ResNetConfig:
-    """Depth configuration: block type and the number of blocks in each of the four stages."""
+    """Depth configuration: block type, the number of blocks in each of the four stages, and
+    the bottleneck's 3x3 conv groups and width per group (ResNeXt; 1 and 64 for ResNet)."""
 
     block: str
     layers: tuple[int, int, int, int]
+    groups: int = 1
+    width_per_group: int = 64
 
 
-BACKBONES: dict[str, ResNetConfig] = {
+RESNET_CONFIGS: dict[str, ResNetConfig] = {
     "resnet18": ResNetConfig("basic", (2, 2, 2, 2)),
     "resnet34": ResNetConfig("basic", (3, 4, 6, 3)),
     "resnet50": ResNetConfig("bottleneck", (3, 4, 6, 3)),
     "resnet101": ResNetConfig("bottleneck", (3, 4, 23, 3)),
     "resnet152": ResNetConfig("bottleneck", (3, 8, 36, 3)),
+    "resnext50_32x4d": ResNetConfig("bottleneck", (3, 4, 6, 3), groups=32, width_per_group=4),
 }
+"""The ResNet-family configurations by name (all backbone names: :data:`BACKBONES`)."""
 
 
-class _AttentionSlot:
-    """Builds the attention module of one spec with the user's options, stage by stage."""
-
-    def __init__(self, spec: AttentionSpec, options: dict):
-        self.spec = spec
-        self.options = options
-
-    def _kwargs(self, stage: int) -> dict:
-        kwargs = dict(self.options)
-        if self.spec.stage_aware:
-            kwargs["stage"] = stage
-        return kwargs
-
-    def block(self, channels: int, stage: int) -> nn.Module:
-        if self.spec.placement != "block":
-            return nn.Identity()
-        return instantiate(self.spec, channels, **self._kwargs(stage))
-
-    def between_stages(self, channels: int, stage: int) -> nn.Module | None:
-        if self.spec.placement != "stage":
-            return None
-        return instantiate(self.spec, channels, **self._kwargs(stage))
-
-    def conv(
-        self, in_channels: int, out_channels: int, stride: int, stage: int
-    ) -> nn.Module | None:
-        if self.spec.placement != "conv":
-            return None
-        return instantiate(
-            self.spec, in_channels, out_channels, stride=stride, **self._kwargs(stage)
-        )
-
-
-def _conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
-    return nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
+def _conv3x3(in_channels: int, out_channels: int, stride: int = 1, groups: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(
+        in_channels, out_channels, 3, stride=stride, padding=1, groups=groups, bias=False
+    )
 
 
 def _conv1x1(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
@@ -95,9 +94,18 @@ class BasicBlock(nn.Module):
 
     expansion = 1
 
-    def __init__(self, inplanes: int, planes: int, stride: int, slot: _AttentionSlot, stage: int):
+    def __init__(
+        self,
+        inplanes: int,
+        planes: int,
+        stride: int,
+        slot: AttentionSlot,
+        stage: int,
+        *,
+        where: str = "",
+    ):
         super().__init__()
-        conv = slot.conv(inplanes, planes, stride, stage)
+        conv = slot.conv(inplanes, planes, stride, stage, f"{where}.conv1")
         if conv is None:
             self.conv1 = _conv3x3(inplanes, planes, stride)
             self.bn1 = nn.BatchNorm2d(planes)
@@ -109,7 +117,7 @@ class BasicBlock(nn.Module):
         self.has_conv_attention = conv is not None
         self.conv2 = _conv3x3(planes, planes)
         self.bn2 = nn.BatchNorm2d(planes)
-        self.attention = slot.block(planes, stage)
+        self.attention = slot.block(planes, stage, f"{where}.attention")
         self.downsample = _shortcut(inplanes, planes, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -123,19 +131,35 @@ class BasicBlock(nn.Module):
 
 
 class Bottleneck(nn.Module):
-    """1x1 reduce, 3x3 (strided), 1x1 expand by 4. ``attention`` sees ``bn3``'s output."""
+    """1x1 reduce, 3x3 (strided; grouped in ResNeXt), 1x1 expand by 4. ``attention`` sees
+    ``bn3``'s output.
+
+    The mid width is ``planes * width_per_group / 64 * groups`` (ResNet: ``planes``; ResNeXt-50
+    32x4d: ``2 * planes``).
+    """
 
     expansion = 4
 
-    def __init__(self, inplanes: int, planes: int, stride: int, slot: _AttentionSlot, stage: int):
+    def __init__(
+        self,
+        inplanes: int,
+        planes: int,
+        stride: int,
+        slot: AttentionSlot,
+        stage: int,
+        *,
+        groups: int = 1,
+        width_per_group: int = 64,
+        where: str = "",
+    ):
         super().__init__()
-        width = planes
+        width = planes * width_per_group // 64 * groups
         out_channels = planes * self.expansion
         self.conv1 = _conv1x1(inplanes, width)
         self.bn1 = nn.BatchNorm2d(width)
-        conv = slot.conv(width, width, stride, stage)
+        conv = slot.conv(width, width, stride, stage, f"{where}.conv2")
         if conv is None:
-            self.conv2 = _conv3x3(width, width, stride)
+            self.conv2 = _conv3x3(width, width, stride, groups)
             self.bn2 = nn.BatchNorm2d(width)
         else:
             self.conv2 = conv
@@ -144,7 +168,7 @@ class Bottleneck(nn.Module):
         self.conv3 = _conv1x1(width, out_channels)
         self.bn3 = nn.BatchNorm2d(out_channels)
         self.relu = nn.ReLU(inplace=True)
-        self.attention = slot.block(out_channels, stage)
+        self.attention = slot.block(out_channels, stage, f"{where}.attention")
         self.downsample = _shortcut(inplanes, out_channels, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -167,9 +191,14 @@ def _shortcut(inplanes: int, out_channels: int, stride: int) -> nn.Sequential | 
 class ResNet(nn.Module):
     """A ResNet with one kind of attention module. Build it with :func:`build_model`."""
 
-    def __init__(self, config: ResNetConfig, slot: _AttentionSlot, head: str, num_classes: int):
+    def __init__(self, config: ResNetConfig, slot: AttentionSlot, head: str, num_classes: int):
         super().__init__()
         block = BasicBlock if config.block == "basic" else Bottleneck
+        widths = (
+            {"groups": config.groups, "width_per_group": config.width_per_group}
+            if block is Bottleneck
+            else {}
+        )
         self.head = head
         self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
@@ -182,16 +211,28 @@ class ResNet(nn.Module):
             stride = 1 if stage == 0 else 2
             layer = []
             for index in range(blocks):
-                layer.append(block(inplanes, planes, stride if index == 0 else 1, slot, stage))
+                layer.append(
+                    block(
+                        inplanes,
+                        planes,
+                        stride if index == 0 else 1,
+                        slot,
+                        stage,
+                        where=f"layer{stage + 1}.{index}",
+                        **widths,
+                    )
+                )
                 inplanes = planes * block.expansion
             setattr(self, f"layer{stage + 1}", nn.Sequential(*layer))
             # BAM after stages 1-3 only: nothing follows the last stage.
-            between = slot.between_stages(inplanes, stage) if stage < 3 else None
+            between = (
+                slot.between_stages(inplanes, stage, f"attention{stage + 1}") if stage < 3 else None
+            )
             setattr(
                 self, f"attention{stage + 1}", between if between is not None else nn.Identity()
             )
         self.out_channels = inplanes
-        if head in ("fc", "pool"):
+        if head in POOLED_HEADS:
             self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         if head == "fc":
             self.fc = nn.Linear(inplanes, num_classes)
@@ -228,7 +269,11 @@ class ResNet(nn.Module):
             id(sub) for _, module in self.attention_modules() for sub in module.modules()
         }
         for module in self.modules():
-            if isinstance(module, nn.Conv2d) and id(module) not in inside_attention:
+            if (
+                isinstance(module, nn.Conv2d)
+                and id(module) not in inside_attention
+                and not module.weight.is_meta  # nothing to fill, and slow to decompose
+            ):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -241,34 +286,3 @@ class ResNet(nn.Module):
             return x
         x = torch.flatten(self.avgpool(x), 1)
         return self.fc(x) if self.head == "fc" else x
-
-
-def build_model(
-    backbone: str,
-    attention: str = "none",
-    head: str = "fc",
-    *,
-    num_classes: int = 1000,
-    device: str | torch.device | None = None,
-    **options,
-) -> ResNet:
-    """Build ``backbone`` (``resnet18`` ... ``resnet152``) with ``attention`` wherever it goes.
-
-    ``options`` reach the attention module (``build_model("resnet50", "sge", groups=32)``).
-    ``device="meta"`` builds the model without allocating parameter memory, for counting.
-    The model is returned in eval mode.
-    """
-    key = backbone.lower() if isinstance(backbone, str) else backbone
-    if key not in BACKBONES:
-        raise AttnprofError(f"unknown backbone {backbone!r}; valid backbones: {choices(BACKBONES)}")
-    if head not in HEADS:
-        raise AttnprofError(f"unknown head {head!r}; valid heads: {choices(HEADS)}")
-    if not isinstance(num_classes, int) or num_classes <= 0:
-        raise AttnprofError(f"num_classes must be a positive integer, got {num_classes!r}")
-    spec = get_attention_spec(attention)
-    if spec.placement == "none" and options:
-        raise AttnprofError(f"attention {spec.name!r} takes no options, got {sorted(options)}")
-    slot = _AttentionSlot(spec, options)
-    with torch.device(device) if device is not None else nullcontext():
-        model = ResNet(BACKBONES[key], slot, head, num_classes)
-    return model.eval()

@@ -1,0 +1,111 @@
+"""The backbone names and :func:`build_model`, the one way to build any of them.
+
+``BACKBONES`` maps every name to a :class:`BackboneInfo`; the suite files, ``attnprof list``
+and ``attnprof profile --backbone`` accept exactly these names. The builders are imported when
+a model is built, so this module imports neither :mod:`~attnprof.backbones.resnet` nor
+:mod:`~attnprof.backbones.mobilenet` (both re-export from here).
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from attnprof.attention.registry import get_attention_spec
+from attnprof.backbones.common import HEADS, AttentionSlot
+from attnprof.errors import AttnprofError, choices
+
+
+@dataclass(frozen=True)
+class BackboneInfo:
+    """A built-in backbone: its family (which builder), what it is, its own options."""
+
+    name: str
+    family: str
+    description: str
+    options: tuple[str, ...] = ()
+    """Options of the backbone itself, taken out of ``build_model``'s ``**options`` before the
+    rest reach the attention module."""
+
+
+def _info(name: str, family: str, description: str, options: tuple[str, ...] = ()):
+    return name, BackboneInfo(name, family, description, options)
+
+
+BACKBONES: dict[str, BackboneInfo] = dict(
+    [
+        _info("resnet18", "resnet", "ResNet-18 (He et al., arXiv:1512.03385)"),
+        _info("resnet34", "resnet", "ResNet-34 (He et al., arXiv:1512.03385)"),
+        _info("resnet50", "resnet", "ResNet-50 (He et al., arXiv:1512.03385)"),
+        _info("resnet101", "resnet", "ResNet-101 (He et al., arXiv:1512.03385)"),
+        _info("resnet152", "resnet", "ResNet-152 (He et al., arXiv:1512.03385)"),
+        _info("resnext50_32x4d", "resnet", "ResNeXt-50 32x4d (Xie et al., arXiv:1611.05431)"),
+        _info(
+            "mobilenet_v2",
+            "mobilenet_v2",
+            "MobileNetV2, width 1.0 (Sandler et al., arXiv:1801.04381)",
+            ("attention_at",),
+        ),
+    ]
+)
+"""Every backbone name, in listing order."""
+
+BACKBONE_OPTIONS = frozenset(option for info in BACKBONES.values() for option in info.options)
+"""Option names that belong to a backbone, never to the attention module."""
+
+
+def _construct(
+    info: BackboneInfo, slot: AttentionSlot, head: str, num_classes: int, options: dict
+) -> nn.Module:
+    if info.family == "resnet":
+        from attnprof.backbones.resnet import RESNET_CONFIGS, ResNet
+
+        return ResNet(RESNET_CONFIGS[info.name], slot, head, num_classes)
+    from attnprof.backbones.mobilenet import MobileNetV2
+
+    return MobileNetV2(slot, head, num_classes, **options)
+
+
+def build_model(
+    backbone: str,
+    attention: str = "none",
+    head: str = "fc",
+    *,
+    num_classes: int = 1000,
+    device: str | torch.device | None = None,
+    **options,
+) -> nn.Module:
+    """Build ``backbone`` (a name of :data:`BACKBONES`) with ``attention`` wherever it goes.
+
+    ``options`` reach the attention module (``build_model("resnet50", "sge", groups=32)``),
+    except the backbone's own options (``mobilenet_v2``: ``attention_at``).
+    ``device="meta"`` builds the model without allocating parameter memory, for counting.
+    The model is returned in eval mode; it has ``attention_modules()``.
+    """
+    key = backbone.lower() if isinstance(backbone, str) else backbone
+    if key not in BACKBONES:
+        raise AttnprofError(f"unknown backbone {backbone!r}; valid backbones: {choices(BACKBONES)}")
+    if head not in HEADS:
+        raise AttnprofError(f"unknown head {head!r}; valid heads: {choices(HEADS)}")
+    if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes <= 0:
+        raise AttnprofError(f"num_classes must be a positive integer, got {num_classes!r}")
+    info = BACKBONES[key]
+    backbone_options = {name: options.pop(name) for name in BACKBONE_OPTIONS if name in options}
+    for name in sorted(backbone_options):
+        if name not in info.options:
+            owners = [b for b, i in BACKBONES.items() if name in i.options]
+            own = choices(info.options) if info.options else "none"
+            raise AttnprofError(
+                f"{key} has no option {name!r} (an option of {choices(owners)}); "
+                f"{key}'s own options: {own}"
+            )
+    spec = get_attention_spec(attention)
+    if spec.placement == "none" and options:
+        raise AttnprofError(f"attention {spec.name!r} takes no options, got {sorted(options)}")
+    slot = AttentionSlot(spec, options, key)
+    with torch.device(device) if device is not None else nullcontext():
+        model = _construct(info, slot, head, num_classes, backbone_options)
+    return model.eval()
