@@ -29,9 +29,11 @@ import torch
 from torch import nn
 
 import attnprof
+from attnprof import results
 from attnprof.compare import ResultSet, Verdict, compare, merge_results
 from attnprof.compare.loaders import parse_results
 from attnprof.latency import paired_latency
+from attnprof.suite.config import Suite
 
 THRESHOLD = 0.10
 ROUNDS = 24  # per single run
@@ -81,23 +83,24 @@ def measure():
 
 
 def _results_document(paired) -> dict:
-    """The two cells of an attnprof-results/1 file, latency only."""
+    """The two cells of a results file, latency only, built through the results records."""
     cells = []
-    for name, values, record in (
-        ("none", [1.0] * paired.rounds, paired.baseline_record),
-        ("se", list(paired.result("se").ratios), paired.result("se").record),
+    for name, ratio, record in (
+        ("none", results.PairedRatio.identity("none", paired.rounds), paired.baseline_record),
+        ("se", results.PairedRatio.of(paired.result("se")), paired.result("se").record),
     ):
-        cells.append({
-            "id": f"resnet50|{name}|block3|1024x5x5", "variant": name, "attention": name,
-            "status": "ok", "error": None,
-            "latency": [{
-                "device": "cpu", "threads": 1, "batch": 1, "median_ms": record.median_ms,
-                "times_ms": list(record.times_ms),
-                "ratio": {"baseline": "none", "values": values},
-            }],
-        })
-    return {"schema": "attnprof-results/1", "suite": {"name": "evidence"},
-            "provenance": {"cpu": "this machine"}, "cells": cells}
+        profile = results.ProfileRecord(
+            "resnet50", name, SHAPE, "none", params=0, attention_params=None, counts={}
+        )
+        cells.append(results.Cell(
+            id=f"resnet50|{name}|block3|1024x5x5", backbone="resnet50", variant=name,
+            setting="block3@5x5", attention=name, profile=profile,
+            latency=(results.LatencyEntry.measured(record, ratio),),
+        ))
+    document = results.ResultsDocument(
+        Suite.from_dict({"name": "evidence"}), tuple(cells), results.Provenance(cpu="this machine")
+    )
+    return document.to_dict()
 
 
 def _judge(base: ResultSet, new: ResultSet):

@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 
 from attnprof import build_model
 from attnprof.counting import CONVENTIONS, DEFAULT_CONVENTIONS, ConventionCount, count
-from attnprof.counting.records import ProfileRecord
 from attnprof.errors import AttnprofError
 from attnprof.profiling import (
     parse_batch,
@@ -22,6 +21,7 @@ from attnprof.profiling import (
     parse_option_value,
     profile,
 )
+from attnprof.results.counts import ProfileRecord
 
 
 def model_snapshot(model: torch.nn.Module) -> dict:
@@ -76,12 +76,12 @@ def test_profile_record_fields_and_round_trip():
     )
     data = json.loads(json.dumps(record.to_dict()))
     assert set(data) >= {
-        "backbone", "attention", "input", "head", "params", "attention_params", "flops",
+        "backbone", "attention", "input", "head", "params", "attention_params", "counts",
         "options",
     }
-    assert data["flops"]["paper"]["unit"] == "MAC" and data["flops"]["full"]["unit"] == "FLOP"
-    assert {"bytes", "attention_bytes"} <= set(data["flops"]["full"])
-    assert "reported_params" in data["flops"]["thop"]
+    assert data["counts"]["paper"]["unit"] == "MAC" and data["counts"]["full"]["unit"] == "FLOP"
+    assert {"bytes", "attention_bytes"} <= set(data["counts"]["full"])
+    assert "reported_params" in data["counts"]["thop"]
     assert ProfileRecord.from_dict(data) == record
 
 
@@ -90,8 +90,8 @@ def test_batch_multiplies_every_count():
     two = profile("resnet18", input=32, batch=2, conventions=["paper", "full"])
     assert two.input == (2, 3, 32, 32)
     for name in ("paper", "full"):
-        assert two.flops[name].value == 2 * one.flops[name].value
-    assert two.flops["full"].bytes > one.flops["full"].bytes
+        assert two.counts[name].value == 2 * one.counts[name].value
+    assert two.counts["full"].bytes > one.counts["full"].bytes
 
 
 def test_options_reach_the_attention_module():

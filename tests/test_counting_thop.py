@@ -11,7 +11,7 @@ from torch import nn
 from attnprof import build_model
 from attnprof.attention import attention_names
 from attnprof.counting.thop_count import count_thop
-from attnprof.counting.tracing import make_input
+from attnprof.counting.tracing import input_like
 
 SHAPE = (1, 3, 64, 64)
 
@@ -32,7 +32,7 @@ def test_equals_thops_own_total():
     needs("se")
     model = build_model("resnet18", "se", device="meta")
     work = copy.deepcopy(model)
-    macs, params = thop_profile()(work, inputs=(make_input(work, SHAPE),), verbose=False)
+    macs, params = thop_profile()(work, inputs=(input_like(work, SHAPE),), verbose=False)
     result = count_thop(model, SHAPE)
     assert result.value == round(macs)
     assert result.reported_params == round(params)

@@ -26,13 +26,13 @@ def test_json_has_the_fields(capsys):
     assert data["backbone"] == "resnet18" and data["attention"] == attention
     assert data["input"] == [1, 3, 32, 32] and data["head"] == "fc"
     assert data["params"] > data["attention_params"] >= 0
-    assert list(data["flops"]) == ["paper", "thop", "full"]
-    for name, entry in data["flops"].items():
+    assert list(data["counts"]) == ["paper", "thop", "full"]
+    for name, entry in data["counts"].items():
         assert {"value", "unit", "attention", "uncounted"} <= set(entry), name
         assert isinstance(entry["value"], int) and isinstance(entry["uncounted"], dict)
-    assert data["flops"]["paper"]["unit"] == data["flops"]["thop"]["unit"] == "MAC"
-    assert data["flops"]["full"]["unit"] == "FLOP"
-    assert data["flops"]["full"]["bytes"] > data["flops"]["full"]["attention_bytes"] >= 0
+    assert data["counts"]["paper"]["unit"] == data["counts"]["thop"]["unit"] == "MAC"
+    assert data["counts"]["full"]["unit"] == "FLOP"
+    assert data["counts"]["full"]["bytes"] > data["counts"]["full"]["attention_bytes"] >= 0
 
 
 def test_table_states_units(capsys):
@@ -111,5 +111,5 @@ def test_profile_is_importable_from_the_package_top_level():
 
     record = attnprof.profile("resnet50", "se", input=224, conventions=["paper"])
     # SE-ResNet-50 under the classic counter: 4.130 GMAC as published.
-    assert round(record.flops["paper"].value / 1e9, 3) == 4.130
-    assert record.to_dict()["flops"]["paper"]["unit"] == "MAC"
+    assert round(record.counts["paper"].value / 1e9, 3) == 4.130
+    assert record.to_dict()["counts"]["paper"]["unit"] == "MAC"

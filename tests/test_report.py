@@ -21,24 +21,19 @@ from pathlib import Path
 
 import pytest
 
+from attnprof import results as results_document
 from attnprof.errors import AttnprofError
 from attnprof.report import (
     FILE_NAMES,
+    build_report,
     plot_skip_reason,
     render_csv,
     render_markdown,
     write_reports,
 )
 from attnprof.report import plot as report_plot
-from attnprof.report.claims import (
-    Outcome,
-    count_verdict,
-    evaluate_claims,
-    gap_summary,
-    interval_verdict,
-)
-from attnprof.report.published import compare_published
-from attnprof.report.tables import UNIT_SUFFIXES, cell_frame, check_results
+from attnprof.report.claims import Outcome, count_verdict, interval_verdict
+from attnprof.report.tables import UNIT_SUFFIXES, cell_frame
 
 DATA = Path(__file__).resolve().parent / "data"
 FIXTURE = DATA / "report_results.json"
@@ -49,6 +44,11 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 @pytest.fixture
 def results() -> dict:
     return json.loads(FIXTURE.read_text(encoding="utf-8"))
+
+
+def report_of(data: dict):
+    """The report of a (possibly edited) results dict, read as ``attnprof report`` reads one."""
+    return build_report(results_document.parse(data, "fixture"))
 
 
 def _golden(name: str, text: str) -> None:
@@ -67,25 +67,26 @@ def _golden(name: str, text: str) -> None:
 
 
 def test_markdown_matches_golden(results):
-    _golden("report_golden.md", render_markdown(results))
+    _golden("report_golden.md", render_markdown(report_of(results)))
 
 
 def test_csv_matches_golden(results):
-    _golden("report_golden.csv", render_csv(results))
+    _golden("report_golden.csv", render_csv(report_of(results)))
 
 
 def test_write_reports_writes_what_render_gives(results, tmp_path):
-    written = write_reports(results, tmp_path, formats=("md", "csv"))
+    written = write_reports(report_of(results), tmp_path, formats=("md", "csv"))
     assert written == [tmp_path / "report.md", tmp_path / "results.csv"]
-    assert (tmp_path / "report.md").read_text(encoding="utf-8") == render_markdown(results)
-    assert (tmp_path / "results.csv").read_text(encoding="utf-8") == render_csv(results)
+    report = report_of(results)
+    assert (tmp_path / "report.md").read_text(encoding="utf-8") == render_markdown(report)
+    assert (tmp_path / "results.csv").read_text(encoding="utf-8") == render_csv(report)
 
 
 # -- the numbers --------------------------------------------------------------------------------
 
 
 def test_deltas_against_the_same_backbone_baseline(results):
-    frame = cell_frame(results).set_index("id")
+    frame = cell_frame(results_document.parse(results)).set_index("id")
     se50 = frame.loc["resnet50|se|fc@224x224"]
     # (28,088,024 - 25,557,032) / 25,557,032 = 2,530,992 / 25,557,032 = 9.903310%
     assert se50["params_delta_pct"] == pytest.approx(9.903310, abs=1e-6)
@@ -110,11 +111,11 @@ def test_latency_delta_falls_back_to_medians_without_a_ratio(results):
     cell = results["cells"][1]  # resnet18 se
     for entry in cell["latency"]:
         del entry["ratio"]
-    row = cell_frame(results).set_index("id").loc[cell["id"]]
+    row = cell_frame(results_document.parse(results)).set_index("id").loc[cell["id"]]
     # 12.0 ms / 10.0 ms - 1 = +20%, and no interval without the paired ratios
     assert row["cpu_b1_delta_pct"] == pytest.approx(20.0)
     assert row[["cpu_b1_delta_ci95_lo_pct", "cpu_b1_delta_ci95_hi_pct"]].isna().all()
-    verdicts = {c.id: c for c in evaluate_claims(results)}
+    verdicts = {c.id: c for c in report_of(results).claims}
     latency = dict(verdicts[cell["id"]].latency)
     assert {v.outcome for v in latency.values()} == {Outcome.INCONCLUSIVE}
 
@@ -165,7 +166,7 @@ def test_verdict_descriptions_carry_the_numbers():
 
 
 def test_claims_of_the_fixture(results):
-    claims = {c.id: c for c in evaluate_claims(results)}
+    claims = {c.id: c for c in report_of(results).claims}
     # baselines are not judged, the failed cell has no verdicts
     assert set(claims) == {
         "resnet18|se|fc@224x224",
@@ -185,7 +186,7 @@ def test_claims_of_the_fixture(results):
 
 
 def test_gap_summary_medians(results):
-    gaps = {g.key.label: g for g in gap_summary(evaluate_claims(results))}
+    gaps = {g.key.label: g for g in report_of(results).gaps}
     b1 = gaps["cpu b1"]
     # Δ MACs: 0.1 (r18 se), 0.05 (r18 sge), 0.194 (r50 se) -> median 0.1
     # Δ latency: 20, 3, 25 -> median 20; 20 / 0.1 = 200x
@@ -195,7 +196,7 @@ def test_gap_summary_medians(results):
     # (0.1 + 0.05) / 2 = 0.075 and (5 + 2) / 2 = 3.5 (ResNet-50 at batch 8 failed)
     assert b8.cells == 2
     assert (b8.median_macs_pct, b8.median_latency_pct) == pytest.approx((0.075, 3.5))
-    text = render_markdown(results)
+    text = render_markdown(report_of(results))
     assert "median Δ MACs (paper) +0.10% vs median Δ latency +20.0% over 3 cells" in text
 
 
@@ -203,7 +204,7 @@ def test_gap_summary_medians(results):
 
 
 def test_published_rows_match_to_the_printed_digits(results):
-    rows = {(c.backbone, c.variant): c for c in compare_published(results)}
+    rows = {(c.backbone, c.variant): c for c in report_of(results).published}
     # 25,557,032 -> 25.56 M and 4.122 GMAC: both as printed
     assert rows["resnet50", "none"].matches
     # 28,088,024 -> 28.09 M; 4.130 GMAC
@@ -228,7 +229,7 @@ def test_published_rows_match_to_the_printed_digits(results):
 
 
 def test_every_mismatch_gets_a_note_in_the_report(results):
-    text = render_markdown(results)
+    text = render_markdown(report_of(results))
     notes = text.split("Rows that do not match:", 1)[1].split("\n## ", 1)[0]
     bullets = [line for line in notes.splitlines() if line.startswith("- ")]
     assert len(bullets) == 3  # resnet50 sge (failed), resnet18 none (params), resnet18 se (GMAC)
@@ -256,7 +257,7 @@ def _tables(text: str):
 
 
 def test_every_numeric_column_names_its_unit(results):
-    text = render_markdown(results)
+    text = render_markdown(report_of(results))
     checked = 0
     for header, body in _tables(text):
         for j, name in enumerate(header):
@@ -266,11 +267,11 @@ def test_every_numeric_column_names_its_unit(results):
                 assert any(unit in name for unit in _UNITS), f"numeric column {name!r}: no unit"
                 checked += 1
     assert checked > 40
-    frame = cell_frame(results)
+    frame = cell_frame(results_document.parse(results))
     numeric = frame.select_dtypes("number").columns
     assert len(numeric) > 30
     assert all(column.endswith(UNIT_SUFFIXES) for column in numeric), list(numeric)
-    header = render_csv(results).splitlines()[0].split(",")
+    header = render_csv(report_of(results)).splitlines()[0].split(",")
     assert "paper_MAC" in header and "full_FLOP" in header and "full_bytes" in header
     assert "cpu_b1_median_ms" in header and "params_count" in header
 
@@ -283,43 +284,46 @@ def test_minimal_results_render_without_latency_published_or_provenance(results)
     for cell in minimal["cells"]:
         cell.pop("latency")
         cell["profile"]["flops"] = {"paper": cell["profile"]["flops"]["paper"]}
-    text = render_markdown(minimal)
+    text = render_markdown(report_of(minimal))
     assert "## Published vs measured" not in text
     assert "records no provenance" in text
     assert "latency was not measured" in text
     assert "median ± IQR" not in text
-    assert render_csv(minimal).splitlines()[0].startswith("id,backbone,setting,variant")
-    reason = plot_skip_reason(minimal) or ""
+    assert render_csv(report_of(minimal)).splitlines()[0].startswith("id,backbone,setting,variant")
+    reason = plot_skip_reason(report_of(minimal)) or ""
     assert "no attention cell has both" in reason or "matplotlib is not installed" in reason
 
 
 def test_missing_baseline_gives_no_delta_and_says_so(results):
     broken = copy.deepcopy(results)
     broken["cells"] = [c for c in broken["cells"] if c["id"] != "resnet18|none|fc@224x224"]
-    frame = cell_frame(broken).set_index("id")
+    frame = cell_frame(results_document.parse(broken)).set_index("id")
     assert frame.loc["resnet18|se|fc@224x224", ["params_delta_pct", "paper_delta_pct"]].isna().all()
-    assert "No counted `none` baseline here" in render_markdown(broken)
+    assert "No counted `none` baseline here" in render_markdown(report_of(broken))
 
 
 def test_empty_cells_render(results):
     results["cells"] = []
-    assert "No cells in this results file." in render_markdown(results)
-    assert render_csv(results).startswith("id,backbone,setting,variant,status")
+    assert "No cells in this results file." in render_markdown(report_of(results))
+    assert render_csv(report_of(results)).startswith("id,backbone,setting,variant,status")
 
 
-def test_check_results_names_the_problem(results):
+def test_validation_names_the_problem(results):
     results["cells"][1]["profile"]["flops"]["paper"]["unit"] = "FLOP"
-    with pytest.raises(AttnprofError, match=r"flops\.paper\.unit: 'FLOP' here but 'MAC'"):
-        check_results(results, "x.json")
+    with pytest.raises(AttnprofError, match=r"counts\.paper\.unit: 'FLOP' here but 'MAC'"):
+        results_document.parse(results, "x.json")
     results["cells"][1]["profile"]["flops"]["paper"]["unit"] = "MAC"
-    del results["cells"][0]["latency"][0]["median_ms"]
+    results["cells"][0]["latency"][0]["median_ms"] = "fast"
     with pytest.raises(AttnprofError, match=r"latency\[0\]\.median_ms: expected a number"):
-        check_results(results, "x.json")
+        results_document.parse(results, "x.json")
+    del results["cells"][0]["latency"][0]["median_ms"]
+    with pytest.raises(AttnprofError, match=r"latency\[0\]: lacks 'median_ms'"):
+        results_document.parse(results, "x.json")
 
 
 def test_unknown_format_is_refused_before_writing(results, tmp_path):
     with pytest.raises(AttnprofError, match="valid formats: md, csv, png"):
-        write_reports(results, tmp_path, formats=("md", "html"))
+        write_reports(report_of(results), tmp_path, formats=("md", "html"))
     assert list(tmp_path.iterdir()) == []
 
 
@@ -328,7 +332,7 @@ def test_unknown_format_is_refused_before_writing(results, tmp_path):
 
 def test_plot_is_a_png(results, tmp_path):
     pytest.importorskip("matplotlib")
-    written = write_reports(results, tmp_path)
+    written = write_reports(report_of(results), tmp_path)
     png = tmp_path / FILE_NAMES["png"]
     assert png in written
     assert png.read_bytes().startswith(PNG_MAGIC)
@@ -337,7 +341,7 @@ def test_plot_is_a_png(results, tmp_path):
 
 def test_plot_is_skipped_with_a_note_without_matplotlib(results, tmp_path, monkeypatch):
     monkeypatch.setattr(report_plot, "plot_available", lambda: False)
-    written = write_reports(results, tmp_path)
+    written = write_reports(report_of(results), tmp_path)
     assert [p.name for p in written] == ["report.md", "results.csv"]
     assert "matplotlib is not installed" in (tmp_path / "report.md").read_text(encoding="utf-8")
-    assert "matplotlib is not installed" in plot_skip_reason(results)
+    assert "matplotlib is not installed" in plot_skip_reason(report_of(results))

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from attnprof import results
 from attnprof.cli import EXIT_OK, EXIT_USAGE, main
+from attnprof.report import build_report, render_csv, render_markdown
 from attnprof.report import plot as report_plot
-from attnprof.report import render_csv, render_markdown
 
 FIXTURE = Path(__file__).resolve().parent / "data" / "report_results.json"
 
@@ -34,7 +35,7 @@ def test_round_trip_writes_next_to_the_results(results_file, capsys):
     code, out, err = _run(capsys, str(results_file))
     assert code == EXIT_OK, err
     folder = results_file.parent
-    data = json.loads(results_file.read_text(encoding="utf-8"))
+    data = build_report(results.load(results_file))
     assert (folder / "results.csv").read_text(encoding="utf-8") == render_csv(data)
     report = (folder / "report.md").read_text(encoding="utf-8")
     assert report.startswith(render_markdown(data).split("## Plot")[0].rstrip())
@@ -59,7 +60,7 @@ def test_format_and_out(results_file, tmp_path, capsys):
 def test_stdout_prints_one_format_and_writes_nothing(results_file, capsys, fmt, render):
     code, out, err = _run(capsys, str(results_file), "--stdout", "--format", fmt)
     assert code == EXIT_OK, err
-    assert out == render(json.loads(results_file.read_text(encoding="utf-8")))
+    assert out == render(build_report(results.load(results_file)))
     assert sorted(p.name for p in results_file.parent.iterdir()) == ["results.json"]
 
 
@@ -88,9 +89,9 @@ def _corrupt_cases() -> dict[str, str]:
 
 EXPECTED = {
     "not json": "is not valid JSON",
-    "wrong schema": "expected 'attnprof-results/1'",
-    "cells not a list": "'cells' must be a list",
-    "ok cell without profile": "status is 'ok' but the cell has no 'profile' record",
+    "wrong schema": "expected one of 'attnprof-results/1', 'attnprof-results/2'",
+    "cells not a list": "cells: expected a list, found dict",
+    "ok cell without profile": "cells[1] ('resnet18|se|fc@224x224'): lacks 'profile'",
     "latency median not a number": "latency[0].median_ms: expected a number",
 }
 

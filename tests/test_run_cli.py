@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 
+import jsonschema
 import pytest
 import torch
 
 import attnprof.profiling
+from attnprof import results
 from attnprof.cli import main
-from attnprof.suite.store import read_results
 
 
 def run_cli(capsys, *argv):
@@ -53,18 +54,19 @@ def smoke_run(tmp_path_factory):
 def test_smoke_run_writes_results_csv_report_and_plot(smoke_run):
     code, out = smoke_run
     assert code == 0
-    data = read_results(out / "results.json")
-    assert [c["variant"] for c in data["cells"]] == ["none", "se", "sge"]
-    assert all(c["status"] == "ok" for c in data["cells"])
-    for cell in data["cells"]:
-        assert set(cell["profile"]["flops"]) == {"paper", "thop", "full"}
-        (entry,) = cell["latency"]
-        assert entry["device"] == "cpu" and entry["batch"] == 1 and entry["threads"] == 1
-        assert entry["samples"] == 6 and len(entry["ratio"]["values"]) == 6
-        assert entry["ratio"]["ci95"][0] <= entry["ratio"]["median"] <= entry["ratio"]["ci95"][1]
-    baseline = data["cells"][0]["latency"][0]["ratio"]
-    assert baseline["values"] == [1.0] * 6
-    provenance = data["provenance"]
+    raw = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    jsonschema.validate(raw, results.json_schema())  # what the runner writes is what it documents
+    data = results.load(out / "results.json")
+    assert [c.variant for c in data.cells] == ["none", "se", "sge"]
+    assert all(c.status == "ok" for c in data.cells)
+    for cell in data.cells:
+        assert set(cell.profile.counts) == {"paper", "thop", "full"}
+        (entry,) = cell.latency
+        assert entry.device == "cpu" and entry.batch == 1 and entry.threads == 1
+        assert entry.details["samples"] == 6 and len(entry.ratio.values) == 6
+        assert entry.ratio.ci95[0] <= entry.ratio.median <= entry.ratio.ci95[1]
+    assert data.cells[0].latency[0].ratio.values == (1.0,) * 6
+    provenance = data.provenance.to_dict()
     for key in ("attnprof", "torch", "fvcore", "thop", "python", "cpu", "threads", "utc"):
         assert provenance[key] is not None, key
     assert "git_commit" in provenance and "gpu" in provenance
@@ -95,14 +97,14 @@ def test_only_keeps_the_baseline_and_resume_completes_the_rest(tmp_path, capsys)
         "--quiet",
     )
     assert code == 0, err
-    first = read_results(tmp_path / "results.json")
-    assert [c["variant"] for c in first["cells"]] == ["none", "se"]
+    first = results.load(tmp_path / "results.json")
+    assert [c.variant for c in first.cells] == ["none", "se"]
     code, out, err = resume_smoke(capsys, tmp_path)
     assert code == 0, err
     assert "1 cells counted" in out and "2 kept from before" in out
-    second = read_results(tmp_path / "results.json")
-    assert [c["variant"] for c in second["cells"]] == ["none", "se", "sge"]
-    assert second["cells"][0] == first["cells"][0]  # the finished cell is kept as it was
+    second = results.load(tmp_path / "results.json")
+    assert [c.variant for c in second.cells] == ["none", "se", "sge"]
+    assert second.cells[0] == first.cells[0]  # the finished cell is kept as it was
 
 
 def test_a_failing_cell_is_recorded_and_the_run_goes_on(tmp_path, capsys, monkeypatch):
@@ -118,11 +120,16 @@ def test_a_failing_cell_is_recorded_and_the_run_goes_on(tmp_path, capsys, monkey
         capsys, "run", "--suite", "smoke", "--skip-latency", "--out", str(tmp_path), "--quiet"
     )
     assert code == 1
-    cells = {c["variant"]: c for c in read_results(tmp_path / "results.json")["cells"]}
-    assert cells["se"]["status"] == "error"
-    assert cells["se"]["error"].startswith("RuntimeError: simulated out of memory")
-    assert cells["none"]["status"] == cells["sge"]["status"] == "ok"
+    cells = {c.variant: c for c in results.load(tmp_path / "results.json").cells}
+    assert cells["se"].status == "error"
+    assert cells["se"].failure.error.startswith("RuntimeError: simulated out of memory")
+    assert "simulated out of memory" in cells["se"].failure.traceback.splitlines()[-1]
+    assert cells["none"].status == cells["sge"].status == "ok"
     assert "failed" in out
+    # the summary's status column is each cell's own: the others stay "ok", never "partial"
+    rows = [line.strip("│ ").split("│") for line in out.splitlines() if "resnet18 ·" in line]
+    statuses = [row[-1].strip() for row in rows]
+    assert statuses == ["ok", "failed", "ok"], out
     assert "Failed cells" in (tmp_path / "report.md").read_text()
 
 

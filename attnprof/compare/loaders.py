@@ -1,9 +1,9 @@
 """Read the two kinds of files ``attnprof compare`` accepts into one typed form.
 
-- **attnprof results** (``results.json``, schema ``attnprof-results/1``, written by
-  ``attnprof run``): cells with a profile (parameter and MAC/FLOP counts per convention) and
-  latency entries whose ``ratio.values`` are per-round ratios to the plain backbone measured in
-  the same round.
+- **attnprof results** (``results.json``, written by ``attnprof run``), read through
+  :func:`attnprof.results.parse` (migrated, validated, typed): cells with a profile (parameter
+  and MAC/FLOP counts per convention) and latency entries whose ratio values are per-round
+  ratios to the plain backbone measured in the same round.
 - **pytest-benchmark JSON** (``--benchmark-json`` always includes the raw per-round timings in
   ``stats.data``; ``--benchmark-save`` includes them only with ``--benchmark-save-data``). The
   samples judged are ratios too: to the reference timed in the same round when the benchmark
@@ -24,10 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from attnprof import results
 from attnprof.compare.stats import median
 from attnprof.errors import AttnprofError
 
-ATTNPROF_SCHEMA = "attnprof-results/1"
+ATTNPROF_RESULTS = "attnprof results"
 PYTEST_BENCHMARK = "pytest-benchmark"
 
 ROLE_CELL = "cell"  # judged
@@ -38,8 +39,8 @@ ABSOLUTE = "ms"
 """The basis of samples that are absolute times (milliseconds), not ratios."""
 
 _EXPECTED = (
-    "expected attnprof results (a top-level 'schema': 'attnprof-results/1') or pytest-benchmark "
-    "JSON (a top-level 'benchmarks' list)"
+    f"expected attnprof results (a top-level 'schema': '{results.SCHEMA}' or an earlier "
+    "version) or pytest-benchmark JSON (a top-level 'benchmarks' list)"
 )
 
 
@@ -112,7 +113,7 @@ class ResultSet:
     """Everything ``compare`` needs from one file."""
 
     path: str
-    kind: str  # ATTNPROF_SCHEMA or PYTEST_BENCHMARK
+    kind: str  # ATTNPROF_RESULTS or PYTEST_BENCHMARK
     label: str
     machine: Machine
     commit: str | None
@@ -182,8 +183,8 @@ def merge_results(sets: Sequence[ResultSet]) -> ResultSet:
             )
     order: list[str] = []
     cells: dict[str, list[Cell]] = {}
-    for results in sets:
-        for cell in results.cells:
+    for result_set in sets:
+        for cell in result_set.cells:
             if cell.id not in cells:
                 order.append(cell.id)
                 cells[cell.id] = []
@@ -244,15 +245,8 @@ def _merge_cell(cells: list[Cell], sets: Sequence[ResultSet]) -> Cell:
 
 def parse_results(data: Any, name: str = "<data>") -> ResultSet:
     """Detect the kind of an already-parsed JSON document and read it."""
-    if isinstance(data, dict) and isinstance(data.get("schema"), str):
-        schema = data["schema"]
-        if schema == ATTNPROF_SCHEMA:
-            return _read_attnprof(data, name)
-        if schema.startswith("attnprof-results/"):
-            raise AttnprofError(
-                f"{name}: schema {schema!r} is not supported; this attnprof reads "
-                f"{ATTNPROF_SCHEMA!r} (compare with the attnprof version that wrote it)"
-            )
+    if isinstance(data, dict) and str(data.get("schema", "")).startswith("attnprof-results/"):
+        return _read_attnprof(results.parse(data, name), name)
     if isinstance(data, dict) and "benchmarks" in data:
         return _read_pytest_benchmark(data, name)
     found = type(data).__name__ if not isinstance(data, dict) else (
@@ -313,104 +307,46 @@ class _Schema:
 # --- attnprof results --------------------------------------------------------------------------
 
 
-def _read_attnprof(data: dict, name: str) -> ResultSet:
-    s = _Schema(name, ATTNPROF_SCHEMA)
-    provenance = s.obj(data.get("provenance", {}), "provenance")
-    suite = data.get("suite", {})
-    suite_name = suite.get("name") if isinstance(suite, dict) else None
-    threads = provenance.get("threads")
-    machine = Machine(
-        cpu=_str_or_none(provenance.get("cpu")),
-        gpu=_str_or_none(provenance.get("gpu")),
-        torch=_str_or_none(provenance.get("torch")),
-        python=_str_or_none(provenance.get("python")),
-        threads=threads if isinstance(threads, int) and not isinstance(threads, bool) else None,
-    )
-    raw_cells = s.lst(data.get("cells"), "cells")
-    cells = []
-    seen: set[str] = set()
-    for index, raw in enumerate(raw_cells):
-        cell = _read_attnprof_cell(s, s.obj(raw, f"cells[{index}]"), f"cells[{index}]")
-        if cell.id in seen:
-            raise s.fail(f"cells[{index}].id", "ids unique within the file", cell.id)
-        seen.add(cell.id)
-        cells.append(cell)
-    label = f"suite {suite_name!r}" if suite_name else "attnprof results"
+def _read_attnprof(doc: results.ResultsDocument, name: str) -> ResultSet:
+    """A validated results document in the form ``compare`` judges."""
+    prov = doc.provenance or results.Provenance()
+    gpu = prov.gpu.get("name") if isinstance(prov.gpu, dict) else prov.gpu
+    machine = Machine(cpu=prov.cpu or None, gpu=gpu or None, torch=prov.torch or None,
+                      python=prov.python or None, threads=prov.threads)
     return ResultSet(
         path=name,
-        kind=ATTNPROF_SCHEMA,
-        label=label,
+        kind=ATTNPROF_RESULTS,
+        label=f"suite {doc.suite.name!r}",
         machine=machine,
-        commit=_str_or_none(provenance.get("git_commit")),
-        utc=_str_or_none(provenance.get("utc")),
-        cells=tuple(cells),
+        commit=prov.git_commit or None,
+        utc=prov.utc or None,
+        cells=tuple(_attnprof_cell(cell) for cell in doc.cells),
         has_raw_samples=True,
     )
 
 
-def _read_attnprof_cell(s: _Schema, raw: dict, where: str) -> Cell:
-    cell_id = s.text(raw.get("id"), f"{where}.id")
-    where = f"{where} ({cell_id})"
-    status = raw.get("status", "ok")
-    if status not in ("ok", "error"):
-        raise s.fail(f"{where}.status", "'ok' or 'error'", status)
-    error = raw.get("error")
-    if status == "error":
-        return Cell(cell_id, "error", str(error) if error is not None else "unknown error")
-    counts: list[Count] = []
-    profile = raw.get("profile")
-    if profile is not None:
-        profile = s.obj(profile, f"{where}.profile")
-        for key in ("params", "attention_params"):
-            if profile.get(key) is not None:
-                value = s.integer(profile[key], f"{where}.profile.{key}")
-                counts.append(Count("params", key, value, "params"))
-        flops = s.obj(profile.get("flops", {}), f"{where}.profile.flops")
-        for convention, entry in flops.items():
-            at = f"{where}.profile.flops.{convention}"
-            entry = s.obj(entry, at)
-            if entry.get("value") is None:  # a convention that could not count this model
-                continue
-            unit = entry.get("unit", "MAC")
-            counts.append(Count("macs", str(convention), s.integer(entry["value"], f"{at}.value"),
-                                unit if isinstance(unit, str) else "MAC"))
-    variant = raw.get("variant", raw.get("attention"))
-    timings = []
-    seen_keys: set[str] = set()
-    for index, entry in enumerate(s.lst(raw.get("latency", []), f"{where}.latency")):
-        timing = _read_attnprof_timing(s, s.obj(entry, f"{where}.latency[{index}]"),
-                                       f"{where}.latency[{index}]")
-        if timing.key in seen_keys:
-            raise s.fail(f"{where}.latency[{index}]", "one entry per (device, batch)", timing.key)
-        seen_keys.add(timing.key)
-        timings.append(timing)
-    role = ROLE_CELL
-    baselines = {t.basis.removeprefix("ratio to ") for t in timings if t.is_ratio}
-    if variant is not None and str(variant) in baselines:
-        role = ROLE_BASELINE
-    return Cell(cell_id, "ok", None, role, tuple(counts), tuple(timings))
+def _attnprof_cell(cell: results.Cell) -> Cell:
+    if not cell.ok:
+        return Cell(cell.id, "error", cell.failure.error)
+    profile = cell.profile
+    counts = [Count("params", "params", profile.params, "params")]
+    if profile.attention_params is not None:
+        counts.append(Count("params", "attention_params", profile.attention_params, "params"))
+    counts += [Count("macs", name, c.value, c.unit) for name, c in profile.counts.items()]
+    timings = tuple(_attnprof_timing(entry) for entry in cell.latency if entry.ok)
+    role = ROLE_BASELINE if cell.is_baseline else ROLE_CELL
+    return Cell(cell.id, "ok", None, role, tuple(counts), timings)
 
 
-def _read_attnprof_timing(s: _Schema, entry: dict, where: str) -> Timing:
-    device = s.text(entry.get("device"), f"{where}.device")
-    batch = s.integer(entry.get("batch"), f"{where}.batch")
-    key = f"{device}/b{batch}"
-    median_ms = entry.get("median_ms")
-    median_ms = s.number(median_ms, f"{where}.median_ms") if median_ms is not None else None
-    threads = entry.get("threads")
-    threads = threads if isinstance(threads, int) and not isinstance(threads, bool) else None
-    ratio = entry.get("ratio")
-    if ratio is not None:
-        ratio = s.obj(ratio, f"{where}.ratio")
-        values = s.numbers(ratio.get("values", []), f"{where}.ratio.values")
-        baseline = ratio.get("baseline", "baseline")
-        if values:
-            return Timing(key, values, f"ratio to {baseline}", median_ms, threads)
-    times = s.numbers(entry.get("times_ms", []), f"{where}.times_ms")
-    if times:
-        return Timing(key, times, ABSOLUTE, median_ms, threads)
-    return Timing(key, (), ABSOLUTE, median_ms, threads,
-                  note="no per-round samples (times_ms / ratio.values) recorded")
+def _attnprof_timing(entry: results.LatencyEntry) -> Timing:
+    key = f"{entry.device}/b{entry.batch}"
+    if entry.ratio is not None and entry.ratio.values:
+        return Timing(key, entry.ratio.values, f"ratio to {entry.ratio.baseline}",
+                      entry.median_ms, entry.threads)
+    if entry.times_ms:
+        return Timing(key, entry.times_ms, ABSOLUTE, entry.median_ms, entry.threads)
+    return Timing(key, (), ABSOLUTE, entry.median_ms, entry.threads,
+                  note="no per-round samples (times_ms / ratio values) recorded")
 
 
 # --- pytest-benchmark --------------------------------------------------------------------------

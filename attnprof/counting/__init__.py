@@ -8,44 +8,21 @@ A figure is meaningless without its convention, so attnprof never prints one wit
 - ``full``   (FLOP): every aten op priced by attnprof's rule table, nothing silently 0, with the
   bytes each op moves.
 
-Each convention lives in its own module; :func:`count` dispatches to them and returns a
-:class:`ConventionCount`. :func:`attnprof.profiling.profile` builds the models and gathers the
-counts into a :class:`ProfileRecord`.
+The table of conventions is :mod:`~attnprof.counting.conventions`; each counter lives in its
+own module, and :func:`count` dispatches to them and returns a :class:`ConventionCount`.
+:func:`attnprof.profiling.profile` builds the models and gathers the counts into a
+:class:`ProfileRecord`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 
 from torch import nn
 
-from attnprof.counting import full, fvcore_count, paper, thop_count
-from attnprof.counting.records import UNITS, ConventionCount, ProfileRecord
+from attnprof.counting.conventions import CONVENTIONS, DEFAULT_CONVENTIONS, UNITS, Convention
 from attnprof.errors import AttnprofError, choices
-
-
-@dataclass(frozen=True)
-class Convention:
-    """A counting convention: its unit, what it counts, and whether it needs real tensors."""
-
-    name: str
-    unit: str
-    description: str
-    needs_real_tensors: bool
-    counter: Callable[[nn.Module, Sequence[int], Iterable[str] | None], ConventionCount]
-
-
-CONVENTIONS: dict[str, Convention] = {
-    module.NAME: Convention(module.NAME, module.UNIT, module.DESCRIPTION, real, counter)
-    for module, real, counter in (
-        (paper, False, paper.count_paper),
-        (fvcore_count, True, fvcore_count.count_fvcore),
-        (thop_count, False, thop_count.count_thop),
-        (full, False, full.count_full),
-    )
-}
-DEFAULT_CONVENTIONS: tuple[str, ...] = tuple(CONVENTIONS)
+from attnprof.results.counts import ConventionCount, ProfileRecord
 
 
 def get_convention(name: str) -> Convention:

@@ -20,17 +20,12 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from attnprof.counting.records import ConventionCount
+from attnprof.counting.conventions import CONVENTIONS
 from attnprof.counting.rules import op_name, rule_for, traffic
-from attnprof.counting.tracing import AttentionScope, attention_names, make_input
+from attnprof.counting.tracing import AttentionScope, attention_paths, input_like
+from attnprof.results.counts import ConventionCount
 
-NAME = "full"
-UNIT = "FLOP"
-DESCRIPTION = (
-    "every aten op on meta tensors, in FLOPs (2 per multiply-add; pointwise, reductions, "
-    "pooling, normalisation and activations by attnprof's documented rule table), with the "
-    "bytes each op reads and writes (eager, unfused)"
-)
+SPEC = CONVENTIONS["full"]
 
 
 class FlopByteMode(TorchDispatchMode):
@@ -74,19 +69,19 @@ def count_full(
     cheap; it works on real tensors too. ``attention`` names the modules whose share to report
     (default: ``model.attention_modules()``).
     """
-    names = attention_names(model, attention)
+    names = attention_paths(model, attention)
     scope = AttentionScope()
     mode = FlopByteMode(scope)
-    x = make_input(model, shape)
+    x = input_like(model, shape)
     with scope.watching(model, names), torch.no_grad(), mode:
         model(x)
     return ConventionCount(
-        convention=NAME,
-        unit=UNIT,
+        convention=SPEC.name,
+        unit=SPEC.unit,
         value=mode.flops,
         attention=mode.attention_flops,
         uncounted=dict(sorted(mode.uncounted.items())),
-        description=DESCRIPTION,
+        description=SPEC.description,
         bytes=mode.bytes,
         attention_bytes=mode.attention_bytes,
     )

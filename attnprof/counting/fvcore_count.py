@@ -22,16 +22,12 @@ from collections.abc import Iterable, Iterator, Sequence
 import torch
 from torch import nn
 
-from attnprof.counting.records import ConventionCount
-from attnprof.counting.tracing import attention_names, make_input, model_device
+from attnprof.counting.conventions import CONVENTIONS
+from attnprof.counting.tracing import attention_paths, input_like, model_device
 from attnprof.errors import AttnprofError
+from attnprof.results.counts import ConventionCount
 
-NAME = "fvcore"
-UNIT = "MAC"
-DESCRIPTION = (
-    "fvcore.nn.FlopCountAnalysis as it is: jit trace on real tensors, 1 per fused "
-    "multiply-add for conv, matmul, norms, adaptive avg pooling; unsupported ops 0"
-)
+SPEC = CONVENTIONS["fvcore"]
 
 
 @contextlib.contextmanager
@@ -61,7 +57,7 @@ def analysis(model: nn.Module, shape: Sequence[int]):
     if model_device(model).type == "meta":
         model = copy.deepcopy(model).to_empty(device="cpu")
     return (
-        FlopCountAnalysis(model, (make_input(model, shape),))
+        FlopCountAnalysis(model, (input_like(model, shape),))
         .unsupported_ops_warnings(False)
         .uncalled_modules_warnings(False)
         .tracer_warnings("none")
@@ -76,7 +72,7 @@ def count_fvcore(
     ``attention`` names the modules whose share to report (default:
     ``model.attention_modules()``), taken from fvcore's ``by_module()``.
     """
-    names = attention_names(model, attention)
+    names = attention_paths(model, attention)
     flops = analysis(model, shape)
     try:
         with _quiet(), torch.no_grad():
@@ -90,10 +86,10 @@ def count_fvcore(
             f"fvcore could not trace the model: {type(exc).__name__}: {exc}"
         ) from exc
     return ConventionCount(
-        convention=NAME,
-        unit=UNIT,
+        convention=SPEC.name,
+        unit=SPEC.unit,
         value=int(total),
         attention=int(sum(by_module.get(name, 0) for name in names)),
         uncounted=dict(sorted((str(op), int(n)) for op, n in unsupported.items())),
-        description=DESCRIPTION,
+        description=SPEC.description,
     )

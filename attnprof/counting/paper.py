@@ -25,15 +25,11 @@ from collections.abc import Callable, Iterable, Sequence
 
 from torch import nn
 
-from attnprof.counting.records import ConventionCount
-from attnprof.counting.tracing import LeafCall, attention_names, trace_leaf_calls
+from attnprof.counting.conventions import CONVENTIONS
+from attnprof.counting.tracing import LeafCall, attention_paths, trace_leaf_calls
+from attnprof.results.counts import ConventionCount
 
-NAME = "paper"
-UNIT = "MAC"
-DESCRIPTION = (
-    "classic per-module MAC counter of the published tables: Conv2d, Linear (no bias), "
-    "BatchNorm2d, ReLU-family, pooling and Upsample modules only; everything else 0"
-)
+SPEC = CONVENTIONS["paper"]
 
 ModuleRule = Callable[[nn.Module, int, int], int]
 """``rule(module, input_elements, output_elements) -> MACs`` for one call."""
@@ -112,7 +108,7 @@ def count_paper(
     Build the model on the meta device to make this cheap. ``attention`` names the modules whose
     share to report (default: ``model.attention_modules()``).
     """
-    names = attention_names(model, attention)
+    names = attention_paths(model, attention)
     trace, _ = trace_leaf_calls(model, shape, names)
     total = attention_total = 0
     for call in trace.calls:
@@ -121,10 +117,10 @@ def count_paper(
         if call.in_attention:
             attention_total += macs
     return ConventionCount(
-        convention=NAME,
-        unit=UNIT,
+        convention=SPEC.name,
+        unit=SPEC.unit,
         value=total,
         attention=attention_total,
         uncounted=trace.uncounted(lambda call: paper_rule(call.module) is not None),
-        description=DESCRIPTION,
+        description=SPEC.description,
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from rich.console import Group
 from rich.table import Table
 
-from attnprof.counting.records import ConventionCount, ProfileRecord
+from attnprof.results.counts import ConventionCount, ProfileRecord
 
 _GIGA = 1e9
 _MEGA = 1e6
@@ -45,7 +45,7 @@ def params_table(record: ProfileRecord) -> Table:
         f"{record.attention_params / _MEGA:.3f}",
         _share(record.attention_params, record.params),
     )
-    for name, count in record.flops.items():
+    for name, count in record.counts.items():
         reported = count.reported_params
         if reported is None:
             continue
@@ -67,7 +67,7 @@ _UNIT_TITLES = {
 
 def count_table(record: ProfileRecord, unit: str) -> Table | None:
     """The conventions counting in ``unit`` (MAC or FLOP): one table per unit, never mixed."""
-    rows = [c for c in record.flops.values() if c.unit == unit]
+    rows = [c for c in record.counts.values() if c.unit == unit]
     if not rows:
         return None
     table = Table(title=_UNIT_TITLES[unit], title_justify="left")
@@ -86,7 +86,7 @@ def count_table(record: ProfileRecord, unit: str) -> Table | None:
 
 
 def traffic_table(record: ProfileRecord) -> Table | None:
-    rows = [c for c in record.flops.values() if c.bytes is not None and c.unit == "FLOP"]
+    rows = [c for c in record.counts.values() if c.bytes is not None and c.unit == "FLOP"]
     if not rows:
         return None
     table = Table(
@@ -113,12 +113,12 @@ def traffic_table(record: ProfileRecord) -> Table | None:
 
 def uncounted_table(record: ProfileRecord) -> Table | None:
     """What each convention saw run and counted 0: module types and functional aten ops."""
-    if not record.flops:
+    if not record.counts:
         return None
     table = Table(title="Ran but counted 0 (number of calls)", title_justify="left")
     table.add_column("Convention", no_wrap=True)
     table.add_column("Op or module type (calls)")
-    for count in record.flops.values():
+    for count in record.counts.values():
         table.add_row(count.convention, _uncounted(count))
     return table
 

@@ -24,15 +24,11 @@ from collections.abc import Iterable, Iterator, Sequence
 import torch
 from torch import nn
 
-from attnprof.counting.records import ConventionCount
-from attnprof.counting.tracing import attention_names, make_input, model_device, trace_leaf_calls
+from attnprof.counting.conventions import CONVENTIONS
+from attnprof.counting.tracing import attention_paths, input_like, model_device, trace_leaf_calls
+from attnprof.results.counts import ConventionCount
 
-NAME = "thop"
-UNIT = "MAC"
-DESCRIPTION = (
-    "thop.profile as it is: leaf modules by type, MACs; ReLU and max pooling 0, functional "
-    "calls and modules without a thop rule 0; its own parameter count in reported_params"
-)
+SPEC = CONVENTIONS["thop"]
 
 
 def _thop_profile():
@@ -54,7 +50,7 @@ def _run_thop(model: nn.Module, shape: Sequence[int]):
     profile = _thop_profile()
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
-        return profile(model, inputs=(make_input(model, shape),), verbose=False,
+        return profile(model, inputs=(input_like(model, shape),), verbose=False,
                        ret_layer_info=True)
 
 
@@ -66,7 +62,7 @@ def count_thop(
     ``attention`` names the modules whose share to report (default:
     ``model.attention_modules()``): the sum of thop's per-module totals over them.
     """
-    names = attention_names(model, attention)
+    names = attention_paths(model, attention)
     work = copy.deepcopy(model)
     try:
         total, params, tree = _run_thop(work, shape)
@@ -83,11 +79,11 @@ def count_thop(
     # and functional ops. A second, cheap pass on the untouched model finds them.
     trace, _ = trace_leaf_calls(model, shape, names)
     return ConventionCount(
-        convention=NAME,
-        unit=UNIT,
+        convention=SPEC.name,
+        unit=SPEC.unit,
         value=round(float(total)),
         attention=round(float(attention_ops)),
         uncounted=trace.uncounted(lambda call: per_module.get(call.name, 0.0) > 0),
-        description=DESCRIPTION,
+        description=SPEC.description,
         reported_params=round(float(params)),
     )

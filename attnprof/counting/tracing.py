@@ -20,7 +20,7 @@ from attnprof.counting.rules import moves_data_only
 from attnprof.errors import AttnprofError
 
 
-def attention_names(model: nn.Module, names: Iterable[str] | None = None) -> list[str]:
+def attention_paths(model: nn.Module, names: Iterable[str] | None = None) -> list[str]:
     """The qualified names of ``model``'s attention modules.
 
     ``names`` overrides them (for models without ``attention_modules()``, e.g. in tests); an
@@ -63,7 +63,7 @@ def model_device(model: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
-def make_input(model: nn.Module, shape: Sequence[int]) -> torch.Tensor:
+def input_like(model: nn.Module, shape: Sequence[int]) -> torch.Tensor:
     """A float input of ``shape`` on the model's device (zeros, or storage-free on meta)."""
     device = model_device(model)
     if device.type == "meta":
@@ -182,7 +182,7 @@ def trace_leaf_calls(
         calls.append(call)
 
     handles = []
-    x = make_input(model, shape)
+    x = input_like(model, shape)
     try:
         for module in model.modules():
             if next(module.children(), None) is None:

@@ -1,13 +1,14 @@
 """Reports from a results document: report.md, results.csv and a plot, never measuring again.
 
-Computing (:mod:`~attnprof.report.tables`, :mod:`~attnprof.report.claims`,
-:mod:`~attnprof.report.published`) is kept apart from rendering
-(:mod:`~attnprof.report.markdown`, :mod:`~attnprof.report.csv`, :mod:`~attnprof.report.plot`).
+Computing (:mod:`~attnprof.report.model`, which gathers :mod:`~attnprof.report.tables`,
+:mod:`~attnprof.report.claims` and :mod:`~attnprof.report.published`) is kept apart from
+rendering (:mod:`~attnprof.report.markdown`, :mod:`~attnprof.report.csv`,
+:mod:`~attnprof.report.plot`, :mod:`~attnprof.report.terminal`): :func:`build_report` computes
+a :class:`Report` once and every renderer reads it.
 
-:func:`write_reports` validates the whole document and renders every requested format in memory
-first; only then does it write, each file atomically. A corrupt document therefore raises one
-:class:`~attnprof.errors.AttnprofError` and leaves no file, and a reader never sees half a
-report.
+:func:`write_reports` renders every requested format in memory first; only then does it write,
+each file atomically, so a reader never sees half a report. The document it gets has been
+validated by :func:`attnprof.results.load`, so rendering cannot meet a corrupt file.
 """
 
 from __future__ import annotations
@@ -16,30 +17,19 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from attnprof.errors import AttnprofError, choices
+from attnprof.files import ensure_writable_dir, write_atomic
 from attnprof.report import csv as _csv
 from attnprof.report import markdown as _markdown
 from attnprof.report import plot as _plot
-from attnprof.report.tables import check_results
+from attnprof.report.model import Report, build_report
 from attnprof.report.terminal import summary_table
-from attnprof.suite.store import ensure_writable_dir, write_atomic
 
 FORMATS = ("md", "csv", "png")
 FILE_NAMES = {"md": "report.md", "csv": "results.csv", "png": "macs_vs_latency.png"}
 
-
-def render_markdown(results: dict) -> str:
-    """report.md's text (without a plot link). Raises :class:`AttnprofError` if corrupt."""
-    return _markdown.render(results)
-
-
-def render_csv(results: dict) -> str:
-    """results.csv's text. Raises :class:`AttnprofError` if corrupt."""
-    return _csv.render(results)
-
-
-def plot_skip_reason(results: dict) -> str | None:
-    """Why :func:`write_reports` would skip the plot (no matplotlib, nothing to plot), or None."""
-    return _plot.skip_reason(results)
+render_markdown = _markdown.render
+render_csv = _csv.render
+plot_skip_reason = _plot.skip_reason
 
 
 def check_formats(formats: Iterable[str]) -> tuple[str, ...]:
@@ -53,32 +43,28 @@ def check_formats(formats: Iterable[str]) -> tuple[str, ...]:
     return wanted
 
 
-def write_reports(
-    results: dict, out_dir: Path, formats: Iterable[str] = FORMATS, *, source: str | None = None
-) -> list[Path]:
+def write_reports(report: Report, out_dir: Path, formats: Iterable[str] = FORMATS) -> list[Path]:
     """Write the requested reports into ``out_dir``; return the paths written, in order.
 
     ``formats`` is any of ``md`` (report.md), ``csv`` (results.csv), ``png`` (the Δ MACs vs
     Δ latency plot). The plot is skipped, never an error, when matplotlib is missing or there
-    is nothing to plot; report.md then says why (see :func:`plot_skip_reason`). ``source``
-    names the results file in error messages.
+    is nothing to plot; report.md then says why (see :func:`plot_skip_reason`).
     """
     wanted = check_formats(formats)
-    check_results(results, source or "<results>")
     rendered: dict[str, str | bytes] = {}
     plot_file = None
     plot_note = None
     if "png" in wanted:
-        png = _plot.render_png(results)
+        png = _plot.render_png(report)
         if png is None:
-            plot_note = _plot.skip_reason(results)
+            plot_note = _plot.skip_reason(report)
         else:
             rendered["png"] = png
             plot_file = FILE_NAMES["png"]
     if "md" in wanted:
-        rendered["md"] = _markdown.render(results, plot_file=plot_file, plot_note=plot_note)
+        rendered["md"] = _markdown.render(report, plot_file=plot_file, plot_note=plot_note)
     if "csv" in wanted:
-        rendered["csv"] = _csv.render(results)
+        rendered["csv"] = _csv.render(report)
     out_dir = ensure_writable_dir(Path(out_dir))
     written = []
     for fmt in FORMATS:
@@ -92,7 +78,9 @@ def write_reports(
 __all__ = [
     "FILE_NAMES",
     "FORMATS",
-    "check_results",
+    "Report",
+    "build_report",
+    "check_formats",
     "plot_skip_reason",
     "render_csv",
     "render_markdown",

@@ -17,14 +17,8 @@ from enum import StrEnum
 
 import pandas as pd
 
-from attnprof.report.tables import (
-    LatencyKey,
-    cell_frame,
-    claims_of,
-    convention_unit,
-    latency_keys,
-)
-from attnprof.suite.config import BASELINE
+from attnprof.report.tables import LatencyKey
+from attnprof.suite.config import BASELINE, Claims
 
 
 class Outcome(StrEnum):
@@ -37,7 +31,7 @@ class Outcome(StrEnum):
 
 
 @dataclass(frozen=True)
-class Verdict:
+class ClaimCheck:
     """One claim about one quantity of one cell, with the numbers it was decided on."""
 
     quantity: str  # "parameters", "MACs (paper)", "latency (cpu b1)"
@@ -68,23 +62,23 @@ class Verdict:
         )
 
 
-def count_verdict(quantity: str, delta: float | None, threshold: float) -> Verdict:
+def count_verdict(quantity: str, delta: float | None, threshold: float) -> ClaimCheck:
     """An exact count: holds when ``delta <= threshold``, refuted otherwise."""
     if delta is None:
-        return Verdict(quantity, threshold, Outcome.NOT_MEASURED)
+        return ClaimCheck(quantity, threshold, Outcome.NOT_MEASURED)
     outcome = Outcome.HOLDS if delta <= threshold else Outcome.REFUTED
-    return Verdict(quantity, threshold, outcome, delta)
+    return ClaimCheck(quantity, threshold, outcome, delta)
 
 
 def interval_verdict(
     quantity: str, delta: float | None, ci95: tuple[float, float] | None, threshold: float
-) -> Verdict:
+) -> ClaimCheck:
     """A measurement: refuted when the CI's low end > threshold, holds when its high end is
     below it, inconclusive otherwise (or when there is no CI)."""
     if delta is None:
-        return Verdict(quantity, threshold, Outcome.NOT_MEASURED)
+        return ClaimCheck(quantity, threshold, Outcome.NOT_MEASURED)
     if ci95 is None:
-        return Verdict(quantity, threshold, Outcome.INCONCLUSIVE, delta)
+        return ClaimCheck(quantity, threshold, Outcome.INCONCLUSIVE, delta)
     lo, hi = ci95
     if lo > threshold:
         outcome = Outcome.REFUTED
@@ -92,7 +86,7 @@ def interval_verdict(
         outcome = Outcome.HOLDS
     else:
         outcome = Outcome.INCONCLUSIVE
-    return Verdict(quantity, threshold, outcome, delta, (lo, hi))
+    return ClaimCheck(quantity, threshold, outcome, delta, (lo, hi))
 
 
 @dataclass(frozen=True)
@@ -103,18 +97,20 @@ class CellClaims:
     backbone: str
     setting: str
     variant: str
-    params: Verdict
-    macs: Verdict
-    latency: tuple[tuple[LatencyKey, Verdict], ...]
+    params: ClaimCheck
+    macs: ClaimCheck
+    latency: tuple[tuple[LatencyKey, ClaimCheck], ...]
 
 
-def evaluate_claims(results: dict, frame: pd.DataFrame | None = None) -> list[CellClaims]:
-    """A :class:`CellClaims` for every counted non-baseline cell (failed cells have none)."""
-    frame = cell_frame(results) if frame is None else frame
-    claims = claims_of(results)
-    unit = convention_unit(results, claims.convention)
+def evaluate_claims(
+    frame: pd.DataFrame, claims: Claims, unit: str, keys: list[LatencyKey]
+) -> list[CellClaims]:
+    """A :class:`CellClaims` for every counted non-baseline cell (failed cells have none).
+
+    ``frame`` is :func:`~attnprof.report.tables.cell_frame`; ``unit`` is the unit of the
+    claims' convention; ``keys`` the timing conditions to judge.
+    """
     macs_column = f"{claims.convention}_delta_pct"
-    keys = latency_keys(results)
     out = []
     for row in frame.to_dict("records"):
         if row["status"] != "ok" or row["variant"] == BASELINE:
@@ -188,7 +184,7 @@ def gap_summary(verdicts: list[CellClaims]) -> list[Gap]:
     ]
 
 
-def tally(verdicts: list[Verdict]) -> dict[Outcome, int]:
+def tally(verdicts: list[ClaimCheck]) -> dict[Outcome, int]:
     """How many verdicts reached each outcome (every outcome present, zeros included)."""
     counts = dict.fromkeys(Outcome, 0)
     for verdict in verdicts:

@@ -1,4 +1,4 @@
-"""results.csv: one row per cell, the numbers of :func:`attnprof.report.tables.cell_frame`.
+"""results.csv: one row per cell, the numbers of the report's frame (its ``cell_frame``).
 
 Every numeric column carries its unit as a suffix (``params_count``, ``paper_MAC``,
 ``full_FLOP``, ``full_bytes``, ``cpu_b1_median_ms``, ``params_delta_pct``, ...). Counts are
@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import pandas as pd
 
-from attnprof.report.tables import cell_frame, check_results
+from attnprof.report.model import Report
 
 _INTEGER_SUFFIXES = ("_count", "_MAC", "_FLOP", "_bytes")
 _DECIMALS = {"_pct": 4, "_ms": 4, "_images_per_s": 3, "_per_byte": 4}
 
 
-def frame_for_csv(results: dict) -> pd.DataFrame:
+def frame_for_csv(report: Report) -> pd.DataFrame:
     """The cell frame with counts as (nullable) integers and measurements rounded."""
-    frame = cell_frame(results).copy()
+    frame = report.frame.copy()
     for column in frame.columns:
         if column.endswith(_INTEGER_SUFFIXES) and not column.endswith("_per_byte"):
             values = frame[column]
@@ -32,7 +32,6 @@ def frame_for_csv(results: dict) -> pd.DataFrame:
     return frame
 
 
-def render(results: dict) -> str:
+def render(report: Report) -> str:
     """The CSV text (``\\n`` line ends, header first)."""
-    check_results(results)
-    return frame_for_csv(results).to_csv(index=False, lineterminator="\n")
+    return frame_for_csv(report).to_csv(index=False, lineterminator="\n")

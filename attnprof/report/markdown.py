@@ -11,51 +11,20 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import pandas as pd
-
-from attnprof.report.claims import (
-    CellClaims,
-    Outcome,
-    evaluate_claims,
-    gap_summary,
-    tally,
-)
-from attnprof.report.published import (
-    GMAC_DIGITS,
-    PARAMS_DIGITS,
-    compare_published,
-    signed,
-)
+from attnprof.counting.conventions import CONVENTIONS
+from attnprof.report.claims import Outcome, tally
+from attnprof.report.model import Report
+from attnprof.report.published import GMAC_DIGITS, PARAMS_DIGITS, signed
 from attnprof.report.tables import (
     LatencyKey,
-    cell_frame,
-    check_results,
-    claims_of,
-    convention_unit,
-    conventions,
     failed_latency,
     group_frame,
-    groups,
     latency_entry,
-    latency_keys,
-    ok_cells,
-    ordered_cells,
-    suite_of,
 )
-from attnprof.suite.config import BASELINE
+from attnprof.results import Cell
+from attnprof.suite.config import BASELINE, LatencySettings
 
 DASH = "—"
-
-CONVENTION_NOTES = {
-    "paper": "the classic per-module MAC counter of the SGE and SA-Net tables: conv, linear, "
-    "BN, ReLU, pooling; sigmoid, softmax, element-wise products and sums count 0",
-    "fvcore": "fvcore's FlopCountAnalysis: one per fused multiply-add; ops it does not support "
-    "(sigmoid, element-wise mul, mean, ...) count 0 and are listed below",
-    "thop": "thop's module hooks, in MACs; a parameter a module owns directly (SGE's, SA's) is "
-    "skipped, so thop's own parameter count is low for them",
-    "full": "every aten op, 2 FLOPs per multiply-add, element-wise work included, plus the bytes "
-    "each op reads and writes (the memory traffic that latency follows)",
-}
 
 
 # -- number formats -----------------------------------------------------------------------------
@@ -129,30 +98,28 @@ def _escape(text: str) -> str:
 # -- sections -----------------------------------------------------------------------------------
 
 
-def render(results: dict, plot_file: str | None = None, plot_note: str | None = None) -> str:
+def render(report: Report, plot_file: str | None = None, plot_note: str | None = None) -> str:
     """The whole report.md. ``plot_file`` (a name next to the report) is embedded when given;
     ``plot_note`` says why there is no plot."""
-    check_results(results)
-    frame = cell_frame(results)
-    verdicts = evaluate_claims(results, frame)
     parts = [
-        _header(results),
-        _results_section(results, frame),
-        _claims_section(results, verdicts),
-        _published_section(results),
-        _uncounted_section(results),
-        _failed_section(results),
+        _header(report),
+        _results_section(report),
+        _claims_section(report),
+        _published_section(report),
+        _uncounted_section(report),
+        _failed_section(report),
         _plot_section(plot_file, plot_note),
     ]
     return "\n\n".join(p for p in parts if p).rstrip() + "\n"
 
 
-def _header(results: dict) -> str:
-    suite = suite_of(results)
-    prov = results.get("provenance") or {}
-    lines = [f"# attnprof report: {suite['name']}"]
-    if suite.get("description"):
-        lines += ["", suite["description"]]
+def _header(report: Report) -> str:
+    suite, document = report.suite, report.document
+    recorded = document.provenance.to_dict() if document.provenance else {}
+    prov = {key: value for key, value in recorded.items() if value is not None}
+    lines = [f"# attnprof report: {suite.name}"]
+    if suite.description:
+        lines += ["", suite.description]
     lines += ["", "## Provenance", ""]
     versions = " · ".join(
         f"{label} {prov.get(key) or 'unknown'}"
@@ -173,31 +140,31 @@ def _header(results: dict) -> str:
     lines.append(f"- **GPU**: {_gpu(prov.get('gpu'))}")
     lines.append(f"- **Commit**: {prov.get('git_commit') or 'unknown'}")
     lines.append(f"- **Measured (UTC)**: {prov.get('utc') or 'unknown'}")
-    if suite.get("source"):
-        lines.append(f"- **Suite file**: {suite['source']}")
+    if suite.source:
+        lines.append(f"- **Suite file**: {suite.source}")
     if not prov:
         lines.append("- The results file records no provenance: where it was measured is unknown.")
-    earlier = results.get("resumed_from")
-    if isinstance(earlier, dict):
+    earlier = document.resumed_from
+    if earlier is not None:
         lines.append(
             f"- **Resumed**: part of these results come from an earlier run (UTC "
-            f"{earlier.get('utc') or 'unknown'}, commit {earlier.get('git_commit') or 'unknown'}, "
-            f"CPU {earlier.get('cpu') or 'unknown'})"
+            f"{earlier.utc or 'unknown'}, commit {earlier.git_commit or 'unknown'}, "
+            f"CPU {earlier.cpu or 'unknown'})"
         )
     lines += ["", "## Conventions", ""]
-    for name in conventions(results):
-        unit = convention_unit(results, name)
-        note = CONVENTION_NOTES.get(name, "a counter this report does not describe")
-        lines.append(f"- **{name}** ({unit}): {note}.")
-    claims = claims_of(results)
+    for name in report.conventions:
+        known = CONVENTIONS.get(name)
+        note = known.summary if known else "a counter this report does not describe"
+        lines.append(f"- **{name}** ({report.units[name]}): {note}.")
+    claims = report.thresholds
     lines += [
         "",
         f"Δ% is against the `{BASELINE}` baseline of the same backbone and setting. "
         "MB are 10^6 bytes; arithmetic intensity is full FLOPs per byte moved.",
     ]
-    timed = any(c.get("latency") for c in ok_cells(results))
+    timed = any(c.latency for c in report.cells if c.ok)
     timing = (
-        _timing_line(suite, _measured_threads(results))
+        _timing_line(suite.latency, _measured_threads(report.cells))
         if timed
         else "Latency: not measured in these results."
     )
@@ -206,7 +173,7 @@ def _header(results: dict) -> str:
     lines += [
         "",
         f"Claim thresholds: Δ params ≤ {claims.params_pct:g}%, Δ "
-        f"{convention_unit(results, claims.convention)}s ({claims.convention}) ≤ "
+        f"{report.claims_unit}s ({claims.convention}) ≤ "
         f"{claims.macs_pct:g}%, Δ latency ≤ {claims.latency_pct:g}%.",
     ]
     return "\n".join(lines)
@@ -224,33 +191,23 @@ def _gpu(gpu) -> str:
     return ", ".join(parts)
 
 
-def _measured_threads(results: dict) -> str:
+def _measured_threads(cells: tuple[Cell, ...]) -> str:
     """The thread counts the latency entries recorded, e.g. ``2``; empty when none did."""
-    found = sorted(
-        {
-            entry["threads"]
-            for cell in results.get("cells", [])
-            for entry in cell.get("latency") or []
-            if isinstance(entry, dict) and isinstance(entry.get("threads"), int)
-        }
-    )
+    found = sorted({e.threads for c in cells for e in c.latency if e.threads is not None})
     return ", ".join(str(t) for t in found)
 
 
-def _timing_line(suite: dict, measured_threads: str = "") -> str:
-    latency = suite.get("latency")
-    if not isinstance(latency, dict):
-        return ""
-    if latency.get("enabled") is False:
+def _timing_line(latency: LatencySettings, measured_threads: str = "") -> str:
+    if not latency.enabled:
         return "Latency: not measured (disabled in the suite)."
-    threads = latency.get("threads") or "torch default"
+    threads = latency.threads or "torch default"
     if measured_threads and str(threads) != measured_threads:
         threads = f"{measured_threads} ({threads})" if threads == "torch default" else threads
-    mode = "torch.compile" if latency.get("compile") else "eager"
-    layout = "channels_last" if latency.get("channels_last") else "contiguous"
+    mode = "torch.compile" if latency.compile else "eager"
+    layout = "channels_last" if latency.channels_last else "contiguous"
     return (
-        f"Latency: {mode}, {latency.get('dtype', 'float32')}, {layout}; "
-        f"{latency.get('rounds', '?')} rounds of ≥ {latency.get('sample_time', '?')} s of "
+        f"Latency: {mode}, {latency.dtype}, {layout}; "
+        f"{latency.rounds} rounds of ≥ {latency.sample_time} s of "
         f"forwards each; threads: {threads}. Median ± IQR over "
         "rounds; Δ latency is the median of per-round ratios to the baseline timed in the same "
         "rounds, with its 95% CI."
@@ -261,14 +218,12 @@ def _group_title(backbone: str, setting: str) -> str:
     return f"### {backbone} · {setting}"
 
 
-def _results_section(results: dict, frame: pd.DataFrame) -> str:
+def _results_section(report: Report) -> str:
     out = ["## Results"]
-    names = conventions(results)
-    units = {n: convention_unit(results, n) for n in names}
-    keys = latency_keys(results)
-    for backbone, setting in groups(results):
-        rows = group_frame(frame, backbone, setting)
-        cells = {c["id"]: c for c in ordered_cells(results)}
+    names, units, keys = list(report.conventions), report.units, report.latency_keys
+    cells = {c.id: c for c in report.cells}
+    for backbone, setting in report.groups:
+        rows = group_frame(report.frame, backbone, setting)
         timed = [
             k
             for k in keys
@@ -303,7 +258,7 @@ def _results_section(results: dict, frame: pd.DataFrame) -> str:
 
 
 def _result_row(
-    row: dict, cell: dict, names: list[str], units: dict, full: bool, timed: list[LatencyKey]
+    row: dict, cell: Cell, names: list[str], units: dict, full: bool, timed: list[LatencyKey]
 ) -> list[str]:
     base = row["variant"] == BASELINE
     failed = row["status"] != "ok"
@@ -327,7 +282,7 @@ def _result_row(
     for k in timed:
         p = k.column
         entry = latency_entry(cell, k) if not failed else None
-        if entry is not None and entry.get("error") is not None:
+        if entry is not None and not entry.ok:
             values += ["failed", DASH, DASH]
             continue
         median, iqr = row.get(f"{p}_median_ms"), row.get(f"{p}_iqr_ms")
@@ -350,9 +305,8 @@ def _result_row(
     return values
 
 
-def _claims_section(results: dict, verdicts: list[CellClaims]) -> str:
-    claims = claims_of(results)
-    unit = convention_unit(results, claims.convention)
+def _claims_section(report: Report) -> str:
+    claims, unit, verdicts = report.thresholds, report.claims_unit, report.claims
     out = [
         '## Claims: "almost no extra parameters or FLOPs"',
         "",
@@ -365,9 +319,7 @@ def _claims_section(results: dict, verdicts: list[CellClaims]) -> str:
     if not verdicts:
         out += ["", "No counted attention variant to judge."]
         return "\n".join(out)
-    keys = [
-        k for k in latency_keys(results) if any(k == lk for c in verdicts for lk, _ in c.latency)
-    ]
+    keys = [k for k in report.latency_keys if any(k == lk for c in verdicts for lk, _ in c.latency)]
     header = [
         "variant",
         "Δ params (%)",
@@ -377,9 +329,8 @@ def _claims_section(results: dict, verdicts: list[CellClaims]) -> str:
     ]
     for k in keys:
         header += [f"{k.label} Δ latency (%) [95% CI]", f"latency ≤ {claims.latency_pct:g}%"]
-    cells = {c["id"]: c for c in ordered_cells(results)}
     align = "lrlrl" + "rl" * len(keys)
-    for backbone, setting in groups(results):
+    for backbone, setting in report.groups:
         rows = []
         for c in verdicts:
             if (c.backbone, c.setting) != (backbone, setting):
@@ -394,8 +345,8 @@ def _claims_section(results: dict, verdicts: list[CellClaims]) -> str:
             ]
             for k in keys:
                 v = latency.get(k)
-                entry = latency_entry(cells[c.id], k)
-                if v is None and entry is not None and entry.get("error") is not None:
+                entry = latency_entry(report.cell(c.id), k)
+                if v is None and entry is not None and not entry.ok:
                     row += [DASH, "timing failed"]
                 elif v is None:
                     row += [DASH, Outcome.NOT_MEASURED.value]
@@ -405,13 +356,12 @@ def _claims_section(results: dict, verdicts: list[CellClaims]) -> str:
             rows.append(row)
         if rows:
             out += ["", _group_title(backbone, setting), "", table(header, rows, align)]
-    out += ["", "### Summary", "", _summary(results, verdicts)]
+    out += ["", "### Summary", "", _summary(report)]
     return "\n".join(out)
 
 
-def _summary(results: dict, verdicts: list[CellClaims]) -> str:
-    claims = claims_of(results)
-    unit = convention_unit(results, claims.convention)
+def _summary(report: Report) -> str:
+    claims, unit, verdicts = report.thresholds, report.claims_unit, report.claims
     n = len(verdicts)
     params = tally([c.params for c in verdicts])
     macs = tally([c.macs for c in verdicts])
@@ -427,7 +377,7 @@ def _summary(results: dict, verdicts: list[CellClaims]) -> str:
             else "; latency was not measured."
         )
     ]
-    for gap in gap_summary(verdicts):
+    for gap in report.gaps:
         factor = gap.factor
         sentences.append(
             f"The gap on {gap.key.phrase}: median Δ {unit}s ({claims.convention}) "
@@ -461,8 +411,8 @@ def _tally_phrase(counts: dict[Outcome, int]) -> str:
     return ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
 
 
-def _published_section(results: dict) -> str:
-    comparisons = compare_published(results)
+def _published_section(report: Report) -> str:
+    comparisons = report.published
     if not comparisons:
         return ""
     header = [
@@ -519,19 +469,19 @@ def _match(c) -> str:
     return "yes" if c.matches else "no"
 
 
-def _uncounted_section(results: dict) -> str:
+def _uncounted_section(report: Report) -> str:
     lines = []
-    for cell in ok_cells(results):
-        flops = (cell.get("profile") or {}).get("flops") or {}
-        for name in conventions(results):
-            uncounted = (flops.get(name) or {}).get("uncounted") or {}
+    for cell in (c for c in report.cells if c.ok):
+        for name in report.conventions:
+            count = cell.profile.counts.get(name)
+            uncounted = count.uncounted if count else {}
             if not uncounted:
                 continue
             ops = sorted(uncounted.items(), key=lambda item: (-item[1], item[0]))
             shown = ", ".join(f"{op} ×{n:g}" for op, n in ops[:8])
             if len(ops) > 8:
                 shown += f", and {len(ops) - 8} more"
-            lines.append(f"- `{cell['id']}` {name}: {shown}")
+            lines.append(f"- `{cell.id}` {name}: {shown}")
     if not lines:
         return ""
     return "\n".join(
@@ -546,19 +496,18 @@ def _uncounted_section(results: dict) -> str:
     )
 
 
-def _failed_section(results: dict) -> str:
-    failed_cells = [c for c in ordered_cells(results) if c["status"] != "ok"]
-    failed_timings = failed_latency(results)
+def _failed_section(report: Report) -> str:
+    failed_cells = [c for c in report.cells if not c.ok]
+    failed_timings = failed_latency(report.document)
     out = ["## Failed cells", ""]
     if not failed_cells and not failed_timings:
         out.append("None: every cell was counted and every timing finished.")
         return "\n".join(out)
     for cell in failed_cells:
-        out += _error_item(f"`{cell['id']}`", cell.get("error") or "failed (no error recorded)")
+        out += _error_item(f"`{cell.id}`", cell.failure.error or "failed (no error recorded)")
     for cell, entry in failed_timings:
-        out += _error_item(
-            f"`{cell['id']}` latency {entry['device']} b{entry['batch']}", entry["error"]
-        )
+        where = f"`{cell.id}` latency {entry.device} b{entry.batch}"
+        out += _error_item(where, entry.failure.error)
     return "\n".join(out)
 
 

@@ -16,22 +16,11 @@ from __future__ import annotations
 
 import importlib.util
 import io
-from dataclasses import dataclass
 
-from attnprof.report.claims import evaluate_claims
-from attnprof.report.tables import check_results, claims_of, convention_unit
+from attnprof.report.model import Report
 
 INSTALL_HINT = "pip install 'attnprof[plot]'"
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h")
-
-
-@dataclass(frozen=True)
-class Point:
-    variant: str
-    group: str  # "resnet50 fc@224x224 cpu b1"
-    macs_pct: float
-    latency_pct: float
-    ci95_pct: tuple[float, float] | None
 
 
 def plot_available() -> bool:
@@ -39,30 +28,11 @@ def plot_available() -> bool:
     return importlib.util.find_spec("matplotlib") is not None
 
 
-def points(results: dict) -> list[Point]:
-    """Every (Δ count, Δ latency) pair of the results, in suite order."""
-    out = []
-    for claim in evaluate_claims(results):
-        if claim.macs.delta_pct is None:
-            continue
-        for key, verdict in claim.latency:
-            out.append(
-                Point(
-                    claim.variant,
-                    f"{claim.backbone} {claim.setting} {key.label}",
-                    claim.macs.delta_pct,
-                    verdict.delta_pct,
-                    verdict.ci95_pct,
-                )
-            )
-    return out
-
-
-def skip_reason(results: dict) -> str | None:
+def skip_reason(report: Report) -> str | None:
     """Why no plot can be drawn for these results, or ``None`` when one can."""
     if not plot_available():
         return f"Plot skipped: matplotlib is not installed ({INSTALL_HINT})."
-    if not points(results):
+    if not report.points:
         return (
             "Plot skipped: no attention cell has both a Δ count and a Δ latency "
             "(latency not measured, or every baseline failed)."
@@ -70,17 +40,14 @@ def skip_reason(results: dict) -> str | None:
     return None
 
 
-def render_png(results: dict) -> bytes | None:
+def render_png(report: Report) -> bytes | None:
     """The PNG bytes, or ``None`` when :func:`skip_reason` gives a reason."""
-    check_results(results)
-    if skip_reason(results) is not None:
+    if skip_reason(report) is not None:
         return None
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    claims = claims_of(results)
-    unit = convention_unit(results, claims.convention)
-    data = points(results)
+    claims, unit, data = report.thresholds, report.claims_unit, report.points
     variants = list(dict.fromkeys(p.variant for p in data))
     group_names = list(dict.fromkeys(p.group for p in data))
     figure = Figure(figsize=(9.5, 5.5), dpi=110)
@@ -137,7 +104,7 @@ def render_png(results: dict) -> bytes | None:
     ax.set_ylim(min(ys) - ypad, max(ys) + ypad)
     ax.set_xlabel(f"Δ {unit}s, {claims.convention} convention (%)")
     ax.set_ylabel("Δ latency, median of paired ratios (%)")
-    ax.set_title(f"Count vs time against the 'none' baseline ({_suite_name(results)})")
+    ax.set_title(f"Count vs time against the 'none' baseline ({report.suite.name})")
     ax.grid(True, alpha=0.3)
     handles = [
         _legend_marker(palette[i % len(palette)], "o", name) for i, name in enumerate(variants)
@@ -163,7 +130,3 @@ def _legend_marker(colour: str, marker: str, label: str):
     from matplotlib.lines import Line2D
 
     return Line2D([], [], color=colour, marker=marker, linestyle="none", label=label)
-
-
-def _suite_name(results: dict) -> str:
-    return str((results.get("suite") or {}).get("name", ""))

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import pandas as pd
-
-from attnprof.report.tables import ordered_cells, suite_of
+from attnprof.report.tables import ordered_cells
+from attnprof.results import Cell, ResultsDocument
 
 PARAMS_DIGITS = 2
 """Published parameters are printed to 2 decimals of a million."""
@@ -112,21 +111,19 @@ def _pct(diff: float, published: float) -> str:
     return f"{signed(diff / published * 100, 2)}%" if published else "n/a"
 
 
-def compare_published(results: dict) -> list[PublishedComparison]:
+def compare_published(doc: ResultsDocument) -> list[PublishedComparison]:
     """Every published row of the suite against what was measured, in the suite's order."""
-    cells = ordered_cells(results)
+    cells = ordered_cells(doc)
     out = []
-    for row in suite_of(results).get("published") or []:
+    for row in doc.suite.published:
         base = dict(
-            backbone=row["backbone"],
-            variant=row["variant"],
-            source=row.get("source") or "",
-            published_params_m=float(row["params_m"]),
-            published_gmac=float(row["gmac"]),
+            backbone=row.backbone,
+            variant=row.variant,
+            source=row.source or "",
+            published_params_m=float(row.params_m),
+            published_gmac=float(row.gmac),
         )
-        matching = [
-            c for c in cells if (c["backbone"], c["variant"]) == (row["backbone"], row["variant"])
-        ]
+        matching = [c for c in cells if (c.backbone, c.variant) == (row.backbone, row.variant)]
         if not matching:
             out.append(PublishedComparison(**base, problem="not in these results"))
             continue
@@ -135,15 +132,14 @@ def compare_published(results: dict) -> list[PublishedComparison]:
     return out
 
 
-def _compare(base: dict, cell: dict) -> PublishedComparison:
-    setting = cell["setting"]
-    if cell["status"] != "ok":
+def _compare(base: dict, cell: Cell) -> PublishedComparison:
+    setting = cell.setting
+    if not cell.ok:
         return PublishedComparison(
-            **base, setting=setting, problem=f"not measured: the cell failed ({cell.get('error')})"
+            **base, setting=setting, problem=f"not measured: the cell failed ({cell.failure.error})"
         )
-    profile = cell["profile"]
-    params_m = profile["params"] / 1e6
-    record = (profile.get("flops") or {}).get(CONVENTION)
+    params_m = cell.profile.params / 1e6
+    record = cell.profile.counts.get(CONVENTION)
     if not record:
         return PublishedComparison(
             **base,
@@ -151,35 +147,13 @@ def _compare(base: dict, cell: dict) -> PublishedComparison:
             measured_params_m=params_m,
             problem=f"MACs not compared: the {CONVENTION!r} convention was not counted",
         )
-    if record["unit"] != "MAC":
+    if record.unit != "MAC":
         return PublishedComparison(
             **base,
             setting=setting,
             measured_params_m=params_m,
-            problem=f"MACs not compared: the {CONVENTION!r} count is in {record['unit']}, not MAC",
+            problem=f"MACs not compared: the {CONVENTION!r} count is in {record.unit}, not MAC",
         )
     return PublishedComparison(
-        **base, setting=setting, measured_params_m=params_m, measured_gmac=record["value"] / 1e9
-    )
-
-
-def published_frame(comparisons: list[PublishedComparison]) -> pd.DataFrame:
-    """The comparison as numbers: one row per published row and measured setting."""
-    return pd.DataFrame(
-        [
-            {
-                "backbone": c.backbone,
-                "variant": c.variant,
-                "setting": c.setting,
-                "published_params_M": c.published_params_m,
-                "measured_params_M": c.measured_params_m,
-                "params_diff_M": c.params_diff_m,
-                "published_GMAC": c.published_gmac,
-                "measured_GMAC": c.measured_gmac,
-                "GMAC_diff": c.gmac_diff,
-                "matches": c.matches,
-                "source": c.source,
-            }
-            for c in comparisons
-        ]
+        **base, setting=setting, measured_params_m=params_m, measured_gmac=record.value / 1e9
     )

@@ -9,8 +9,7 @@ import math
 
 from rich.table import Table
 
-from attnprof.report.tables import cell_frame, claims_of, convention_unit, latency_keys
-from attnprof.suite.config import BASELINE
+from attnprof.report.model import Report
 
 
 def _pct(value) -> str:
@@ -19,13 +18,10 @@ def _pct(value) -> str:
     return f"{value:+.2f}"
 
 
-def summary_table(results: dict) -> Table:
+def summary_table(report: Report) -> Table:
     """Variant, Δ params %, Δ MACs % (claims convention), Δ latency % [95% CI] per timing."""
-    frame = cell_frame(results)
-    convention = claims_of(results).convention
-    unit = convention_unit(results, convention)
-    keys = latency_keys(results)
-    table = Table(title=f"{results['suite']['name']}: cost against the plain backbone (Δ %)")
+    convention, unit, keys = report.thresholds.convention, report.claims_unit, report.latency_keys
+    table = Table(title=f"{report.suite.name}: cost against the plain backbone (Δ %)")
     table.add_column("backbone · setting")
     table.add_column("variant")
     table.add_column("Δ params (%)", justify="right")
@@ -33,14 +29,15 @@ def summary_table(results: dict) -> Table:
     for key in keys:
         table.add_column(f"Δ latency {key.column} (%) [95% CI]", justify="right")
     table.add_column("status")
-    for row in frame.to_dict("records"):
-        cells = [f"{row['backbone']} · {row['setting']}", row["variant"]]
-        if row["status"] != "ok":
+    for cell, row in zip(report.cells, report.frame.to_dict("records"), strict=True):
+        cells = [f"{cell.backbone} · {cell.setting}", cell.variant]
+        partial = any(not entry.ok for entry in cell.latency)  # counted, but a timing failed
+        if not cell.ok:
             cells += ["—", "—"] + ["—"] * len(keys) + ["[red]failed[/red]"]
             table.add_row(*cells)
             continue
-        if row["variant"] == BASELINE:
-            cells += ["baseline"] * (2 + len(keys)) + ["ok" if not row.get("error") else "partial"]
+        if cell.is_baseline:
+            cells += ["baseline"] * (2 + len(keys)) + ["partial" if partial else "ok"]
             table.add_row(*cells)
             continue
         cells += [_pct(row.get("params_delta_pct")), _pct(row.get(f"{convention}_delta_pct"))]
@@ -50,6 +47,6 @@ def summary_table(results: dict) -> Table:
             lo, hi = row.get(f"{p}_delta_ci95_lo_pct"), row.get(f"{p}_delta_ci95_hi_pct")
             ci = f" [{_pct(lo)}, {_pct(hi)}]" if lo is not None and not math.isnan(lo) else ""
             cells.append(_pct(delta) + ci)
-        cells.append("ok" if not row.get("error") else "[yellow]partial[/yellow]")
+        cells.append("[yellow]partial[/yellow]" if partial else "ok")
         table.add_row(*cells)
     return table

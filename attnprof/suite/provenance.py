@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from attnprof.latency.environment import collect_environment
+from attnprof.results import Provenance
 
 
 def _version(package: str) -> str | None:
@@ -58,20 +59,20 @@ def gpu_info() -> dict[str, Any] | None:
     }
 
 
-def collect() -> dict[str, Any]:
+def collect() -> Provenance:
     """Provenance of a run, recorded with every results file."""
     env = collect_environment("cpu")
-    return {
-        "attnprof": env.attnprof_version,
-        "torch": env.torch_version,
-        "fvcore": _version("fvcore"),
-        "thop": _version("thop"),
-        "python": env.python_version,
-        "platform": env.platform,
-        "cpu": env.cpu_model,
-        "cpu_count": env.logical_cpus,
-        "gpu": gpu_info(),
-        "threads": env.torch_threads,
-        "git_commit": git_commit(),
-        "utc": env.timestamp_utc,
-    }
+    return Provenance(
+        attnprof=env.attnprof_version,
+        torch=env.torch_version,
+        fvcore=_version("fvcore"),
+        thop=_version("thop"),
+        python=env.python_version,
+        platform=env.platform,
+        cpu=env.cpu_model,
+        cpu_count=env.logical_cpus,
+        gpu=gpu_info(),
+        threads=env.torch_threads,
+        git_commit=git_commit(),
+        utc=env.timestamp_utc,
+    )

@@ -4,10 +4,15 @@ A *cell* is one backbone x setting x variant. Counting is done cell by cell; lat
 per backbone x setting x device x batch for all its variants together, in interleaved rounds, so
 that each variant's Δ is taken against the plain backbone measured in the same rounds.
 
-Every finished piece of work is saved straight away through :mod:`attnprof.suite.store` (an
+Every finished piece of work is saved straight away through :func:`attnprof.results.write` (an
 atomic rewrite of ``results.json``): an interrupted run loses nothing that finished, and
 ``resume=True`` does only what is missing. A cell that fails is recorded with its error and the
 run goes on.
+
+Latency: variants are timed in interleaved rounds with the ``none`` baseline (see
+:func:`attnprof.latency.paired_latency`); each variant's entry is its latency record plus its
+ratio to the baseline measured in the same rounds. That ratio, not the absolute time, is what
+reports quote and what ``attnprof compare`` judges: it cancels the drift of a shared machine.
 """
 
 from __future__ import annotations
@@ -17,13 +22,14 @@ import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
+from attnprof import results
 from attnprof.errors import AttnprofError, choices
-from attnprof.latency.timing import resolve_device
+from attnprof.files import ensure_writable_dir
+from attnprof.latency.settings import resolve_device
+from attnprof.results import Cell, Failure, LatencyEntry, PairedRatio, ResultsDocument
 from attnprof.suite import provenance
 from attnprof.suite.config import BASELINE, DEVICES, Setting, Suite, Variant
-from attnprof.suite.store import SCHEMA, ensure_writable_dir, read_results, write_json
 
 ProgressCallback = Callable[["Step"], None]
 
@@ -104,8 +110,8 @@ class SuiteRunner:
         self.results_path = self.out_dir / "results.json"
         self.skip_latency = skip_latency or not suite.latency.enabled
         self.progress = progress or (lambda step: None)
-        self.cells: dict[str, dict[str, Any]] = {}
-        self.previous_provenance: dict[str, Any] | None = None
+        self.cells: dict[str, Cell] = {}
+        self.previous_provenance: results.Provenance | None = None
         if resume:
             self._load_previous()
         self.provenance = provenance.collect()
@@ -141,7 +147,7 @@ class SuiteRunner:
         for backbone, variant, setting in self.plan_cells():
             key = cell_id(backbone, variant.name, setting)
             cell = self.cells.get(key)
-            if cell is not None and cell.get("status") == "ok" and cell.get("profile"):
+            if cell is not None and cell.ok and cell.profile is not None:
                 summary.skipped += 1
                 continue
             self._count(key, backbone, variant, setting, summary)
@@ -169,17 +175,15 @@ class SuiteRunner:
                 conventions=list(self.suite.conventions),
                 **variant.options,
             )
-            cell["profile"] = record.to_dict()
+            cell = replace(cell, profile=record)
             summary.counted += 1
         except Exception as exc:  # recorded with the cell; the run goes on
-            cell.update(status="error", error=_describe(exc))
+            cell = replace(cell, failure=_failure(exc))
             summary.failed.append(key)
-        cell["latency"] = self.cells.get(key, {}).get("latency", [])
-        self.cells[key] = cell
+        previous = self.cells.get(key)
+        self.cells[key] = replace(cell, latency=previous.latency if previous else ())
         self._save()
-        self.progress(
-            Step("count", label, 1, True, cell["status"] != "ok", time.perf_counter() - began)
-        )
+        self.progress(Step("count", label, 1, True, not cell.ok, time.perf_counter() - began))
 
     def _latency_missing(
         self, backbone: str, setting: Setting, device: str, batch: int
@@ -189,7 +193,7 @@ class SuiteRunner:
             variant
             for variant in self.suite.variants
             if (cell := self.cells.get(cell_id(backbone, variant.name, setting))) is not None
-            and cell.get("status") == "ok"
+            and cell.ok
             and not _has_entry(cell, device, batch)
         ]
 
@@ -199,93 +203,110 @@ class SuiteRunner:
         The baseline is always measured in the same rounds (every ratio needs it), even when a
         resumed run already holds its timing; that earlier timing is then kept.
         """
-        from attnprof.suite.timing import time_group
-
         baseline = next(v for v in self.suite.variants if v.name == BASELINE)
         group = missing if baseline in missing else [baseline, *missing]
         label = f"latency {backbone} {setting.label} {device} batch {batch}"
         self.progress(Step("latency", label, len(group)))
         began = time.perf_counter()
         try:
-            entries = time_group(backbone, setting, group, device, batch, self.suite.latency)
+            entries = self._time_group(backbone, setting, group, device, batch)
             failed = False
         except Exception as exc:  # the group shares one baseline: every variant gets the error
-            error = {"device": device, "batch": batch, "error": _describe(exc)}
-            entries = {variant.name: error for variant in group}
+            failure = LatencyEntry(device, batch, failure=_failure(exc))
+            entries = {variant.name: failure for variant in group}
             failed = True
             summary.failed.append(label)
         for variant in missing:
-            cell = self.cells[cell_id(backbone, variant.name, setting)]
-            kept = [
-                e
-                for e in cell.get("latency", [])
-                if (e.get("device"), e.get("batch")) != (device, batch)  # an earlier failure
-            ]
-            cell["latency"] = [*kept, entries[variant.name]]
+            key = cell_id(backbone, variant.name, setting)
+            cell = self.cells[key]
+            kept = tuple(  # drops an earlier failure on this device and batch
+                e for e in cell.latency if (e.device, e.batch) != (device, batch)
+            )
+            self.cells[key] = replace(cell, latency=(*kept, entries[variant.name]))
         self._save()
         summary.timed_groups += 1
         seconds = time.perf_counter() - began
         self.progress(Step("latency", label, len(group), True, failed, seconds))
 
+    def _time_group(
+        self, backbone: str, setting: Setting, variants: list[Variant], device: str, batch: int
+    ) -> dict[str, LatencyEntry]:
+        """Time ``variants`` (the baseline among them); one entry per variant name."""
+        from attnprof.backbones.resnet import build_model
+        from attnprof.latency import paired_latency
+
+        latency = self.suite.latency
+        comparison = paired_latency(
+            {
+                v.name: (lambda v=v: build_model(backbone, v.attention, head=setting.head,
+                                                 **v.options))
+                for v in variants
+            },
+            (3, *setting.input_hw),
+            baseline=BASELINE,
+            rounds=latency.rounds,
+            batch=batch,
+            device=device,
+            threads=latency.threads or None,
+            dtype=latency.dtype,
+            channels_last=latency.channels_last,
+            compile=latency.compile,
+            sample_time=latency.sample_time,
+        )
+        own = PairedRatio.identity(BASELINE, len(comparison.baseline_record.times_ms))
+        entries = {BASELINE: LatencyEntry.measured(comparison.baseline_record, own,
+                                                   comparison.notes)}
+        for result in comparison.results:
+            entries[result.name] = LatencyEntry.measured(
+                result.record, PairedRatio.of(result), comparison.notes
+            )
+        return entries
+
     # -- records --------------------------------------------------------------------------
 
-    def _new_cell(self, key: str, backbone: str, variant: Variant, setting: Setting) -> dict:
-        return {
-            "id": key,
-            "backbone": backbone,
-            "variant": variant.name,
-            "attention": variant.attention,
-            "options": dict(variant.options),
-            "setting": setting.label,
-            "head": setting.head,
-            "input": [self.suite.count_batch, 3, *setting.input_hw],
-            "status": "ok",
-            "error": None,
-            "profile": None,
-            "latency": [],
-        }
+    def _new_cell(self, key: str, backbone: str, variant: Variant, setting: Setting) -> Cell:
+        return Cell(
+            id=key,
+            backbone=backbone,
+            variant=variant.name,
+            setting=setting.label,
+            attention=variant.attention,
+            options=dict(variant.options),
+            head=setting.head,
+            input=(self.suite.count_batch, 3, *setting.input_hw),
+        )
 
-    def document(self) -> dict[str, Any]:
+    def document(self) -> ResultsDocument:
         order = {cell_id(b, v.name, s): i for i, (b, v, s) in enumerate(self.plan_cells())}
-        cells = sorted(self.cells.values(), key=lambda c: order.get(c["id"], len(order)))
-        data = {
-            "schema": SCHEMA,
-            "suite": self.suite.to_dict(),
-            "provenance": self.provenance,
-            "cells": cells,
-        }
-        if self.previous_provenance is not None:
-            data["resumed_from"] = self.previous_provenance
-        return data
+        cells = sorted(self.cells.values(), key=lambda c: order.get(c.id, len(order)))
+        return ResultsDocument(self.suite, tuple(cells), self.provenance, self.previous_provenance)
 
     def _save(self) -> None:
-        write_json(self.results_path, self.document())
+        results.write(self.results_path, self.document())
 
     def _load_previous(self) -> None:
         if not self.results_path.exists():
             return
-        data = read_results(self.results_path)
-        previous_suite = data.get("suite", {}).get("name")
-        if previous_suite != self.suite.name:
+        previous = results.load(self.results_path)
+        if previous.suite.name != self.suite.name:
             raise AttnprofError(
-                f"--resume: {self.results_path} holds suite {previous_suite!r}, not "
+                f"--resume: {self.results_path} holds suite {previous.suite.name!r}, not "
                 f"{self.suite.name!r}; use another --out folder or run without --resume"
             )
-        self.previous_provenance = data.get("provenance")
-        self.cells = {cell["id"]: cell for cell in data["cells"]}
+        self.previous_provenance = previous.provenance
+        self.cells = {cell.id: cell for cell in previous.cells}
 
 
-def _has_entry(cell: dict, device: str, batch: int) -> bool:
+def _has_entry(cell: Cell, device: str, batch: int) -> bool:
     """Whether ``cell`` holds a successful timing for this device and batch size."""
-    return any(
-        e.get("device") == device and e.get("batch") == batch and "error" not in e
-        for e in cell.get("latency", [])
-    )
+    return any(e.device == device and e.batch == batch and e.ok for e in cell.latency)
 
 
-def _describe(exc: BaseException) -> str:
-    """One line for the record; the innermost frame helps locate a failure in a module."""
+def _failure(exc: BaseException) -> Failure:
+    """One line for tables (the innermost frame helps locate a failure in a module), and the
+    whole traceback for whoever debugs it."""
     frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
     where = f" (at {Path(frame.filename).name}:{frame.lineno})" if frame else ""
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {message}{where}"
+    full = "".join(traceback.format_exception(exc)).rstrip()
+    return Failure(f"{type(exc).__name__}: {message}{where}", full)

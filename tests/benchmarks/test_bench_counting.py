@@ -32,7 +32,7 @@ def test_count_resnet101_sge_detection(benchmark, convention):
 
     record = benchmark.pedantic(run, rounds=1 if slow else 5, iterations=1,
                                 warmup_rounds=0 if slow else 1)
-    result = record.flops[convention]
+    result = record.counts[convention]
     benchmark.extra_info.update(
         {
             "model": f"{BACKBONE}+{ATTENTION} {INPUT[0]}x{INPUT[1]} head={HEAD}",

@@ -237,8 +237,8 @@ def test_count_resnet50_suite(benchmark):
         reference=f"meta-forward|resnet50|{len(names)} variants", device="cpu", batch=1,
         # Totals over the suite, compared exactly; the per-variant figures are for people.
         params=sum(r.params for r in records),
-        macs=sum(r.flops["paper"].value for r in records), macs_convention="paper",
-        variants={name: {"params": r.params, "paper_mac": r.flops["paper"].value,
-                         "full_flop": r.flops["full"].value} for name, r in by_name.items()},
+        macs=sum(r.counts["paper"].value for r in records), macs_convention="paper",
+        variants={name: {"params": r.params, "paper_mac": r.counts["paper"].value,
+                         "full_flop": r.counts["full"].value} for name, r in by_name.items()},
     )
     assert by_name["none"].params == 25_557_032  # torchvision's ResNet-50

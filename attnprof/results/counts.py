@@ -1,5 +1,5 @@
 """Typed records of what was counted: one :class:`ConventionCount` per convention, gathered into
-one :class:`ProfileRecord` per model.
+one :class:`ProfileRecord` per model (a results cell's ``profile``).
 
 Records hold raw integers; derived figures (giga units, shares, arithmetic intensity) are
 properties, so a record read back from JSON gives the same answers as the one that was written.
@@ -12,11 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from attnprof.counting.conventions import UNITS
 from attnprof.errors import AttnprofError
 from attnprof.latency.records import LatencyRecord, ModuleTiming
 
-UNITS = ("MAC", "FLOP")
-"""A MAC is one multiply-accumulate; a FLOP one arithmetic operation (a MAC is two FLOPs)."""
 
 
 @dataclass(frozen=True)
@@ -34,7 +33,7 @@ class ConventionCount:
     convention: str
     unit: str
     value: int
-    attention: int
+    attention: int | None
     uncounted: dict[str, int] = field(default_factory=dict)
     description: str = ""
     bytes: int | None = None
@@ -43,7 +42,7 @@ class ConventionCount:
 
     def __post_init__(self):
         if self.unit not in UNITS:
-            raise AttnprofError(f"unit {self.unit!r} is invalid; valid units: MAC, FLOP")
+            raise AttnprofError(f"unit {self.unit!r} is invalid; valid units: {', '.join(UNITS)}")
 
     @property
     def giga(self) -> float:
@@ -51,12 +50,14 @@ class ConventionCount:
         return self.value / 1e9
 
     @property
-    def attention_giga(self) -> float:
-        return self.attention / 1e9
+    def attention_giga(self) -> float | None:
+        return None if self.attention is None else self.attention / 1e9
 
     @property
-    def attention_share(self) -> float:
+    def attention_share(self) -> float | None:
         """The fraction of ``value`` spent inside attention modules (0 when ``value`` is 0)."""
+        if self.attention is None:
+            return None
         return self.attention / self.value if self.value else 0.0
 
     @property
@@ -66,7 +67,9 @@ class ConventionCount:
 
     @property
     def attention_intensity(self) -> float | None:
-        return self.attention / self.attention_bytes if self.attention_bytes else None
+        if self.attention is None or not self.attention_bytes:
+            return None
+        return self.attention / self.attention_bytes
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -77,7 +80,7 @@ class ConventionCount:
             "attention": self.attention,
             "uncounted": dict(self.uncounted),
         }
-        for key in ("bytes", "attention_bytes", "reported_params"):
+        for key in ("bytes", "attention_bytes", "reported_params"):  # only where counted
             if getattr(self, key) is not None:
                 data[key] = getattr(self, key)
         return data
@@ -90,7 +93,7 @@ class ConventionCount:
                 convention=data.get("convention", convention or ""),
                 unit=data["unit"],
                 value=int(data["value"]),
-                attention=int(data["attention"]),
+                attention=_optional_int(data.get("attention")),
                 uncounted={str(k): int(v) for k, v in data.get("uncounted", {}).items()},
                 description=data.get("description", ""),
                 bytes=_optional_int(data.get("bytes")),
@@ -106,8 +109,9 @@ class ProfileRecord:
     """What one model costs: parameters and its operation counts under several conventions.
 
     ``input`` is the input tensor's shape ``(N, C, H, W)``; ``params`` counts every parameter
-    of the model, ``attention_params`` those inside its attention modules; ``flops`` maps a
-    convention name to its count (whose unit may be MAC or FLOP: read ``unit``).
+    of the model, ``attention_params`` those inside its attention modules (``None`` where a file
+    did not record them); ``counts`` maps a convention name to its count, whose unit may be MAC
+    or FLOP: read ``unit``.
     """
 
     backbone: str
@@ -115,8 +119,8 @@ class ProfileRecord:
     input: tuple[int, int, int, int]
     head: str
     params: int
-    attention_params: int
-    flops: dict[str, ConventionCount]
+    attention_params: int | None
+    counts: dict[str, ConventionCount]
     options: dict[str, Any] = field(default_factory=dict)
     latency: tuple[LatencyRecord, ...] = ()
     """Forward latency per batch size, when asked for (``profile(..., latency=...)``)."""
@@ -125,7 +129,7 @@ class ProfileRecord:
 
     @property
     def conventions(self) -> list[str]:
-        return list(self.flops)
+        return list(self.counts)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -136,7 +140,7 @@ class ProfileRecord:
             "head": self.head,
             "params": self.params,
             "attention_params": self.attention_params,
-            "flops": {name: count.to_dict() for name, count in self.flops.items()},
+            "counts": {name: count.to_dict() for name, count in self.counts.items()},
             **({"latency": [r.to_dict() for r in self.latency]} if self.latency else {}),
             **(
                 {"module_latency": [t.to_dict() for t in self.module_latency]}
@@ -146,7 +150,11 @@ class ProfileRecord:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ProfileRecord:
+    def from_dict(cls, data: dict[str, Any], identity: dict[str, Any] | None = None) -> ProfileRecord:
+        """Read :meth:`to_dict`'s output. ``identity`` supplies ``backbone``, ``attention``,
+        ``input``, ``head`` and ``options`` where ``data`` lacks them (a results cell holds them
+        itself, and early results files did not repeat them in the profile)."""
+        data = {**(identity or {}), **data}
         try:
             shape = tuple(int(v) for v in data["input"])
             if len(shape) != 4:
@@ -157,10 +165,10 @@ class ProfileRecord:
                 input=shape,  # type: ignore[arg-type]
                 head=str(data["head"]),
                 params=int(data["params"]),
-                attention_params=int(data["attention_params"]),
-                flops={
+                attention_params=_optional_int(data.get("attention_params")),
+                counts={
                     str(name): ConventionCount.from_dict(entry, name)
-                    for name, entry in data["flops"].items()
+                    for name, entry in data["counts"].items()
                 },
                 options=dict(data.get("options", {})),
                 latency=tuple(LatencyRecord.from_dict(r) for r in data.get("latency", ())),

@@ -1,0 +1,103 @@
+"""What a report says, computed once from a results document and handed to every renderer.
+
+Caveat first: the renderers (:mod:`.markdown`, :mod:`.csv`, :mod:`.plot`, :mod:`.terminal`)
+compute nothing of their own; a number they show comes from here, so report.md, results.csv,
+the plot and the end-of-run summary can never disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from attnprof.report.claims import CellClaims, Gap, evaluate_claims, gap_summary
+from attnprof.report.published import PublishedComparison, compare_published
+from attnprof.report.tables import (
+    LatencyKey,
+    cell_frame,
+    convention_unit,
+    conventions,
+    groups,
+    latency_keys,
+    ordered_cells,
+)
+from attnprof.results import Cell, ResultsDocument
+from attnprof.suite.config import Claims, Suite
+
+
+@dataclass(frozen=True)
+class Point:
+    """One (Δ count, Δ latency) pair: a variant on one backbone, setting and timing condition."""
+
+    variant: str
+    group: str  # "resnet50 fc@224x224 cpu b1"
+    macs_pct: float
+    latency_pct: float
+    ci95_pct: tuple[float, float] | None
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything the renderers show. Build it with :func:`build_report`."""
+
+    document: ResultsDocument
+    cells: tuple[Cell, ...]
+    """In suite order: backbone, setting, variant (the baseline first)."""
+    frame: pd.DataFrame
+    """:func:`~attnprof.report.tables.cell_frame`: one row per cell, units in the columns."""
+    conventions: tuple[str, ...]
+    units: dict[str, str]
+    latency_keys: tuple[LatencyKey, ...]
+    groups: tuple[tuple[str, str], ...]
+    claims: tuple[CellClaims, ...]
+    gaps: tuple[Gap, ...]
+    published: tuple[PublishedComparison, ...]
+    points: tuple[Point, ...]
+
+    @property
+    def suite(self) -> Suite:
+        return self.document.suite
+
+    @property
+    def thresholds(self) -> Claims:
+        return self.document.suite.claims
+
+    @property
+    def claims_unit(self) -> str:
+        """The unit of the claims' convention: ``MAC`` or ``FLOP``."""
+        return self.units.get(self.thresholds.convention) or convention_unit(
+            self.document, self.thresholds.convention
+        )
+
+    def cell(self, cell_id: str) -> Cell:
+        return next(cell for cell in self.cells if cell.id == cell_id)
+
+
+def build_report(doc: ResultsDocument) -> Report:
+    """Compute every table, verdict and point of the report of ``doc``, once."""
+    names = conventions(doc)
+    keys = latency_keys(doc)
+    frame = cell_frame(doc)
+    thresholds = doc.suite.claims
+    claims = evaluate_claims(frame, thresholds, convention_unit(doc, thresholds.convention), keys)
+    points = tuple(
+        Point(c.variant, f"{c.backbone} {c.setting} {key.label}", c.macs.delta_pct,
+              verdict.delta_pct, verdict.ci95_pct)
+        for c in claims
+        if c.macs.delta_pct is not None
+        for key, verdict in c.latency
+    )
+    return Report(
+        document=doc,
+        cells=tuple(ordered_cells(doc)),
+        frame=frame,
+        conventions=tuple(names),
+        units={name: convention_unit(doc, name) for name in names},
+        latency_keys=tuple(keys),
+        groups=tuple(groups(doc)),
+        claims=tuple(claims),
+        gaps=tuple(gap_summary(claims)),
+        published=tuple(compare_published(doc)),
+        points=points,
+    )

@@ -1,0 +1,311 @@
+"""The typed records of a results document: cells, their timings and failures, provenance.
+
+Caveat first: these records are what a *validated* document turns into; build them from JSON
+only through :func:`attnprof.results.parse` (which migrates old versions and validates against
+the JSON Schema first), never with ``from_dict`` on raw input.
+
+Every record has ``to_dict`` (the JSON of ``results.json``) and ``from_dict``. Keys a record does
+not type are kept verbatim (``details``, ``extra``) and written back, so reading and rewriting a
+file loses nothing, including fields a newer attnprof added.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from attnprof.latency.records import LatencyRecord, PairedResult
+from attnprof.results.counts import ProfileRecord
+from attnprof.suite.config import BASELINE, Suite
+
+SCHEMA_VERSION = 2
+SCHEMA = f"attnprof-results/{SCHEMA_VERSION}"
+"""The ``schema`` tag of the documents this attnprof writes."""
+
+
+def _pair(value: Any) -> tuple[float, float] | None:
+    return None if value is None else (float(value[0]), float(value[1]))
+
+
+def _floats(values: Iterable[Any] | None) -> tuple[float, ...]:
+    return tuple(float(v) for v in values or ())
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why something could not be measured: one line for tables, the full traceback for a
+    person debugging it (``None`` where it was not recorded)."""
+
+    error: str
+    traceback: str | None = None
+
+
+@dataclass(frozen=True)
+class PairedRatio:
+    """A variant's time over the baseline's, round by round, timed in the same rounds.
+
+    ``values`` are the per-round ratios; ``median`` and its 95% interval ``ci95`` summarise
+    them, and ``delta_pct`` / ``delta_ci95_pct`` restate them as a percentage change.
+    """
+
+    baseline: str
+    delta_pct: float
+    delta_ci95_pct: tuple[float, float] | None = None
+    median: float | None = None
+    ci95: tuple[float, float] | None = None
+    values: tuple[float, ...] = ()
+
+    @classmethod
+    def of(cls, result: PairedResult) -> PairedRatio:
+        return cls(
+            result.baseline,
+            result.delta_pct,
+            result.delta_ci95_pct,
+            result.ratio_median,
+            result.ratio_ci95,
+            result.ratios,
+        )
+
+    @classmethod
+    def identity(cls, baseline: str, rounds: int) -> PairedRatio:
+        """The baseline against itself: exactly 1 in every round."""
+        return cls(baseline, 0.0, (0.0, 0.0), 1.0, (1.0, 1.0), (1.0,) * rounds)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "baseline": self.baseline,
+            "median": self.median,
+            "ci95": None if self.ci95 is None else list(self.ci95),
+            "delta_pct": self.delta_pct,
+            "delta_ci95_pct": None if self.delta_ci95_pct is None else list(self.delta_ci95_pct),
+            "values": list(self.values),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PairedRatio:
+        return cls(
+            str(data["baseline"]),
+            float(data["delta_pct"]),
+            _pair(data.get("delta_ci95_pct")),
+            None if data.get("median") is None else float(data["median"]),
+            _pair(data.get("ci95")),
+            _floats(data.get("values")),
+        )
+
+
+_TIMING_KEYS = ("median_ms", "iqr_ms", "images_per_s", "peak_mem_bytes")
+
+
+@dataclass(frozen=True)
+class LatencyEntry:
+    """One timing of a cell: device, batch size, the summary readers use, the paired ratio to
+    the baseline, or the failure. ``details`` keeps the rest of the
+    :class:`~attnprof.latency.records.LatencyRecord` (settings, environment, samples' metadata).
+    """
+
+    device: str
+    batch: int
+    threads: int | None = None
+    median_ms: float | None = None
+    iqr_ms: float | None = None
+    ci95_ms: tuple[float, float] | None = None
+    images_per_s: float | None = None
+    peak_mem_bytes: float | None = None
+    times_ms: tuple[float, ...] = ()
+    ratio: PairedRatio | None = None
+    notes: tuple[str, ...] = ()
+    failure: Failure | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+    @classmethod
+    def measured(
+        cls, record: LatencyRecord, ratio: PairedRatio, notes: Iterable[str] = ()
+    ) -> LatencyEntry:
+        return cls.from_dict({**record.to_dict(), "ratio": ratio.to_dict(), "notes": list(notes)})
+
+    def to_dict(self) -> dict[str, Any]:
+        head: dict[str, Any] = {"device": self.device, "batch": self.batch}
+        if self.failure is not None:
+            return {
+                **head,
+                **({"threads": self.threads} if self.threads is not None else {}),
+                "error": self.failure.error,
+                "traceback": self.failure.traceback,
+            }
+        return {
+            **head,
+            "threads": self.threads,
+            **{key: getattr(self, key) for key in _TIMING_KEYS},
+            "ci95_ms": None if self.ci95_ms is None else list(self.ci95_ms),
+            "times_ms": list(self.times_ms),
+            **self.details,
+            "ratio": None if self.ratio is None else self.ratio.to_dict(),
+            "notes": list(self.notes),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LatencyEntry:
+        known = {f.name for f in fields(cls)} | {"error"}
+        common = {"device": str(data["device"]), "batch": int(data["batch"])}
+        threads = data.get("threads")
+        common["threads"] = None if threads is None else int(threads)
+        if data.get("error") is not None:
+            return cls(**common, failure=Failure(str(data["error"]), data.get("traceback")))
+        ratio = data.get("ratio")
+        return cls(
+            **common,
+            **{key: data.get(key) for key in _TIMING_KEYS},
+            ci95_ms=_pair(data.get("ci95_ms")),
+            times_ms=_floats(data.get("times_ms")),
+            ratio=None if ratio is None else PairedRatio.from_dict(ratio),
+            notes=tuple(str(n) for n in data.get("notes") or ()),
+            details={k: v for k, v in data.items() if k not in known},
+        )
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One backbone x setting x variant: its counts (``profile``), its timings, or its failure.
+
+    ``input`` is the counted input's shape ``(N, C, H, W)``. A cell with a ``failure`` has no
+    profile; a timing can fail on its own (its :class:`LatencyEntry` then holds the failure).
+    """
+
+    id: str
+    backbone: str
+    variant: str
+    setting: str
+    attention: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    head: str | None = None
+    input: tuple[int, ...] | None = None
+    profile: ProfileRecord | None = None
+    latency: tuple[LatencyEntry, ...] = ()
+    failure: Failure | None = None
+
+    @property
+    def status(self) -> str:
+        return "ok" if self.failure is None else "error"
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+    @property
+    def is_baseline(self) -> bool:
+        """The plain backbone every other variant's Δ is taken against."""
+        return self.variant == BASELINE
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "backbone": self.backbone,
+            "variant": self.variant,
+            "attention": self.attention,
+            "options": dict(self.options),
+            "setting": self.setting,
+            "head": self.head,
+            "input": None if self.input is None else list(self.input),
+            "status": self.status,
+            "error": None if self.failure is None else self.failure.error,
+            "traceback": None if self.failure is None else self.failure.traceback,
+            "profile": None if self.profile is None else self.profile.to_dict(),
+            "latency": [entry.to_dict() for entry in self.latency],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Cell:
+        shape = data.get("input")
+        identity = {
+            "backbone": data["backbone"],
+            "attention": data.get("attention") or data["variant"],
+            "options": data.get("options") or {},
+            "head": data.get("head"),
+            "input": shape,
+        }
+        profile = data.get("profile")
+        failed = data.get("status") == "error"
+        return cls(
+            id=str(data["id"]),
+            backbone=str(data["backbone"]),
+            variant=str(data["variant"]),
+            setting=str(data["setting"]),
+            attention=data.get("attention"),
+            options=dict(data.get("options") or {}),
+            head=data.get("head"),
+            input=None if shape is None else tuple(int(v) for v in shape),
+            profile=None if failed or profile is None else ProfileRecord.from_dict(profile, identity),
+            latency=tuple(LatencyEntry.from_dict(e) for e in data.get("latency") or ()),
+            failure=Failure(str(data.get("error")), data.get("traceback")) if failed else None,
+        )
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where and with what results were measured. ``None`` means unknown; ``extra`` keeps the
+    fields this version does not type (a newer attnprof's), written back unchanged."""
+
+    attnprof: str | None = None
+    torch: str | None = None
+    fvcore: str | None = None
+    thop: str | None = None
+    python: str | None = None
+    platform: str | None = None
+    cpu: str | None = None
+    cpu_count: int | None = None
+    gpu: dict[str, Any] | None = None
+    threads: int | None = None
+    git_commit: str | None = None
+    utc: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        typed = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
+        return {**typed, **self.extra}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Provenance:
+        names = {f.name for f in fields(cls)} - {"extra"}
+        return cls(
+            **{k: v for k, v in data.items() if k in names},
+            extra={k: v for k, v in data.items() if k not in names},
+        )
+
+
+@dataclass(frozen=True)
+class ResultsDocument:
+    """A whole ``results.json``: the suite as run, where it ran, and one :class:`Cell` each."""
+
+    suite: Suite
+    cells: tuple[Cell, ...]
+    provenance: Provenance | None = None
+    resumed_from: Provenance | None = None
+    """The provenance of the earlier run a resumed run kept cells from."""
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "schema": SCHEMA,
+            "suite": self.suite.to_dict(),
+            "provenance": None if self.provenance is None else self.provenance.to_dict(),
+            "cells": [cell.to_dict() for cell in self.cells],
+        }
+        if self.provenance is None:
+            del data["provenance"]
+        if self.resumed_from is not None:
+            data["resumed_from"] = self.resumed_from.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ResultsDocument:
+        provenance, earlier = data.get("provenance"), data.get("resumed_from")
+        return cls(
+            suite=Suite.from_dict(data["suite"]),
+            cells=tuple(Cell.from_dict(cell) for cell in data["cells"]),
+            provenance=None if provenance is None else Provenance.from_dict(provenance),
+            resumed_from=None if earlier is None else Provenance.from_dict(earlier),
+        )

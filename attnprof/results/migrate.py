@@ -1,0 +1,65 @@
+"""Old results files in, current ones out: one step per schema version, applied in order.
+
+Caveat first: a migration only renames and reshapes; it never invents a measurement. A field
+an old version did not record stays absent (readers show it as unknown), so a migrated file
+says exactly what its run measured.
+
+- ``attnprof-results/1`` -> ``2``: each cell's ``profile.flops`` (which held MAC counts as
+  often as FLOP counts) is renamed ``profile.counts``.
+
+A file of a newer version than this attnprof knows is refused with a message saying so: a
+reader must not guess at fields it has never seen renamed.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+from attnprof.errors import AttnprofError
+from attnprof.results.document import SCHEMA, SCHEMA_VERSION
+
+PREFIX = "attnprof-results/"
+
+
+def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    for cell in data.get("cells") or ():
+        profile = cell.get("profile") if isinstance(cell, dict) else None
+        if isinstance(profile, dict) and "flops" in profile and "counts" not in profile:
+            profile["counts"] = profile.pop("flops")
+    return data
+
+
+STEPS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
+"""``STEPS[n]`` turns a version-``n`` document into version ``n + 1``."""
+
+
+def version_of(data: Any) -> int | None:
+    """The schema version a document declares, or ``None`` when it is no attnprof results."""
+    tag = data.get("schema") if isinstance(data, dict) else None
+    if not isinstance(tag, str) or not tag.startswith(PREFIX):
+        return None
+    number = tag.removeprefix(PREFIX)
+    return int(number) if number.isdigit() else None
+
+
+def migrate(data: dict[str, Any], source: str) -> dict[str, Any]:
+    """``data`` brought to the current version (a copy when anything changes)."""
+    version = version_of(data)
+    if version is None or version < min(STEPS) or version > SCHEMA_VERSION:
+        known = ", ".join(repr(f"{PREFIX}{v}") for v in range(min(STEPS), SCHEMA_VERSION + 1))
+        found = data.get("schema") if isinstance(data, dict) else type(data).__name__
+        newer = version is not None and version > SCHEMA_VERSION
+        hint = "; it was written by a newer attnprof: upgrade to read it" if newer else ""
+        raise AttnprofError(
+            f"results file {source!r} is not an attnprof results file this version reads "
+            f"(schema {found!r}; expected one of {known}){hint}"
+        )
+    if version == SCHEMA_VERSION:
+        return data
+    data = copy.deepcopy(data)
+    for step in range(version, SCHEMA_VERSION):
+        data = STEPS[step](data)
+    data["schema"] = SCHEMA
+    return data
