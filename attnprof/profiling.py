@@ -2,7 +2,7 @@
 
     >>> from attnprof.profiling import profile
     >>> record = profile("resnet50", "se", input=224, conventions=["paper"])
-    >>> record.flops["paper"].value, record.flops["paper"].unit      # doctest: +SKIP
+    >>> record.counts["paper"].value, record.counts["paper"].unit      # doctest: +SKIP
     (4129959344, 'MAC')
 
 The counters that can (``paper``, ``thop``, ``full``) run on a model built on the meta device:
@@ -20,43 +20,16 @@ from typing import Any
 
 from attnprof.backbones import build_model
 from attnprof.counting import CONVENTIONS, DEFAULT_CONVENTIONS, get_convention
-from attnprof.counting.records import ConventionCount, ProfileRecord
-from attnprof.counting.tracing import attention_names, attention_params, model_params
+from attnprof.counting.tracing import attention_params, attention_paths, model_params
 from attnprof.errors import AttnprofError, choices
+from attnprof.inputs import IN_CHANNELS, parse_input
+from attnprof.results.counts import ConventionCount, ProfileRecord
 
-IN_CHANNELS = 3
-
-_SIZE = re.compile(r"^\s*(\d+)\s*(?:[x×X,]\s*(\d+)\s*)?$")
 _OPTION_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RESERVED = frozenset(
     {"backbone", "attention", "input", "head", "batch", "conventions", "device", "latency"}
 )
 """Names an attention option cannot take: they are :func:`profile`'s own arguments."""
-
-
-def parse_input(value: int | str | Sequence[int]) -> tuple[int, int]:
-    """An input size as ``(H, W)``: ``224`` or ``"224"`` is square, ``"800x1333"`` or
-    ``(800, 1333)`` is H x W."""
-    size: tuple[Any, ...]
-    if isinstance(value, bool):
-        size = ()
-    elif isinstance(value, int):
-        size = (value, value)
-    elif isinstance(value, str):
-        match = _SIZE.match(value)
-        size = () if match is None else (int(match[1]), int(match[2] or match[1]))
-    elif isinstance(value, (tuple, list)) and len(value) == 2:
-        size = tuple(value)
-    else:
-        size = ()
-    if len(size) != 2 or not all(
-        isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size
-    ):
-        raise AttnprofError(
-            f"invalid input size {value!r}: use N for N x N or HxW, positive integers "
-            "(e.g. 224 or 800x1333)"
-        )
-    return size  # type: ignore[return-value]
 
 
 def parse_batch(value: int | str) -> int:
@@ -189,15 +162,15 @@ def profile(
     shape = (batch, IN_CHANNELS, height, width)
 
     model = build_model(backbone, attention, head, device="meta", **options)
-    attention_modules = attention_names(model)
-    flops: dict[str, ConventionCount] = {}
+    attention_modules = attention_paths(model)
+    counts: dict[str, ConventionCount] = {}
     for name in names:
         convention = CONVENTIONS[name]
         if convention.needs_real_tensors:
             target = build_model(backbone, attention, head, device="cpu", **options)
         else:
             target = model
-        flops[name] = convention.counter(target, shape, attention_modules)
+        counts[name] = convention.counter(target, shape, attention_modules)
     timings: tuple = ()
     module_timings: tuple = ()
     if latency is not None:
@@ -211,7 +184,7 @@ def profile(
         head=head,
         params=model_params(model),
         attention_params=attention_params(model, attention_modules),
-        flops=flops,
+        counts=counts,
         options=dict(options),
         latency=timings,
         module_latency=module_timings,

@@ -27,7 +27,7 @@ from attnprof.latency import (
     time_attention_modules,
 )
 from attnprof.latency import paired as paired_module
-from attnprof.latency import timing as timing_module
+from attnprof.latency import settings as settings_module
 from attnprof.latency.environment import CpuContention, Environment
 from attnprof.latency.memory import CPU_ALLOCATOR, measure_peak_memory, resident_bytes
 
@@ -167,7 +167,7 @@ def test_options_that_cannot_run_are_refused(options, message):
 
 def test_compile_without_a_compiler_is_refused(monkeypatch):
     monkeypatch.delenv("CXX", raising=False)
-    monkeypatch.setattr(timing_module.shutil, "which", lambda name: None)
+    monkeypatch.setattr(settings_module.shutil, "which", lambda name: None)
     with pytest.raises(AttnprofError, match=r"torch\.compile cannot run here: .*C\+\+ compiler"):
         measure_latency(tiny_net(), 16, compile=True, **FAST)
 
@@ -179,7 +179,7 @@ def test_compile_failure_at_first_forward_is_refused(monkeypatch):
 
         return fails
 
-    monkeypatch.setattr(timing_module, "compile_unavailable_reason", lambda device: None)
+    monkeypatch.setattr(settings_module, "compile_unavailable_reason", lambda device: None)
     monkeypatch.setattr(torch, "compile", broken_compile)
     with pytest.raises(AttnprofError, match=r"torch\.compile .*failed .*simulated; run without"):
         measure_latency(tiny_net(), 16, compile=True, **FAST)
@@ -187,7 +187,7 @@ def test_compile_failure_at_first_forward_is_refused(monkeypatch):
 
 @pytest.mark.slow
 def test_compile_runs_when_available():
-    if timing_module.compile_unavailable_reason(torch.device("cpu")):
+    if settings_module.compile_unavailable_reason(torch.device("cpu")):
         pytest.skip("torch.compile cannot run here")
     (record,) = measure_latency(tiny_net(), 16, compile=True, threads=1, memory=False, **FAST)
     assert record.compile and record.compile_mode == "default" and record.median_ms > 0

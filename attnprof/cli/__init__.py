@@ -12,12 +12,8 @@ import sys
 from collections.abc import Sequence
 
 from attnprof import __version__
+from attnprof.cli.exit_codes import EPILOG, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from attnprof.errors import AttnprofError
-
-EXIT_OK = 0
-EXIT_FAILURE = 1  # the command ran and found a problem (e.g. a confirmed regression)
-EXIT_USAGE = 2  # bad input: unknown names, invalid options, unreadable files
-EXIT_INTERRUPTED = 130
 
 _COMMANDS = ("profile", "run", "report", "compare", "list")
 
@@ -40,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="attnprof",
         description="Profile the real cost of CNN attention modules: params, MACs/FLOPs under "
         "declared conventions, latency, and comparison reports.",
+        epilog=EPILOG,
     )
     parser.add_argument("--version", action="version", version=f"attnprof {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -49,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name in _COMMANDS:
         module = importlib.import_module(f"attnprof.cli.{name}_cmd")
         module.register(subparsers)
+    for command in subparsers.choices.values():
+        command.epilog = EPILOG
     return parser
 
 

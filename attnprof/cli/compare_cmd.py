@@ -1,4 +1,4 @@
-"""`attnprof compare BASE.json NEW.json`: did anything regress? Exit 0 no, 1 yes, 2 bad input.
+"""`attnprof compare BASE.json NEW.json`: did anything regress? Exit 1 when something did.
 
 Reads attnprof results (``attnprof run``) or pytest-benchmark JSON, whichever each file is.
 """
@@ -9,6 +9,7 @@ import sys
 
 from rich.console import Console
 
+from attnprof.cli.exit_codes import EXIT_FAILURE, EXIT_OK
 from attnprof.compare import (
     DEFAULT_ALPHA,
     METRICS,
@@ -20,9 +21,6 @@ from attnprof.compare import (
     to_json,
 )
 
-EXIT_OK = 0
-EXIT_REGRESSION = 1
-
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -33,8 +31,7 @@ def register(subparsers) -> None:
             "Latency is judged on per-round ratios to the reference measured in the same run "
             "and flagged only when the slowdown exceeds the threshold AND a one-sided "
             "Mann-Whitney U test on the raw samples finds it significant, against BASE and "
-            "against BASE x (1 + threshold). Exit status: 0 no confirmed regression, 1 "
-            "regression (or a changed count), 2 bad input."
+            "against BASE x (1 + threshold)."
         ),
     )
     parser.add_argument(
@@ -78,4 +75,4 @@ def _run(args) -> int:
         console = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 160,
                           highlight=False)
         render(comparison, console)
-    return EXIT_REGRESSION if comparison.failed else EXIT_OK
+    return EXIT_FAILURE if comparison.failed else EXIT_OK

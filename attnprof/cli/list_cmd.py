@@ -6,16 +6,10 @@ from rich.console import Console
 from rich.table import Table
 
 from attnprof.attention.registry import attention_names, get_attention_spec
-from attnprof.backbones.resnet import BACKBONES, HEADS
-from attnprof.suite.config import CONVENTIONS, available_suites, load_suite
-
-CONVENTION_NOTES = {
-    "paper": "MAC: the classic per-module counter behind the published tables "
-    "(conv, linear, BN2d, ReLU, pooling); sigmoid, products and norms count 0",
-    "fvcore": "MAC: fvcore's FlopCountAnalysis as it is; unsupported ops count 0 (listed)",
-    "thop": "MAC: thop's module hooks as they are; its own parameter count shown beside ours",
-    "full": "FLOP: every aten op that runs, 2 per multiply-add, plus bytes read and written",
-}
+from attnprof.backbones import BACKBONES, HEADS
+from attnprof.cli.exit_codes import EXIT_OK
+from attnprof.counting.conventions import CONVENTIONS
+from attnprof.suite.config import available_suites, load_suite
 
 
 def register(subparsers) -> None:
@@ -54,8 +48,9 @@ def run(args) -> int:
     console.print(f"Backbones: {', '.join(BACKBONES)}; heads: {', '.join(HEADS)}")
     conventions = Table(title="Counting conventions (--conventions)")
     conventions.add_column("convention")
+    conventions.add_column("unit")
     conventions.add_column("what it counts")
-    for name in CONVENTIONS:
-        conventions.add_row(name, CONVENTION_NOTES[name])
+    for convention in CONVENTIONS.values():
+        conventions.add_row(convention.name, convention.unit, convention.summary)
     console.print(conventions)
-    return 0
+    return EXIT_OK

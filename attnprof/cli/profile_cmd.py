@@ -13,7 +13,10 @@ from __future__ import annotations
 import json
 import sys
 
+from attnprof.backbones import HEADS
+from attnprof.cli.exit_codes import EXIT_OK
 from attnprof.counting import DEFAULT_CONVENTIONS
+from attnprof.latency.settings import DTYPES
 from attnprof.profiling import LatencyRequest, parse_batches, parse_options, profile
 
 
@@ -49,8 +52,8 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--head",
         default="fc",
-        help="fc (logits), pool (fc removed, the published detection "
-        "setting) or none (default: %(default)s)",
+        help="; ".join(f"{name}: {meaning}" for name, meaning in HEADS.items())
+        + " (default: %(default)s)",
     )
     parser.add_argument(
         "--conventions",
@@ -80,7 +83,8 @@ def register(subparsers) -> None:
     timing.add_argument(
         "--dtype",
         default="float32",
-        help="float32, or bfloat16/float16 under autocast on CUDA (default: %(default)s)",
+        help="; ".join(f"{name}: {how}" for name, how in DTYPES.items())
+        + " (default: %(default)s)",
     )
     timing.add_argument("--channels-last", action="store_true", help="channels_last layout")
     timing.add_argument("--compile", action="store_true", help="time torch.compile's model")
@@ -115,7 +119,7 @@ def _run(args) -> int:
     )
     if args.json:
         print(json.dumps(record.to_dict(), indent=2))
-        return 0
+        return EXIT_OK
     from rich.console import Console
 
     from attnprof.counting.render import render_profile
@@ -128,4 +132,4 @@ def _run(args) -> int:
         console.print(latency_table(record.latency))
         if record.module_latency:
             console.print(module_table(record.module_latency))
-    return 0
+    return EXIT_OK

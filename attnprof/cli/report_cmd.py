@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from attnprof.cli.exit_codes import EXIT_OK
 from attnprof.errors import AttnprofError
 
 
@@ -43,19 +44,18 @@ def register(subparsers) -> None:
 
 
 def _run(args) -> int:
+    from attnprof import results
     from attnprof.report import (
         FORMATS,
-        check_results,
+        build_report,
         plot_skip_reason,
         render_csv,
         render_markdown,
         write_reports,
     )
-    from attnprof.suite.store import read_results
 
     path = Path(args.results)
-    data = read_results(path)
-    check_results(data, str(path))
+    report = build_report(results.load(path))
     formats = tuple(dict.fromkeys(args.formats or ()))
     if args.stdout:
         if args.out is not None:
@@ -65,15 +65,15 @@ def _run(args) -> int:
                 f"--stdout prints one text format; got --format {', '.join(formats)} "
                 "(choose md or csv)"
             )
-        text = render_csv(data) if formats == ("csv",) else render_markdown(data)
+        text = render_csv(report) if formats == ("csv",) else render_markdown(report)
         sys.stdout.write(text)
-        return 0
+        return EXIT_OK
     formats = formats or FORMATS
-    written = write_reports(data, args.out or path.parent, formats, source=str(path))
+    written = write_reports(report, args.out or path.parent, formats)
     for item in written:
         print(item)
     if "png" in formats:
-        reason = plot_skip_reason(data)
+        reason = plot_skip_reason(report)
         if reason:
             print(f"attnprof: note: {reason}", file=sys.stderr)
-    return 0
+    return EXIT_OK

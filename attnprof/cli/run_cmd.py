@@ -16,7 +16,9 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from attnprof.suite.config import load_suite
+from attnprof.cli.exit_codes import EXIT_FAILURE, EXIT_OK
+from attnprof.report.model import Report
+from attnprof.suite.config import DEVICES, load_suite
 from attnprof.suite.runner import RunSummary, Step, SuiteRunner, select_variants
 
 
@@ -28,7 +30,7 @@ def register(subparsers) -> None:
         "and MACs/FLOPs, time latency, and write results.json, results.csv and report.md.",
     )
     parser.add_argument("--suite", required=True, help="a shipped suite's name or a TOML path")
-    parser.add_argument("--device", choices=("cpu", "cuda"), help="time on this device only")
+    parser.add_argument("--device", choices=DEVICES, help="time on this device only")
     parser.add_argument(
         "--only", help="comma-separated variants to run (the 'none' baseline is always kept)"
     )
@@ -64,15 +66,15 @@ def run(args) -> int:
                 f"continue with: attnprof run --suite {args.suite} --out {out_dir} --resume"
             )
             raise
-    from attnprof.report import plot_skip_reason, write_reports
+    from attnprof.report import build_report, plot_skip_reason, write_reports
 
-    document = runner.document()
-    summary.reports = write_reports(document, out_dir)
-    _print_summary(Console(), document, summary)
-    reason = plot_skip_reason(document)
+    report = build_report(runner.document())
+    summary.reports = write_reports(report, out_dir)
+    _print_summary(Console(), report, summary)
+    reason = plot_skip_reason(report)
     if reason:
         print(f"attnprof: note: {reason}", file=sys.stderr)
-    return 1 if summary.failed else 0
+    return EXIT_FAILURE if summary.failed else EXIT_OK
 
 
 class _ProgressDisplay:
@@ -129,10 +131,10 @@ class _ProgressDisplay:
             print(f"attnprof: {step.label}: {status} in {step.seconds:.1f} s", file=sys.stderr)
 
 
-def _print_summary(console: Console, document: dict, summary: RunSummary) -> None:
+def _print_summary(console: Console, report: Report, summary: RunSummary) -> None:
     from attnprof.report import summary_table
 
-    console.print(summary_table(document))
+    console.print(summary_table(report))
     console.print(
         f"{summary.counted} cells counted, {summary.timed_groups} latency groups timed, "
         f"{summary.skipped} kept from before, {len(summary.failed)} failed, "

@@ -8,7 +8,7 @@
   it sees, to show which stage's module costs most.
 
 One module per job: :mod:`.records` (dataclasses), :mod:`.stats`, :mod:`.environment`,
-:mod:`.memory`, :mod:`.timing`, :mod:`.paired`, :mod:`.modules`.
+:mod:`.memory`, :mod:`.settings`, :mod:`.timing`, :mod:`.paired`, :mod:`.modules`.
 """
 
 from attnprof.latency.environment import Environment, collect_environment
@@ -22,7 +22,8 @@ from attnprof.latency.records import (
     PairedComparison,
     PairedResult,
 )
-from attnprof.latency.timing import RunSettings, measure_latency, resolve_settings
+from attnprof.latency.settings import RunSettings, resolve_settings
+from attnprof.latency.timing import measure_latency
 
 __all__ = [
     "PEAK_MEM_KINDS",

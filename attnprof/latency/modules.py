@@ -25,16 +25,14 @@ from torch import nn
 from attnprof.errors import AttnprofError
 from attnprof.latency import stats
 from attnprof.latency.records import ModuleTiming
+from attnprof.latency.settings import check_positive, check_samples, resolve_settings
 from attnprof.latency.timing import (
     DEFAULT_SAMPLES,
     DEFAULT_WARMUP,
-    check_positive,
-    check_samples,
     collect_samples,
     make_input,
     make_timer,
     prepare_model,
-    resolve_settings,
     run_context,
     warm_up,
 )

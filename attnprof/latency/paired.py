@@ -42,16 +42,14 @@ from attnprof.latency.records import (
     PairedComparison,
     PairedResult,
 )
+from attnprof.latency.settings import check_positive, check_samples, resolve_settings
 from attnprof.latency.timing import (
     DEFAULT_WARMUP,
     DEFAULT_WARMUP_TIME,
-    check_positive,
-    check_samples,
     input_shape_of,
     make_input,
     make_timer,
     prepare_model,
-    resolve_settings,
     run_context,
     warm_up,
 )

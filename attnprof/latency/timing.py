@@ -1,9 +1,8 @@
-"""Forward latency of one model: settings, preparation, warm-up, and the Timer measurement.
+"""Forward latency of one model: preparation, warm-up, and the Timer measurement.
 
-Caveats first: a latency is only reproducible together with its settings and machine, so every
-setting is validated up front and recorded (:class:`RunSettings`, the record's environment).
-Anything that cannot run here is refused with an :class:`~attnprof.errors.AttnprofError` before
-any timing; no number is ever produced for a configuration that did not run.
+Caveats first: a latency is only reproducible together with its settings and machine, so the
+settings are resolved before anything runs (:mod:`attnprof.latency.settings`, which refuses what
+cannot run here) and recorded with the environment in every record.
 
 How a model is timed (:func:`measure_latency`):
 
@@ -28,8 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
-import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -38,11 +35,17 @@ import torch
 from torch import nn
 from torch.utils.benchmark import Timer
 
-from attnprof.errors import AttnprofError, choices
+from attnprof.errors import AttnprofError
+from attnprof.inputs import parse_input_chw
 from attnprof.latency.environment import CpuContention, collect_environment
 from attnprof.latency.memory import NOT_MEASURED, measure_peak_memory
 from attnprof.latency.records import LatencyRecord
-from attnprof.latency.stats import CI_LEVEL, min_samples_for_ci
+from attnprof.latency.settings import (
+    RunSettings,
+    check_positive,
+    check_samples,
+    resolve_settings,
+)
 
 # Defaults, chosen on a 2-core CPU: ResNet-50 at 224x224, batch 1, takes ~65 ms a forward with
 # ~10% IQR, so one second of timing gives ~15 samples (a 95% order-statistic CI from ranks 4
@@ -53,205 +56,6 @@ DEFAULT_SAMPLES = 10
 DEFAULT_WARMUP = 3
 DEFAULT_WARMUP_TIME = 0.2
 DEFAULT_MAX_RUN_TIME = 60.0
-
-DTYPES = ("float32", "bfloat16", "float16")
-_DTYPE_ALIASES = {
-    "float32": "float32", "fp32": "float32", "float": "float32", "torch.float32": "float32",
-    "bfloat16": "bfloat16", "bf16": "bfloat16", "torch.bfloat16": "bfloat16",
-    "float16": "float16", "fp16": "float16", "half": "float16", "torch.float16": "float16",
-}
-COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
-
-
-@dataclass(frozen=True)
-class RunSettings:
-    """Validated settings of one measurement: where, how many threads, what precision."""
-
-    device: torch.device
-    threads: int
-    dtype: str
-    channels_last: bool
-    compile_mode: str | None
-
-    @property
-    def autocast(self) -> bool:
-        return self.dtype != "float32"
-
-    @property
-    def compile(self) -> bool:
-        return self.compile_mode is not None
-
-    @property
-    def device_label(self) -> str:
-        if self.device.type == "cuda":
-            index = self.device.index if self.device.index is not None else 0
-            return f"cuda:{index}"
-        return "cpu"
-
-    def meta(self) -> dict:
-        """The record fields these settings determine."""
-        return {
-            "device": self.device_label,
-            "threads": self.threads,
-            "dtype": self.dtype,
-            "autocast": self.autocast,
-            "channels_last": self.channels_last,
-            "compile": self.compile,
-            "compile_mode": self.compile_mode,
-        }
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``cpu``, ``cuda`` or ``cuda:N``; CUDA only when ``torch.cuda.is_available()``."""
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise AttnprofError(
-            f"unknown device {device!r}; valid devices: cpu, cuda, cuda:N"
-        ) from None
-    if dev.type == "cpu":
-        return torch.device("cpu")
-    if dev.type != "cuda":
-        raise AttnprofError(f"device {device!r} is not supported; valid devices: cpu, cuda, cuda:N")
-    if not torch.cuda.is_available():
-        built = torch.version.cuda or "no CUDA"
-        raise AttnprofError(
-            f"device {device!r} was asked for but no CUDA GPU is available: "
-            f"torch.cuda.is_available() is False (torch {torch.__version__}, built with "
-            f"{built}); use --device cpu, or install a CUDA build of torch"
-        )
-    count = torch.cuda.device_count()
-    index = dev.index if dev.index is not None else torch.cuda.current_device()
-    if index >= count:
-        raise AttnprofError(
-            f"device {device!r}: only {count} CUDA device(s), cuda:0..cuda:{count - 1}"
-        )
-    return torch.device("cuda", index)
-
-
-def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> str:
-    """Canonical precision name; bfloat16/float16 run under ``torch.autocast``.
-
-    float16 autocast is measured on CUDA only (CPU float16 kernels are a slow fallback path that
-    no one deploys); bfloat16 autocast runs on both (on a CPU without native bf16 instructions
-    it is emulated, which the environment's ``cpu_bf16_native`` records).
-    """
-    key = str(dtype).lower()
-    if key not in _DTYPE_ALIASES:
-        raise AttnprofError(f"unknown dtype {dtype!r}; valid dtypes: {choices(DTYPES)}")
-    name = _DTYPE_ALIASES[key]
-    if device.type == "cpu" and name == "float16":
-        raise AttnprofError(
-            "dtype 'float16' is only measured on CUDA (autocast); on cpu use float32 or bfloat16"
-        )
-    if device.type == "cuda" and name == "bfloat16" and not torch.cuda.is_bf16_supported():
-        raise AttnprofError(
-            f"dtype 'bfloat16' is not supported by {torch.cuda.get_device_name(device)}; "
-            "use float32 or float16"
-        )
-    return name
-
-
-def _cxx_compiler() -> str | None:
-    """The C/C++ compiler inductor would use: ``$CXX``, else g++, c++, clang++ on PATH."""
-    candidates = [os.environ.get("CXX"), "g++", "c++", "clang++"]
-    for candidate in candidates:
-        if candidate and shutil.which(candidate):
-            return candidate
-    return None
-
-
-def compile_unavailable_reason(device: torch.device) -> str | None:
-    """Why ``torch.compile`` (inductor) cannot run here, or ``None`` when it should."""
-    if not hasattr(torch, "compile"):
-        return f"torch {torch.__version__} has no torch.compile"
-    try:
-        import torch._dynamo as dynamo
-
-        if not dynamo.is_dynamo_supported():
-            return "TorchDynamo does not support this Python version"
-    except Exception as exc:
-        return f"TorchDynamo cannot be imported ({exc})"
-    if _cxx_compiler() is None:
-        return "inductor needs a C++ compiler and none was found ($CXX, g++, c++, clang++)"
-    if device.type == "cuda":
-        import importlib.util
-
-        if importlib.util.find_spec("triton") is None:
-            return "inductor needs triton for CUDA and it is not installed"
-    return None
-
-
-def resolve_compile(compile: bool | str, device: torch.device) -> str | None:
-    """``False`` -> no compile; ``True`` -> ``"default"``; or one of the compile modes."""
-    if compile is False or compile is None:
-        return None
-    mode = "default" if compile is True else compile
-    if mode not in COMPILE_MODES:
-        raise AttnprofError(
-            f"unknown compile mode {compile!r}; valid: False, True, {choices(COMPILE_MODES)}"
-        )
-    reason = compile_unavailable_reason(device)
-    if reason is not None:
-        raise AttnprofError(f"torch.compile cannot run here: {reason}; run without compile")
-    return mode
-
-
-def resolve_threads(threads: int | None) -> int:
-    if threads is None:
-        return torch.get_num_threads()
-    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
-        raise AttnprofError(f"threads must be a positive integer, got {threads!r}")
-    return threads
-
-
-def resolve_settings(
-    device: str | torch.device = "cpu",
-    threads: int | None = None,
-    dtype: str | torch.dtype = "float32",
-    channels_last: bool = False,
-    compile: bool | str = False,
-) -> RunSettings:
-    """Validate every setting; raises AttnprofError for anything that cannot run here."""
-    dev = resolve_device(device)
-    return RunSettings(
-        device=dev,
-        threads=resolve_threads(threads),
-        dtype=resolve_dtype(dtype, dev),
-        channels_last=bool(channels_last),
-        compile_mode=resolve_compile(compile, dev),
-    )
-
-
-def check_positive(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise AttnprofError(f"{name} must be a positive number, got {value!r}")
-    return float(value)
-
-
-def check_samples(samples: int, what: str = "samples") -> int:
-    needed = min_samples_for_ci(CI_LEVEL)
-    if not isinstance(samples, int) or isinstance(samples, bool) or samples < needed:
-        raise AttnprofError(
-            f"{what} must be an integer >= {needed} (the fewest for a {CI_LEVEL:.0%} "
-            f"interval of the median), got {samples!r}"
-        )
-    return samples
-
-
-def input_chw(spec: int | Sequence[int]) -> tuple[int, int, int]:
-    """An input size: ``S`` (square, 3 channels), ``(H, W)`` or ``(C, H, W)``."""
-    dims = (spec,) if isinstance(spec, int) else tuple(spec)
-    ok = dims and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in dims)
-    if not ok or len(dims) not in (1, 2, 3):
-        raise AttnprofError(
-            f"input size {spec!r} is invalid; give S, (H, W) or (C, H, W) as positive integers"
-        )
-    if len(dims) == 1:
-        return 3, dims[0], dims[0]
-    if len(dims) == 2:
-        return 3, dims[0], dims[1]
-    return dims  # type: ignore[return-value]
 
 
 def make_input(
@@ -274,7 +78,7 @@ def make_input(
             )
         x = x.detach().to(torch.float32) if not x.is_floating_point() else x.detach()
     else:
-        c, h, w = input_chw(spec)
+        c, h, w = parse_input_chw(spec)
         generator = torch.Generator().manual_seed(seed)
         x = torch.randn(batch, c, h, w, generator=generator)
     x = x.to(settings.device)
@@ -286,7 +90,7 @@ def make_input(
 def input_shape_of(spec: int | Sequence[int] | torch.Tensor) -> tuple[int, int, int]:
     if isinstance(spec, torch.Tensor):
         return tuple(int(d) for d in spec.shape[-3:])  # type: ignore[return-value]
-    return input_chw(spec)
+    return parse_input_chw(spec)
 
 
 def prepare_model(model: nn.Module, settings: RunSettings) -> nn.Module:

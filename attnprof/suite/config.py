@@ -48,22 +48,26 @@ from __future__ import annotations
 
 import json
 import tomllib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from attnprof.attention.registry import get_attention_spec
-from attnprof.backbones.resnet import BACKBONES, HEADS
+from attnprof.backbones import BACKBONES, HEADS
+from attnprof.counting.conventions import CONVENTIONS
 from attnprof.errors import AttnprofError, choices
+from attnprof.inputs import parse_input
+from attnprof.latency.settings import DTYPES
 from attnprof.latency.stats import min_samples_for_ci
 
-CONVENTIONS = ("paper", "fvcore", "thop", "full")
 DEVICES = ("cpu", "cuda")
-DTYPES = ("float32", "bfloat16", "float16")
 BASELINE = "none"
 
-SUITES_DIR = Path(__file__).resolve().parents[2] / "suites"
-"""Shipped suites live in the repository's top-level ``suites/`` folder."""
+_INSTALLED = Path(__file__).resolve().parent / "shipped"
+SUITES_DIR = _INSTALLED if _INSTALLED.is_dir() else _INSTALLED.parents[2] / "suites"
+"""Shipped suites: edited in the top-level ``suites/`` folder, which a wheel installs as
+``attnprof/suite/shipped`` (pyproject.toml). A path, not ``importlib.resources``: an editable
+install cannot import that folder as a package (outside ``attnprof/``, no ``__init__.py``)."""
 
 
 @dataclass(frozen=True)
@@ -141,6 +145,34 @@ class Suite:
             {"input": list(s.input_hw), "head": s.head, "label": s.label} for s in self.settings
         ]
         return json.loads(json.dumps(data))  # plain JSON types: tuples become lists
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Suite:
+        """Read :meth:`to_dict`'s output as stored in a results file (validated there); what an
+        older file left out takes the defaults of today's suite files."""
+
+        def table(kind, value):
+            known = {f.name for f in fields(kind)}
+            return kind(**{k: tuple(v) if isinstance(v, list) else v
+                           for k, v in (value or {}).items() if k in known})
+
+        settings = tuple(Setting(tuple(s["input"]), s["head"]) for s in data.get("settings") or ())
+        return cls(
+            name=data["name"],
+            source=data.get("source", ""),
+            description=data.get("description", ""),
+            backbones=tuple(data.get("backbones") or ()),
+            variants=tuple(
+                Variant(v["name"], v.get("attention", v["name"]), dict(v.get("options") or {}))
+                for v in data.get("variants") or ()
+            ),
+            settings=settings,
+            conventions=tuple(data.get("conventions") or ()),
+            count_batch=data.get("count_batch", 1),
+            latency=table(LatencySettings, data.get("latency")),
+            claims=table(Claims, data.get("claims")),
+            published=tuple(table(Published, row) for row in data.get("published") or ()),
+        )
 
 
 _SECTIONS = {
@@ -303,7 +335,7 @@ def _display_path(path: Path) -> str:
 
 def _check_variant_options(path: Path, backbone: str, variants: tuple[Variant, ...]) -> None:
     """Build each variant once on the meta device, so bad options fail before anything runs."""
-    from attnprof.backbones.resnet import build_model
+    from attnprof.backbones import build_model
 
     for variant in variants:
         try:
@@ -313,15 +345,10 @@ def _check_variant_options(path: Path, backbone: str, variants: tuple[Variant, .
 
 
 def _parse_input(v: _Validator, key: str, value: Any) -> tuple[int, int]:
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return (value, value)
-    if (
-        isinstance(value, list)
-        and len(value) == 2
-        and all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in value)
-    ):
-        return (value[0], value[1])
-    v.fail(key, value, "a positive integer (square input) or [height, width]")
+    try:
+        return parse_input(value)
+    except AttnprofError:
+        v.fail(key, value, "a positive integer (square input) or [height, width]")
 
 
 def _parse_latency(v: _Validator, table: dict[str, Any]) -> LatencySettings:
