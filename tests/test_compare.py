@@ -204,7 +204,7 @@ def test_reads_a_counting_benchmarks_extra_info(tmp_path):
         (results(cell("se") | {"status": "maybe"}),
          "status: found 'maybe', expected one of 'ok', 'error'"),
         ({"benchmarks": {}}, "benchmarks: expected a list"),
-        ({"benchmarks": [{"name": "x"}]}, "benchmarks[0] (x).stats: expected an object"),
+        ({"benchmarks": [{"name": "x"}]}, "benchmarks[0] ('x'): lacks 'stats'"),
         ({"benchmarks": [benchmark("a", data=[1.0, 2.0], reference="b", reference_s=[1.0])]},
          "one reference time per round (2)"),
     ],

@@ -18,7 +18,6 @@ one line naming the file and what was expected.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 from attnprof import results
 from attnprof.compare.stats import median
 from attnprof.errors import AttnprofError
+from attnprof.results.validate import first_problem
 
 ATTNPROF_RESULTS = "attnprof results"
 PYTEST_BENCHMARK = "pytest-benchmark"
@@ -255,53 +255,33 @@ def parse_results(data: Any, name: str = "<data>") -> ResultSet:
     raise AttnprofError(f"{name}: unknown format ({found}); {_EXPECTED}")
 
 
-class _Schema:
-    """Type checks that fail with one line naming the file, the field and what was expected."""
+_BENCHMARK_SCHEMA = {
+    "type": "object",
+    "required": ["benchmarks"],
+    "properties": {"benchmarks": {"type": "array", "items": {
+        "type": "object",
+        "required": ["name", "stats"],
+        "properties": {
+            "name": {"type": "string", "minLength": 1},
+            "stats": {"type": "object", "required": ["median"], "properties": {
+                "median": {"type": "number"},
+                "data": {"type": ["array", "null"], "items": {"type": "number"}},
+            }},
+            "extra_info": {"type": ["object", "null"], "properties": {
+                "id": {"type": "string", "minLength": 1},
+                **{key: {"type": "integer"} for key in ("params", "attention_params", "macs")},
+                "reference_s": {
+                    "type": "array", "items": {"type": "number", "exclusiveMinimum": 0}
+                },
+            }},
+        },
+    }}},
+}
+"""What attnprof reads of pytest-benchmark's JSON; everything else in the file is ignored."""
 
-    def __init__(self, name: str, schema: str):
-        self.name = name
-        self.schema = schema
 
-    def fail(self, where: str, expected: str, got: Any) -> AttnprofError:
-        shown = repr(got)
-        if len(shown) > 60:
-            shown = shown[:57] + "..."
-        return AttnprofError(
-            f"{self.name}: {where}: expected {expected}, got {shown} ({self.schema})"
-        )
-
-    def obj(self, value: Any, where: str) -> dict:
-        if not isinstance(value, dict):
-            raise self.fail(where, "an object", value)
-        return value
-
-    def lst(self, value: Any, where: str) -> list:
-        if not isinstance(value, list):
-            raise self.fail(where, "a list", value)
-        return value
-
-    def text(self, value: Any, where: str) -> str:
-        if not isinstance(value, str) or not value:
-            raise self.fail(where, "a non-empty string", value)
-        return value
-
-    def integer(self, value: Any, where: str) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            # Counts are exact: a float is accepted only when it is a whole number.
-            if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-                return int(value)
-            raise self.fail(where, "an integer", value)
-        return value
-
-    def number(self, value: Any, where: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise self.fail(where, "a number", value)
-        if not math.isfinite(value):
-            raise self.fail(where, "a finite number", value)
-        return float(value)
-
-    def numbers(self, value: Any, where: str) -> tuple[float, ...]:
-        return tuple(self.number(v, f"{where}[{i}]") for i, v in enumerate(self.lst(value, where)))
+def _fail(name: str, where: str, problem: str) -> AttnprofError:
+    return AttnprofError(f"{name}: {where}: {problem} (pytest-benchmark JSON)")
 
 
 # --- attnprof results --------------------------------------------------------------------------
@@ -353,34 +333,27 @@ def _attnprof_timing(entry: results.LatencyEntry) -> Timing:
 
 
 def _read_pytest_benchmark(data: dict, name: str) -> ResultSet:
-    s = _Schema(name, "pytest-benchmark JSON")
-    raw_benchmarks = s.lst(data.get("benchmarks"), "benchmarks")
+    from jsonschema import Draft202012Validator
+
+    problem = first_problem(Draft202012Validator(_BENCHMARK_SCHEMA), data)
+    if problem is not None:
+        raise _fail(name, *problem)
     machine_info = data.get("machine_info") if isinstance(data.get("machine_info"), dict) else {}
     commit_info = data.get("commit_info") if isinstance(data.get("commit_info"), dict) else {}
     entries = []
-    for index, raw in enumerate(raw_benchmarks):
-        where = f"benchmarks[{index}]"
-        raw = s.obj(raw, where)
-        bench_name = s.text(raw.get("name"), f"{where}.name")
-        where = f"{where} ({bench_name})"
-        stats = s.obj(raw.get("stats"), f"{where}.stats")
-        median_s = s.number(stats.get("median"), f"{where}.stats.median")
-        data_s = (
-            s.numbers(stats["data"], f"{where}.stats.data") if stats.get("data") is not None
-            else None
-        )
+    for index, raw in enumerate(data["benchmarks"]):
+        where = f"benchmarks[{index}] ({raw['name']})"
         extra = raw.get("extra_info") or {}
-        extra = s.obj(extra, f"{where}.extra_info")
-        entries.append((where, raw, bench_name, median_s, data_s, extra))
+        entries.append((where, raw, raw["name"], raw["stats"]["median"],
+                        raw["stats"].get("data"), extra))
 
     # Identify benchmarks by extra_info["id"] when given (stable across renames), else fullname.
     ids: dict[str, int] = {}
     aliases: dict[str, int] = {}
     for index, (where, raw, bench_name, _, _, extra) in enumerate(entries):
         cell_id = extra.get("id") or raw.get("fullname") or bench_name
-        cell_id = s.text(cell_id, f"{where}.extra_info.id")
         if cell_id in ids:
-            raise s.fail(f"{where}", "benchmark ids unique within the file", cell_id)
+            raise _fail(name, where, f"a second benchmark with id {cell_id!r}")
         ids[cell_id] = index
         for alias in (cell_id, raw.get("fullname"), bench_name):
             if isinstance(alias, str):
@@ -388,11 +361,10 @@ def _read_pytest_benchmark(data: dict, name: str) -> ResultSet:
 
     cells = []
     for cell_id, index in ids.items():
-        where, raw, bench_name, median_s, data_s, extra = entries[index]
-        counts = _benchmark_counts(s, extra, where)
-        timing = _benchmark_timing(s, entries, aliases, index)
+        extra = entries[index][5]
+        timing = _benchmark_timing(name, entries, aliases, index)
         role = ROLE_REFERENCE if extra.get("role") == ROLE_REFERENCE else ROLE_CELL
-        cells.append(Cell(cell_id, "ok", None, role, counts, (timing,)))
+        cells.append(Cell(cell_id, "ok", None, role, _benchmark_counts(extra), (timing,)))
 
     cpu_info = machine_info.get("cpu") if isinstance(machine_info.get("cpu"), dict) else {}
     threads = machine_info.get("torch_threads")
@@ -416,25 +388,20 @@ def _read_pytest_benchmark(data: dict, name: str) -> ResultSet:
     )
 
 
-def _benchmark_counts(s: _Schema, extra: dict, where: str) -> tuple[Count, ...]:
-    counts = []
-    for key in ("params", "attention_params"):
-        if extra.get(key) is not None:
-            counts.append(Count("params", key, s.integer(extra[key], f"{where}.extra_info.{key}"),
-                                "params"))
+def _benchmark_counts(extra: dict) -> tuple[Count, ...]:
+    counts = [Count("params", key, int(extra[key]), "params")
+              for key in ("params", "attention_params") if extra.get(key) is not None]
     if extra.get("macs") is not None:
         convention = extra.get("macs_convention") or "macs"
-        counts.append(Count("macs", str(convention),
-                            s.integer(extra["macs"], f"{where}.extra_info.macs"), "MAC"))
-    elif extra.get("convention") is not None and extra.get("value") is not None:
+        counts.append(Count("macs", str(convention), int(extra["macs"]), "MAC"))
+    elif extra.get("convention") is not None and isinstance(extra.get("value"), (int, float)):
         # A counting benchmark: {"convention": "paper", "value": ..., "unit": "MAC"}.
         unit = extra.get("unit") if isinstance(extra.get("unit"), str) else "MAC"
-        counts.append(Count("macs", str(extra["convention"]),
-                            s.integer(extra["value"], f"{where}.extra_info.value"), unit))
+        counts.append(Count("macs", str(extra["convention"]), int(extra["value"]), unit))
     return tuple(counts)
 
 
-def _benchmark_timing(s: _Schema, entries: list, aliases: dict[str, int], index: int) -> Timing:
+def _benchmark_timing(name: str, entries: list, aliases: dict[str, int], index: int) -> Timing:
     where, _, _, median_s, data_s, extra = entries[index]
     device, batch = extra.get("device"), extra.get("batch")
     key = f"{device}/b{batch}" if device is not None and batch is not None else "time"
@@ -444,14 +411,12 @@ def _benchmark_timing(s: _Schema, entries: list, aliases: dict[str, int], index:
         return Timing(key, (), ABSOLUTE, median_ms, threads,
                       note="no raw timings (stats.data): rerun with --benchmark-save-data")
     reference = extra.get("reference")
-    interleaved = extra.get("reference_s")
-    if reference is not None and interleaved is not None:
-        ref_s = s.numbers(interleaved, f"{where}.extra_info.reference_s")
+    ref_s = extra.get("reference_s")
+    if reference is not None and ref_s is not None:
         if len(ref_s) != len(data_s):
-            raise s.fail(f"{where}.extra_info.reference_s",
-                         f"one reference time per round ({len(data_s)})", f"{len(ref_s)} values")
-        if min(ref_s) <= 0:
-            raise s.fail(f"{where}.extra_info.reference_s", "positive times", min(ref_s))
+            raise _fail(name, f"{where}.extra_info.reference_s",
+                        f"expected one reference time per round ({len(data_s)}), "
+                        f"found {len(ref_s)} values")
         values = tuple(t / r for t, r in zip(data_s, ref_s, strict=True))
         return Timing(key, values, f"ratio to {reference} (same round)", median_ms, threads)
     if reference is not None:
@@ -462,7 +427,8 @@ def _benchmark_timing(s: _Schema, entries: list, aliases: dict[str, int], index:
         _, _, _, ref_median_s, ref_data, _ = entries[ref_index]
         ref_median = median(ref_data) if ref_data else ref_median_s
         if ref_median <= 0:
-            raise s.fail(f"{where}: reference {reference!r} median", "a positive time", ref_median)
+            raise _fail(name, f"{where}: reference {reference!r} median",
+                        f"expected a positive time, found {ref_median}")
         values = tuple(t / ref_median for t in data_s)
         return Timing(key, values, f"ratio to {reference} (median)", median_ms, threads)
     return Timing(key, tuple(t * 1e3 for t in data_s), ABSOLUTE, median_ms, threads)

@@ -46,16 +46,24 @@ def _validator():
 
 def check(data: Any, source: str) -> None:
     """Raise :class:`AttnprofError` at the first problem of the (migrated) document ``data``."""
+    problem = first_problem(_validator(), data)
+    if problem is not None:
+        raise _corrupt(source, *problem)
+    _check_consistency(data, source)
+
+
+def first_problem(validator, data: Any) -> tuple[str, str] | None:
+    """``(where, what)`` of the first error a jsonschema ``validator`` finds in ``data``."""
     from jsonschema.exceptions import best_match
 
-    errors = list(_validator().iter_errors(data))
+    errors = list(validator.iter_errors(data))
     # A record's own shape first; the rules that depend on its status ("an ok cell has a
     # profile") only once that shape is right.
     unconditional = [e for e in errors if not {"then", "else"} & set(e.schema_path)]
     error = best_match(unconditional or errors)
-    if error is not None:
-        raise _corrupt(source, _where(data, list(error.absolute_path)), _problem(error))
-    _check_consistency(data, source)
+    if error is None:
+        return None
+    return _where(data, list(error.absolute_path)), _problem(error)
 
 
 def _corrupt(source: str, where: str, problem: str) -> AttnprofError:
@@ -73,8 +81,9 @@ def _where(data: Any, path: list) -> str:
     for step in path:
         text += f"[{step}]" if isinstance(step, int) else ("." if text else "") + str(step)
         node = node[step] if isinstance(node, (dict, list)) else None
-        if isinstance(step, int) and isinstance(node, dict) and isinstance(node.get("id"), str):
-            text += f" ({node['id']!r})"
+        name = node.get("id", node.get("name")) if isinstance(node, dict) else None
+        if isinstance(step, int) and isinstance(name, str):
+            text += f" ({name!r})"
     return text
 
 
@@ -101,6 +110,8 @@ def _problem(error) -> str:
         return f"found {error.instance!r}, expected one of {choices(map(repr, expected))}"
     if kind == "minimum":
         return f"found {error.instance!r}, expected at least {expected}"
+    if kind == "exclusiveMinimum":
+        return f"found {error.instance!r}, expected more than {expected}"
     return error.message
 
 
