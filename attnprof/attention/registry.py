@@ -12,13 +12,39 @@ records its *placement*, because the modules of the zoo do not all sit at the sa
 
 Names are lower-case. A name of the form ``package.module:ClassName`` imports that class and
 uses it as a ``block`` module (or the placement named by its ``attnprof_placement`` attribute),
-so a user can profile their own module without registering it.
+so a user can profile their own module without registering it. The module is looked up from the
+current folder too (see :func:`_import_module`).
+
+Import-path modules are public code with their own constructors, so their contract is *checked*
+with :func:`inspect.signature`, never assumed (:func:`_bind_user_module`; ``block`` and
+``stage`` placements):
+
+- the channel count goes to the first positional parameter when its name is one of
+  :data:`CHANNEL_NAMES` (``channels``, ``in_channels``, ``inplanes``, ``inp``, ``dim``, ...), or
+  to the parameter named by the option ``channels_arg="name"``; ``channels_arg="none"`` (or
+  ``None``) builds a module that takes no channel count (SimAM, a ``groups``-only SGE). A
+  signature with neither is refused: the channel count is never bound to ``groups`` or
+  ``no_spatial`` by position. (A factory whose only positionals are ``*args``, such as
+  ``torch.nn:Identity``, takes the channel count positionally, as it declares it accepts any.)
+- ``same_channels=["oup"]`` (or ``"oup,mid"``) sets those parameters to the channel count too;
+- ``stage`` (0-based) is passed when the signature has an explicit ``stage`` parameter;
+- an option the signature does not take (and no ``**kwargs``), a required parameter left
+  unfilled, or an option that collides with the channel parameter is refused before building,
+  with one message naming the module, the parameter and what would be valid;
+- ``channels_arg`` and ``same_channels`` are attnprof's, never passed to the module.
+
+An exception raised by an import-path module's constructor becomes one AttnprofError line with
+the module, the channel count and the original error; the backbone slot prefixes the backbone,
+the place and the width (:mod:`attnprof.backbones.common`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
+import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -39,6 +65,8 @@ class AttentionSpec:
     paper: str = ""
     stage_aware: bool = False
     """When true the backbone passes ``stage=i`` (0-based) so per-stage options can apply."""
+    checked: bool = False
+    """True for import-path modules: their constructor contract is checked, see the module doc."""
 
 
 _REGISTRY: dict[str, AttentionSpec] = {}
@@ -117,6 +145,8 @@ def instantiate(spec: AttentionSpec, *args, **options) -> nn.Module:
     """Call ``spec``'s factory, turning an option it does not accept into an AttnprofError."""
     if not spec.stage_aware:
         options.pop("stage", None)
+    if spec.checked:
+        return _build_user_module(spec, args, options)
     try:
         inspect.signature(spec.factory).bind(*args, **options)
     except TypeError as exc:
@@ -143,7 +173,7 @@ def _spec_from_import_path(path: str) -> AttentionSpec:
     if not module_name or not attr:
         raise AttnprofError(f"import path {path!r} must look like 'package.module:ClassName'")
     try:
-        module = importlib.import_module(module_name)
+        module = _import_module(module_name)
     except ImportError as exc:
         raise AttnprofError(
             f"cannot import {module_name!r} for attention {path!r}: {exc}"
@@ -160,7 +190,204 @@ def _spec_from_import_path(path: str) -> AttentionSpec:
         raise AttnprofError(
             f"{path}: attnprof_placement {placement!r} is invalid; valid: {choices(PLACEMENTS)}"
         )
-    return AttentionSpec(path, target, placement, getattr(target, "__doc__", "") or "")
+    return AttentionSpec(
+        path,
+        target,
+        placement,
+        getattr(target, "__doc__", "") or "",
+        stage_aware=_has_parameter(target, "stage"),
+        checked=True,
+    )
+
+
+def _import_module(module_name: str):
+    """Import ``module_name``, looking in the current folder as ``python -m`` would.
+
+    The ``attnprof`` console script does not put the current folder on ``sys.path`` (``python -m
+    attnprof`` and an interactive session do), so ``--attention mymods.x:Cls`` run from the
+    folder holding ``mymods`` would fail. The folder is put first on ``sys.path`` for this import
+    attempt only and removed afterwards, so attnprof leaves the process's path as it found it;
+    a module imported this way stays in ``sys.modules``.
+    """
+    cwd = os.getcwd()
+    on_path = any(os.path.abspath(entry or os.curdir) == cwd for entry in sys.path)
+    if on_path:
+        return importlib.import_module(module_name)
+    sys.path.insert(0, cwd)
+    importlib.invalidate_caches()
+    try:
+        return importlib.import_module(module_name)
+    finally:
+        with contextlib.suppress(ValueError):  # the module itself took it off
+            sys.path.remove(cwd)
+
+
+CHANNEL_NAMES = frozenset(
+    {
+        "c", "ch", "channel", "channels", "n_channels", "num_channels", "nchannels",
+        "in_channels", "in_channel", "in_ch", "in_chs", "inc", "in_c", "chs",
+        "in_planes", "inplanes", "planes", "inp", "in_dim", "dim", "in_features",
+        "gate_channels", "channel_in", "channels_in", "c1", "n_feats", "num_features",
+    }
+)  # fmt: skip
+"""Names of a first positional parameter that takes the channel count of the feature map."""
+
+_NO_CHANNELS = object()
+
+
+def _has_parameter(factory: Callable, name: str) -> bool:
+    try:
+        parameter = inspect.signature(factory).parameters.get(name)
+    except (TypeError, ValueError):
+        return False
+    return parameter is not None and parameter.kind in (
+        parameter.POSITIONAL_OR_KEYWORD,
+        parameter.KEYWORD_ONLY,
+    )
+
+
+def _name_list(value, spec: AttentionSpec) -> list[str]:
+    if isinstance(value, str):
+        names = [part.strip() for part in value.split(",") if part.strip()]
+    elif isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        names = list(value)
+    else:
+        names = None
+    if not names:
+        raise AttnprofError(
+            f"{spec.name}: same_channels={value!r} is invalid: use a list of parameter names "
+            '(e.g. same_channels=["oup"], or -o same_channels=oup,mid)'
+        )
+    return names
+
+
+def _bind_user_module(spec: AttentionSpec, channels: int, options: dict) -> tuple[tuple, dict]:
+    """Check an import-path module's signature; the ``(args, kwargs)`` to call it with."""
+    name = spec.name
+    try:
+        signature = inspect.signature(spec.factory)
+    except (TypeError, ValueError) as exc:
+        raise AttnprofError(
+            f"{name}: cannot read the constructor's signature ({exc}); wrap it in a Python "
+            "class or function with named parameters"
+        ) from None
+    params = signature.parameters
+    named = [p for p in params.values() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    keywordable = [p.name for p in named if p.kind != p.POSITIONAL_ONLY]
+    var_kw = any(p.kind == p.VAR_KEYWORD for p in params.values())
+    var_pos = any(p.kind == p.VAR_POSITIONAL for p in params.values())
+    positional = [p for p in named if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    shown = f"{name}{signature}"
+    valid = choices(keywordable) if keywordable else "none"
+
+    options = dict(options)
+    channels_arg = options.pop("channels_arg", _NO_CHANNELS)
+    same = options.pop("same_channels", None)
+    args: tuple = ()
+    target: str | None = None  # the parameter that takes the channel count, by keyword
+    if channels_arg is _NO_CHANNELS:
+        if positional and positional[0].name.lower() in CHANNEL_NAMES:
+            if positional[0].kind == positional[0].POSITIONAL_ONLY:
+                args = (channels,)
+            else:
+                target = positional[0].name
+        elif not positional and var_pos:
+            args = (channels,)  # ``*args`` only: it declares it accepts any positional
+        else:
+            likely = [p for p in keywordable if p.lower() in CHANNEL_NAMES]
+            hint = (
+                f'channels_arg="{likely[0]}" if {likely[0]!r} takes the channel count'
+                if likely
+                else 'channels_arg="<parameter>" naming the parameter that takes it'
+            )
+            first = f"its first parameter {positional[0].name!r}" if positional else "it"
+            raise AttnprofError(
+                f"{shown}: cannot tell which parameter takes the channel count ({first} is "
+                f"not a channel name such as channels, in_channels, inplanes, inp, dim); give "
+                f'{hint}, or channels_arg="none" for a module that needs no channel count'
+            )
+    elif channels_arg is None or (
+        isinstance(channels_arg, str) and channels_arg.strip().lower() == "none"
+    ):
+        pass
+    elif isinstance(channels_arg, str) and (channels_arg in keywordable or var_kw):
+        if not channels_arg.isidentifier():
+            raise AttnprofError(f"{name}: channels_arg={channels_arg!r} is not a parameter name")
+        target = channels_arg
+    else:
+        raise AttnprofError(
+            f"{shown}: channels_arg={channels_arg!r} is not a parameter of the constructor; "
+            f'valid: {valid}, or "none" for a module that needs no channel count'
+        )
+
+    kwargs: dict = {}
+    if target is not None:
+        if target in options:
+            raise AttnprofError(
+                f"{shown}: option {target!r} is the channel count, set by attnprof from the "
+                f"feature map ({channels}); remove it"
+            )
+        kwargs[target] = channels
+    if same is not None:
+        for param in _name_list(same, spec):
+            if param not in keywordable and not var_kw:
+                raise AttnprofError(
+                    f"{shown}: same_channels names {param!r}, not a parameter of the "
+                    f"constructor; valid: {valid}"
+                )
+            if param == target or param in options:
+                raise AttnprofError(
+                    f"{shown}: parameter {param!r} is given twice (same_channels and "
+                    f"{'the channel count' if param == target else 'an option'})"
+                )
+            kwargs[param] = channels
+    unknown = sorted(key for key in options if key not in keywordable)
+    if unknown and not var_kw:
+        raise AttnprofError(
+            f"{shown}: invalid option {unknown[0]!r}: the constructor does not take it; "
+            f"accepted: {valid} (plus attnprof's channels_arg and same_channels)"
+        )
+    kwargs.update(options)
+    filled = set(kwargs) | {p.name for p in positional[: len(args)]}
+    for p in named:
+        if p.default is p.empty and p.name not in filled:
+            how = (
+                "it is positional-only"
+                if p.kind == p.POSITIONAL_ONLY
+                else f'give it as an option (-o {p.name}=VALUE), or same_channels=["{p.name}"] '
+                "to set it to the channel count"
+            )
+            raise AttnprofError(f"{shown}: required parameter {p.name!r} is not filled; {how}")
+    return args, kwargs
+
+
+def _build_user_module(spec: AttentionSpec, args: tuple, options: dict) -> nn.Module:
+    """Build an import-path module under its checked contract (``block``/``stage``)."""
+    if spec.placement in ("block", "stage") and len(args) == 1:
+        channels = args[0]
+        call_args, kwargs = _bind_user_module(spec, channels, options)
+        what = f"channels={channels}"
+    else:  # ``conv``: (in_channels, out_channels, stride=...), checked by binding
+        try:
+            inspect.signature(spec.factory).bind(*args, **options)
+        except TypeError as exc:
+            raise AttnprofError(
+                f"{spec.name}: invalid options {sorted(options)} ({exc}); "
+                f"accepted: {_accepted_options(spec.factory)}"
+            ) from None
+        except ValueError:
+            pass
+        call_args, kwargs = args, options
+        what = ", ".join(str(a) for a in args) + " channels"
+    try:
+        return spec.factory(*call_args, **kwargs)
+    except AttnprofError:
+        raise
+    except Exception as exc:  # the user's constructor failed: one line, with the cause
+        message = " ".join(str(exc).split()) or "(no message)"
+        raise AttnprofError(
+            f"{spec.name} ({what}): the constructor raised {type(exc).__name__}: {message}"
+        ) from exc
 
 
 _BUILTINS_LOADED = False

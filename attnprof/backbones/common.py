@@ -10,11 +10,16 @@ slot passes to the module's factory:
 - for a stage-aware spec (``AttentionSpec.stage_aware``): ``stage=i``, the 0-based stage of
   the backbone the module sits in, and, when the factory has a parameter named ``backbone``,
   ``backbone=<name>`` (e.g. ``"mobilenet_v2"``), so per-stage defaults can follow the host
-  (ECA's kernel sizes do). A factory without that parameter never receives it.
+  (ECA's kernel sizes do). A factory without that parameter never receives it. A module named
+  by import path is stage-aware exactly when its signature has an explicit ``stage`` parameter
+  (``**kwargs`` alone does not count), and its constructor contract is checked by
+  :func:`~attnprof.attention.registry.instantiate` (channels only to a channel parameter, see
+  :mod:`attnprof.attention.registry`).
 
 A module that cannot be built where the backbone puts it (an option that does not fit that
-block's width, say) is reported with the backbone, the place and the width it was asked for,
-followed by the module's own message.
+block's width, say), or whose own constructor raises (an import-path module's exception is
+turned into an AttnprofError line by ``instantiate``), is reported on one line with the
+backbone, the place and the width it was asked for, followed by the module's own message.
 """
 
 from __future__ import annotations
@@ -76,7 +81,7 @@ class AttentionSlot:
             place = f" at {where}" if where else ""
             raise AttnprofError(
                 f"{self.backbone} + {self.spec.name}{place} ({width}): {exc}"
-            ) from None
+            ) from exc.__cause__  # the user's own exception, if any; else none shown
 
     def block(self, channels: int, stage: int, where: str = "") -> nn.Module:
         """A ``block`` module on a ``channels``-wide map, else ``nn.Identity()``."""
