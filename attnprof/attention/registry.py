@@ -147,6 +147,12 @@ def instantiate(spec: AttentionSpec, *args, **options) -> nn.Module:
         options.pop("stage", None)
     if spec.checked:
         return _build_user_module(spec, args, options)
+    _check_binds(spec, args, options)
+    return spec.factory(*args, **options)
+
+
+def _check_binds(spec: AttentionSpec, args: tuple, options: dict) -> None:
+    """Refuse options ``spec``'s factory does not accept, before calling it."""
     try:
         inspect.signature(spec.factory).bind(*args, **options)
     except TypeError as exc:
@@ -156,7 +162,6 @@ def instantiate(spec: AttentionSpec, *args, **options) -> nn.Module:
         ) from None
     except ValueError:  # builtins without a signature: let the call itself decide
         pass
-    return spec.factory(*args, **options)
 
 
 def _accepted_options(factory: Callable) -> str:
@@ -368,15 +373,7 @@ def _build_user_module(spec: AttentionSpec, args: tuple, options: dict) -> nn.Mo
         call_args, kwargs = _bind_user_module(spec, channels, options)
         what = f"channels={channels}"
     else:  # ``conv``: (in_channels, out_channels, stride=...), checked by binding
-        try:
-            inspect.signature(spec.factory).bind(*args, **options)
-        except TypeError as exc:
-            raise AttnprofError(
-                f"{spec.name}: invalid options {sorted(options)} ({exc}); "
-                f"accepted: {_accepted_options(spec.factory)}"
-            ) from None
-        except ValueError:
-            pass
+        _check_binds(spec, args, options)
         call_args, kwargs = args, options
         what = ", ".join(str(a) for a in args) + " channels"
     try:
