@@ -14,15 +14,20 @@ ones with an :class:`~attnprof.errors.AttnprofError` naming the problem.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from torch import nn
+
 from attnprof.backbones import build_model
+from attnprof.blame import blamed
 from attnprof.counting import CONVENTIONS, DEFAULT_CONVENTIONS, get_convention
-from attnprof.counting.tracing import attention_params, attention_paths, model_params
+from attnprof.counting.tracing import attention_params, model_params
 from attnprof.errors import AttnprofError, choices
+from attnprof.imports import is_import_path
 from attnprof.inputs import IN_CHANNELS, parse_input
+from attnprof.networks import USER_HEAD, Network, attention_modules
 from attnprof.results.counts import ConventionCount, ProfileRecord
 
 _OPTION_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -136,54 +141,70 @@ def parse_batches(value: int | str | Sequence[int]) -> tuple[int, ...]:
 
 
 def profile(
-    backbone: str,
+    model: str | Network | nn.Module | Callable[..., nn.Module],
     attention: str = "none",
     input: int | str | Sequence[int] = 224,
-    head: str = "fc",
+    head: str | None = None,
     batch: int = 1,
     conventions: str | Iterable[str] | None = None,
     latency: LatencyRequest | None = None,
+    *,
+    model_options: dict[str, Any] | None = None,
+    insert_after: str | None = None,
     **options: Any,
 ) -> ProfileRecord:
-    """Count ``backbone`` with ``attention`` on a ``batch`` x 3 x H x W input.
+    """Count ``model`` with ``attention`` on a ``batch`` x 3 x H x W input.
 
-    ``input`` is ``224`` (square), ``(800, 1333)`` or ``"800x1333"`` (H x W); ``head`` is
-    ``fc``, ``pool`` (the published detection setting: fc removed, global pool kept) or
-    ``none``; ``conventions`` defaults to all of :data:`~attnprof.counting.CONVENTIONS`;
-    ``latency`` (a :class:`LatencyRequest`) adds timings; ``options`` reach the attention
-    module (``groups=32``).
+    ``model`` is a backbone name (``"resnet50"``), a user's network by import path
+    (``"pkg.mod:factory"``), a class or function returning an ``nn.Module``, an ``nn.Module``
+    (copied, never changed) or a :class:`~attnprof.networks.Network`; ``model_options`` reach
+    its factory and ``insert_after`` places attention after the modules matching a name pattern
+    (see :mod:`attnprof.networks`). ``input`` is ``224`` (square), ``(800, 1333)`` or
+    ``"800x1333"`` (H x W); ``head`` is ``fc``, ``pool`` (the published detection setting: fc
+    removed, global pool kept) or ``none`` for a backbone, ``model`` (the default) for a user's
+    network; ``conventions`` defaults to all of :data:`~attnprof.counting.CONVENTIONS`;
+    ``latency`` (a :class:`LatencyRequest`) adds timings; ``options`` reach the attention module
+    (``groups=32``). An exception in a forward becomes one AttnprofError line naming the
+    network, the variant, the attention module's place and channels, and the input shape.
     """
     reserved = sorted(_RESERVED.intersection(options))
     if reserved:
         raise AttnprofError(f"{reserved[0]!r} is not an attention option")
+    network = as_network(model, model_options, insert_after)
     height, width = parse_input(input)
     batch = parse_batch(batch)
     names = parse_conventions(conventions)
     shape = (batch, IN_CHANNELS, height, width)
+    label = network.name if isinstance(network, Network) else network.lower()
+    if isinstance(network, Network):
+        head = USER_HEAD if head is None else head
+    head = "fc" if head is None else head
 
-    model = build_model(backbone, attention, head, device="meta", **options)
-    attention_modules = attention_paths(model)
+    def build(device: str | None) -> nn.Module:
+        return build_model(network, attention, head, device=device, input_shape=shape, **options)
+
+    model = build("meta")
+    modules = attention_modules(model)
+    paths = [name for name, _ in modules]
     counts: dict[str, ConventionCount] = {}
     for name in names:
         convention = CONVENTIONS[name]
-        if convention.needs_real_tensors:
-            target = build_model(backbone, attention, head, device="cpu", **options)
-        else:
-            target = model
-        counts[name] = convention.counter(target, shape, attention_modules)
+        target = build("cpu") if convention.needs_real_tensors else model
+        found = attention_modules(target)
+        with blamed(f"{label} + {attention}", shape, found):
+            counts[name] = convention.counter(target, shape, paths)
     timings: tuple = ()
     module_timings: tuple = ()
     if latency is not None:
-        timings, module_timings = _measure(
-            backbone, attention, head, (height, width), latency, options
-        )
+        with blamed(f"{label} + {attention}", shape):
+            timings, module_timings = _measure(build, label, attention, (height, width), latency)
     return ProfileRecord(
-        backbone=backbone.lower(),
+        backbone=label,
         attention=attention.lower() if ":" not in attention else attention,
         input=shape,
         head=head,
         params=model_params(model),
-        attention_params=attention_params(model, attention_modules),
+        attention_params=attention_params(model, paths),
         counts=counts,
         options=dict(options),
         latency=timings,
@@ -191,11 +212,36 @@ def profile(
     )
 
 
-def _measure(backbone, attention, head, input_hw, request: LatencyRequest, options) -> tuple:
+def as_network(
+    model: Any, model_options: dict[str, Any] | None = None, insert_after: str | None = None
+) -> str | Network:
+    """A backbone name as it is, anything else as a :class:`~attnprof.networks.Network`."""
+    if isinstance(model, Network):
+        if model_options or insert_after:
+            raise AttnprofError(
+                f"{model.name}: give options and insert_after inside the Network, not beside it"
+            )
+        return model
+    if isinstance(model, str) and not is_import_path(model):
+        if model_options or insert_after is not None:
+            raise AttnprofError(
+                f"{model}: model options and insert_after are for a user's network; a backbone's "
+                "attention goes where its paper puts it (options reach the attention module)"
+            )
+        return model
+    if isinstance(model, (str, nn.Module)) or callable(model):
+        return Network(model, dict(model_options or {}), insert_after)
+    raise AttnprofError(
+        f"cannot profile a {type(model).__name__}: give a backbone name, an import path "
+        "'package.module:factory', a class or function returning a torch.nn.Module, or a module"
+    )
+
+
+def _measure(build, label, attention, input_hw, request: LatencyRequest) -> tuple:
     """Time the model (and its attention modules alone) as ``request`` asks."""
     from attnprof.latency import measure_latency, time_attention_modules
 
-    model = build_model(backbone, attention, head, **options)
+    model = build(None)
     records = measure_latency(
         model,
         input_hw,
@@ -205,10 +251,11 @@ def _measure(backbone, attention, head, input_hw, request: LatencyRequest, optio
         dtype=request.dtype,
         channels_last=request.channels_last,
         compile=request.compile,
-        name=f"{backbone}+{attention}",
+        name=f"{label}+{attention}",
     )
     modules = ()
-    if request.modules and model.attention_modules():
+    found = attention_modules(model)
+    if request.modules and found:
         modules = time_attention_modules(
             model,
             input_hw,
@@ -217,12 +264,14 @@ def _measure(backbone, attention, head, input_hw, request: LatencyRequest, optio
             threads=request.threads,
             dtype=request.dtype,
             channels_last=request.channels_last,
+            modules=found,
         )
     return tuple(records), tuple(modules)
 
 
 __all__ = [
     "LatencyRequest",
+    "as_network",
     "parse_batch",
     "parse_batches",
     "parse_conventions",

@@ -410,10 +410,10 @@ REFUSED = {
     ("mobilenet_v2", "depthwise", "sk"): "3x3 convs are depthwise",
     ("mobilenet_v2", "depthwise", "bam"): "attention_at='depthwise' places 'block' modules",
     # 64 groups do not divide MobileNetV2's widths: the module's own message, with the place.
-    ("mobilenet_v2", "projection", "sge"): "at features.1.attention (16 channels): sge:",
-    ("mobilenet_v2", "depthwise", "sge"): "at features.2.attention (96 channels): sge:",
-    ("mobilenet_v2", "projection", "sa"): "at features.1.attention (16 channels): sa:",
-    ("mobilenet_v2", "depthwise", "sa"): "at features.2.attention (96 channels): sa:",
+    ("mobilenet_v2", "projection", "sge"): "at features.1.attention (stage 0, 16 channels): sge:",
+    ("mobilenet_v2", "depthwise", "sge"): "at features.2.attention (stage 1, 96 channels): sge:",
+    ("mobilenet_v2", "projection", "sa"): "at features.1.attention (stage 0, 16 channels): sa:",
+    ("mobilenet_v2", "depthwise", "sa"): "at features.2.attention (stage 1, 96 channels): sa:",
 }
 HOSTS = [("mobilenet_v2", "projection"), ("mobilenet_v2", "depthwise"), ("resnext50_32x4d", None)]
 

@@ -13,7 +13,7 @@ records its *placement*, because the modules of the zoo do not all sit at the sa
 Names are lower-case. A name of the form ``package.module:ClassName`` imports that class and
 uses it as a ``block`` module (or the placement named by its ``attnprof_placement`` attribute),
 so a user can profile their own module without registering it. The module is looked up from the
-current folder too (see :func:`_import_module`).
+current folder too (:mod:`attnprof.imports`).
 
 Import-path modules are public code with their own constructors, so their contract is *checked*
 with :func:`inspect.signature`, never assumed (:func:`_bind_user_module`; ``block`` and
@@ -40,17 +40,15 @@ the place and the width (:mod:`attnprof.backbones.common`).
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import inspect
-import os
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from torch import nn
 
 from attnprof.errors import AttnprofError, choices
+from attnprof.imports import import_object
 
 PLACEMENTS = ("block", "stage", "conv", "none")
 
@@ -174,22 +172,7 @@ def _accepted_options(factory: Callable) -> str:
 
 
 def _spec_from_import_path(path: str) -> AttentionSpec:
-    module_name, _, attr = path.partition(":")
-    if not module_name or not attr:
-        raise AttnprofError(f"import path {path!r} must look like 'package.module:ClassName'")
-    try:
-        module = _import_module(module_name)
-    except ImportError as exc:
-        raise AttnprofError(
-            f"cannot import {module_name!r} for attention {path!r}: {exc}"
-        ) from None
-    target = module
-    for part in attr.split("."):
-        if not hasattr(target, part):
-            raise AttnprofError(f"module {module_name!r} has no attribute {attr!r} (from {path!r})")
-        target = getattr(target, part)
-    if not callable(target):
-        raise AttnprofError(f"{path!r} is not a class or factory")
+    target = import_object(path, "attention")
     placement = getattr(target, "attnprof_placement", "block")
     if placement not in PLACEMENTS:
         raise AttnprofError(
@@ -200,31 +183,9 @@ def _spec_from_import_path(path: str) -> AttentionSpec:
         target,
         placement,
         getattr(target, "__doc__", "") or "",
-        stage_aware=_has_parameter(target, "stage"),
+        stage_aware=has_parameter(target, "stage"),
         checked=True,
     )
-
-
-def _import_module(module_name: str):
-    """Import ``module_name``, looking in the current folder as ``python -m`` would.
-
-    The ``attnprof`` console script does not put the current folder on ``sys.path`` (``python -m
-    attnprof`` and an interactive session do), so ``--attention mymods.x:Cls`` run from the
-    folder holding ``mymods`` would fail. The folder is put first on ``sys.path`` for this import
-    attempt only and removed afterwards, so attnprof leaves the process's path as it found it;
-    a module imported this way stays in ``sys.modules``.
-    """
-    cwd = os.getcwd()
-    on_path = any(os.path.abspath(entry or os.curdir) == cwd for entry in sys.path)
-    if on_path:
-        return importlib.import_module(module_name)
-    sys.path.insert(0, cwd)
-    importlib.invalidate_caches()
-    try:
-        return importlib.import_module(module_name)
-    finally:
-        with contextlib.suppress(ValueError):  # the module itself took it off
-            sys.path.remove(cwd)
 
 
 CHANNEL_NAMES = frozenset(
@@ -240,7 +201,8 @@ CHANNEL_NAMES = frozenset(
 _NO_CHANNELS = object()
 
 
-def _has_parameter(factory: Callable, name: str) -> bool:
+def has_parameter(factory: Callable, name: str) -> bool:
+    """Whether ``factory`` takes ``name`` by keyword (``**kwargs`` alone does not count)."""
     try:
         parameter = inspect.signature(factory).parameters.get(name)
     except (TypeError, ValueError):

@@ -1,6 +1,6 @@
 """What every backbone shares: the heads, and the slot that builds the attention modules.
 
-A backbone asks its :class:`AttentionSlot` for a module at each place the attention spec's
+A backbone asks its :class:`AttentionBuilder` for a module at each place the attention spec's
 placement names (``block``, ``stage`` or ``conv``; see :mod:`attnprof.attention.registry`); the
 slot returns ``nn.Identity()`` / ``None`` where the spec's placement is another one. What the
 slot passes to the module's factory:
@@ -24,11 +24,10 @@ backbone, the place and the width it was asked for, followed by the module's own
 
 from __future__ import annotations
 
-import inspect
-
 from torch import nn
 
-from attnprof.attention.registry import AttentionSpec, instantiate
+from attnprof.attention.registry import AttentionSpec, has_parameter, instantiate
+from attnprof.blame import one_line
 from attnprof.errors import AttnprofError
 
 HEADS = {
@@ -42,18 +41,7 @@ POOLED_HEADS = ("fc", "pool")
 """The heads that end in the global average pool (counted in the published tables)."""
 
 
-def _accepts_backbone(factory) -> bool:
-    try:
-        parameter = inspect.signature(factory).parameters.get("backbone")
-    except (TypeError, ValueError):
-        return False
-    return parameter is not None and parameter.kind in (
-        parameter.POSITIONAL_OR_KEYWORD,
-        parameter.KEYWORD_ONLY,
-    )
-
-
-class AttentionSlot:
+class AttentionBuilder:
     """Builds the attention module of one spec with the user's options, place by place."""
 
     def __init__(self, spec: AttentionSpec, options: dict, backbone: str = ""):
@@ -61,39 +49,67 @@ class AttentionSlot:
         self.options = options
         self.backbone = backbone
         self._pass_backbone = (
-            bool(backbone) and spec.stage_aware and _accepts_backbone(spec.factory)
+            bool(backbone) and spec.stage_aware and has_parameter(spec.factory, "backbone")
         )
 
-    def _kwargs(self, stage: int) -> dict:
+    def _kwargs(self, stage: int | None) -> dict:
         kwargs = dict(self.options)
-        if self.spec.stage_aware:
+        if self.spec.stage_aware and stage is not None:
             kwargs["stage"] = stage
             if self._pass_backbone:
                 kwargs["backbone"] = self.backbone
         return kwargs
 
-    def _build(self, where: str, width: str, *args, **kwargs) -> nn.Module:
+    def _build(self, where: str, width: str, stage: int | None, /, *args, **kwargs) -> nn.Module:
         try:
-            return instantiate(self.spec, *args, **kwargs)
-        except AttnprofError as exc:
-            if not self.backbone:
+            module = instantiate(self.spec, *args, **kwargs)
+        except Exception as exc:
+            if not self.backbone and isinstance(exc, AttnprofError):
                 raise
             place = f" at {where}" if where else ""
+            staged = f"stage {stage}, " if stage is not None else ""
+            cause = exc.__cause__ if isinstance(exc, AttnprofError) else exc
+            message = str(exc) if isinstance(exc, AttnprofError) else (
+                f"the constructor raised {one_line(exc)}"
+            )
             raise AttnprofError(
-                f"{self.backbone} + {self.spec.name}{place} ({width}): {exc}"
-            ) from exc.__cause__  # the user's own exception, if any; else none shown
+                f"{self.backbone} + {self.spec.name}{place} ({staged}{width}): {message}"
+            ) from cause  # the user's own exception, if any; else none shown
+        module.attnprof_stage = stage  # named in the message when its forward raises
+        return module
 
     def block(self, channels: int, stage: int, where: str = "") -> nn.Module:
         """A ``block`` module on a ``channels``-wide map, else ``nn.Identity()``."""
         if self.spec.placement != "block":
             return nn.Identity()
-        return self._build(where, f"{channels} channels", channels, **self._kwargs(stage))
+        return self._build(
+            where, f"{channels} channels", stage, channels, **self._kwargs(stage)
+        )
 
     def between_stages(self, channels: int, stage: int, where: str = "") -> nn.Module | None:
         """A ``stage`` module after stage ``stage`` (``channels`` wide), else ``None``."""
         if self.spec.placement != "stage":
             return None
-        return self._build(where, f"{channels} channels", channels, **self._kwargs(stage))
+        return self._build(
+            where, f"{channels} channels", stage, channels, **self._kwargs(stage)
+        )
+
+    def anywhere(self, channels: int, stage: int | None, where: str) -> nn.Module | None:
+        """A ``block`` or ``stage`` module on a ``channels``-wide map, placed by the caller (a
+        user's :class:`~attnprof.networks.AttentionSlot`); ``None`` for ``none``. A ``conv``
+        module replaces a conv and cannot go at an arbitrary place: refused."""
+        if self.spec.placement == "none":
+            return None
+        if self.spec.placement == "conv":
+            raise AttnprofError(
+                f"{self.backbone} + {self.spec.name} at {where}: {self.spec.name} is a 'conv' "
+                "module (it replaces a 3x3 conv with its BN and ReLU), so it cannot fill an "
+                "attention slot or follow a module; use a 'block' or 'stage' module (se, eca, "
+                "sge, sa, cbam, gc, bam)"
+            )
+        return self._build(
+            where, f"{channels} channels", stage, channels, **self._kwargs(stage)
+        )
 
     def conv(
         self, in_channels: int, out_channels: int, stride: int, stage: int, where: str = ""
@@ -104,6 +120,7 @@ class AttentionSlot:
         return self._build(
             where,
             f"{in_channels} -> {out_channels} channels, stride {stride}",
+            stage,
             in_channels,
             out_channels,
             stride=stride,

@@ -59,7 +59,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from attnprof.backbones.common import HEADS, POOLED_HEADS, AttentionSlot
+from attnprof.backbones.common import HEADS, POOLED_HEADS, AttentionBuilder
 from attnprof.backbones.registry import BACKBONES, build_model
 from attnprof.errors import AttnprofError, choices
 
@@ -123,7 +123,7 @@ class InvertedResidual(nn.Module):
         out_channels: int,
         stride: int,
         expansion: int,
-        slot: AttentionSlot,
+        slot: AttentionBuilder,
         stage: int,
         attention_at: str = "projection",
         where: str = "",
@@ -161,7 +161,7 @@ class InvertedResidual(nn.Module):
         return x + out if self.use_res_connect else out
 
 
-def _check_placement(slot: AttentionSlot, attention_at: str) -> None:
+def _check_placement(slot: AttentionBuilder, attention_at: str) -> None:
     spec = slot.spec
     if not isinstance(attention_at, str) or attention_at not in ATTENTION_AT:
         raise AttnprofError(
@@ -189,7 +189,7 @@ class MobileNetV2(nn.Module):
 
     def __init__(
         self,
-        slot: AttentionSlot,
+        slot: AttentionBuilder,
         head: str,
         num_classes: int,
         attention_at: str = "projection",

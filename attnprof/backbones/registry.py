@@ -15,8 +15,10 @@ import torch
 from torch import nn
 
 from attnprof.attention.registry import get_attention_spec
-from attnprof.backbones.common import HEADS, AttentionSlot
+from attnprof.backbones.common import HEADS, AttentionBuilder
 from attnprof.errors import AttnprofError, choices
+from attnprof.imports import is_import_path
+from attnprof.networks.user import USER_HEAD, Network, build_network
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ BACKBONE_OPTIONS = frozenset(option for info in BACKBONES.values() for option in
 
 
 def _construct(
-    info: BackboneInfo, slot: AttentionSlot, head: str, num_classes: int, options: dict
+    info: BackboneInfo, slot: AttentionBuilder, head: str, num_classes: int, options: dict
 ) -> nn.Module:
     if info.family == "resnet":
         from attnprof.backbones.resnet import RESNET_CONFIGS, ResNet
@@ -70,12 +72,13 @@ def _construct(
 
 
 def build_model(
-    backbone: str,
+    backbone: str | Network,
     attention: str = "none",
-    head: str = "fc",
+    head: str | None = None,
     *,
     num_classes: int = 1000,
     device: str | torch.device | None = None,
+    input_shape: tuple[int, ...] = (1, 3, 224, 224),
     **options,
 ) -> nn.Module:
     """Build ``backbone`` (a name of :data:`BACKBONES`) with ``attention`` wherever it goes.
@@ -84,7 +87,25 @@ def build_model(
     except the backbone's own options (``mobilenet_v2``: ``attention_at``).
     ``device="meta"`` builds the model without allocating parameter memory, for counting.
     The model is returned in eval mode; it has ``attention_modules()``.
+
+    ``backbone`` may also be a user's network: a :class:`~attnprof.networks.Network` or an
+    import path ``"pkg.mod:factory"``, built by :func:`~attnprof.networks.build_network` (its
+    head is ``"model"``, what its forward returns; ``input_shape`` then sizes the meta forward
+    that an ``insert_after`` pattern needs).
     """
+    if isinstance(backbone, Network) or is_import_path(backbone):
+        network = backbone if isinstance(backbone, Network) else Network(backbone)
+        if head not in (None, USER_HEAD):
+            raise AttnprofError(
+                f"{network.name}: head {head!r} applies to attnprof's backbones; a user's "
+                f"network is profiled as its factory builds it (head {USER_HEAD!r})"
+            )
+        if num_classes != 1000:
+            raise AttnprofError(f"{network.name}: give num_classes as a model option")
+        return build_network(
+            network, attention, device=device, input_shape=input_shape, **options
+        )
+    head = "fc" if head is None else head
     key = backbone.lower() if isinstance(backbone, str) else backbone
     if key not in BACKBONES:
         raise AttnprofError(f"unknown backbone {backbone!r}; valid backbones: {choices(BACKBONES)}")
@@ -105,7 +126,7 @@ def build_model(
     spec = get_attention_spec(attention)
     if spec.placement == "none" and options:
         raise AttnprofError(f"attention {spec.name!r} takes no options, got {sorted(options)}")
-    slot = AttentionSlot(spec, options, key)
+    slot = AttentionBuilder(spec, options, key)
     with torch.device(device) if device is not None else nullcontext():
         model = _construct(info, slot, head, num_classes, backbone_options)
     return model.eval()

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from attnprof.backbones.common import HEADS, POOLED_HEADS, AttentionSlot
+from attnprof.backbones.common import HEADS, POOLED_HEADS, AttentionBuilder
 from attnprof.backbones.registry import BACKBONES, build_model
 
 __all__ = [
@@ -53,8 +53,6 @@ __all__ = [
     "ResNetConfig",
     "build_model",
 ]
-
-_AttentionSlot = AttentionSlot  # the name this module used before the slot was shared
 
 
 @dataclass(frozen=True)
@@ -99,7 +97,7 @@ class BasicBlock(nn.Module):
         inplanes: int,
         planes: int,
         stride: int,
-        slot: AttentionSlot,
+        slot: AttentionBuilder,
         stage: int,
         *,
         where: str = "",
@@ -145,7 +143,7 @@ class Bottleneck(nn.Module):
         inplanes: int,
         planes: int,
         stride: int,
-        slot: AttentionSlot,
+        slot: AttentionBuilder,
         stage: int,
         *,
         groups: int = 1,
@@ -191,7 +189,7 @@ def _shortcut(inplanes: int, out_channels: int, stride: int) -> nn.Sequential | 
 class ResNet(nn.Module):
     """A ResNet with one kind of attention module. Build it with :func:`build_model`."""
 
-    def __init__(self, config: ResNetConfig, slot: AttentionSlot, head: str, num_classes: int):
+    def __init__(self, config: ResNetConfig, slot: AttentionBuilder, head: str, num_classes: int):
         super().__init__()
         block = BasicBlock if config.block == "basic" else Bottleneck
         widths = (
