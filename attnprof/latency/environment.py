@@ -14,16 +14,19 @@ import platform
 import shutil
 import subprocess
 import time
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import torch
 
 from attnprof.errors import AttnprofError
+from attnprof.records_json import JsonRecord, decode
 
 
 @dataclass(frozen=True)
-class Environment:
+class Environment(JsonRecord):
     """The machine and software a measurement ran on. ``None`` means "not applicable/unknown"."""
 
     device: str
@@ -56,18 +59,11 @@ class Environment:
     tf32_matmul: bool | None
     tf32_cudnn: bool | None
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
     @classmethod
     def from_dict(cls, data: dict) -> Environment:
         if not isinstance(data, dict):
             raise AttnprofError(f"environment must be a mapping, got {type(data).__name__}")
-        known = {f.name for f in fields(cls)}
-        missing = sorted(known - set(data))
-        if missing:
-            raise AttnprofError(f"environment record lacks fields: {', '.join(missing)}")
-        return cls(**{key: data[key] for key in known})
+        return decode(cls, data, "environment record")
 
     def summary(self) -> str:
         """One line for a table caption."""
@@ -86,6 +82,10 @@ def _read(path: str) -> str | None:
         return None
 
 
+def _bf16(flags: set[str]) -> bool | None:
+    return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"}) if flags else None
+
+
 @functools.lru_cache(maxsize=1)
 def _cpu_static() -> tuple[str, bool | None]:
     """CPU model name and bf16 support; /proc/cpuinfo when present, else py-cpuinfo."""
@@ -101,42 +101,36 @@ def _cpu_static() -> tuple[str, bool | None]:
             elif key in ("flags", "Features") and not flags:
                 flags = set(value.split())
         if name:
-            return name, bool(flags & {"avx512_bf16", "amx_bf16", "bf16"}) if flags else None
+            return name, _bf16(flags)
     try:
         import cpuinfo
 
         info = cpuinfo.get_cpu_info()
-        flags = set(info.get("flags", []))
         return (info.get("brand_raw") or platform.processor() or "unknown CPU",
-                bool(flags & {"avx512_bf16", "amx_bf16", "bf16"}) if flags else None)
+                _bf16(set(info.get("flags", []))))
     except Exception:  # py-cpuinfo is best effort: a description must never fail a measurement
         return platform.processor() or "unknown CPU", None
 
 
-def _physical_cpus() -> int | None:
+def _best_effort(read: Callable[[], Any]) -> Any:
+    """``read()``, or ``None`` when it fails: a description must never fail a measurement."""
     try:
-        import psutil
-
-        return psutil.cpu_count(logical=False)
+        return read()
     except Exception:
         return None
+
+
+def _physical_cpus() -> int | None:
+    import psutil
+
+    return psutil.cpu_count(logical=False)
 
 
 def _parallel_backend() -> str | None:
-    try:
-        for line in torch.__config__.parallel_info().splitlines():
-            if line.startswith("ATen parallel backend"):
-                return line.split(":", 1)[1].strip()
-    except Exception:
-        return None
+    for line in torch.__config__.parallel_info().splitlines():
+        if line.startswith("ATen parallel backend"):
+            return line.split(":", 1)[1].strip()
     return None
-
-
-def _cpu_capability() -> str | None:
-    try:
-        return torch.backends.cpu.get_cpu_capability()
-    except Exception:
-        return None
 
 
 @functools.lru_cache(maxsize=1)
@@ -199,14 +193,14 @@ def collect_environment(device: str | torch.device = "cpu") -> Environment:
         machine=platform.machine(),
         cpu_model=cpu_model,
         logical_cpus=os.cpu_count(),
-        physical_cpus=_physical_cpus(),
-        cpu_capability=_cpu_capability(),
+        physical_cpus=_best_effort(_physical_cpus),
+        cpu_capability=_best_effort(lambda: torch.backends.cpu.get_cpu_capability()),
         cpu_bf16_native=bf16,
         cpu_governor=governor.strip() if governor else None,
         load_avg_1m=load,
         torch_threads=torch.get_num_threads(),
         interop_threads=torch.get_num_interop_threads(),
-        parallel_backend=_parallel_backend(),
+        parallel_backend=_best_effort(_parallel_backend),
         mkldnn=bool(torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled),
         cuda_version=torch.version.cuda if cuda else None,
         cudnn_version=torch.backends.cudnn.version() if cudnn_available else None,

@@ -11,11 +11,13 @@ Units: milliseconds per forward pass of the whole batch; bytes; images per secon
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import dataclass, field
+from typing import Any
 
 from attnprof.errors import AttnprofError
 from attnprof.latency import stats
 from attnprof.latency.environment import Environment
+from attnprof.records_json import JsonRecord, encode
 
 HIGH_VARIANCE_IQR = 0.10
 """IQR / median above which a measurement is flagged as noisy (torch.utils.benchmark's 10%)."""
@@ -23,29 +25,8 @@ CONTENDED_OTHER_CPUS = 0.25
 """Average logical CPUs busy with other work above which a measurement is flagged contended."""
 
 
-def _require(data: dict, cls: type, what: str) -> None:
-    if not isinstance(data, dict):
-        raise AttnprofError(f"{what} must be a mapping, got {type(data).__name__}")
-    missing = sorted(
-        f.name for f in fields(cls)
-        if f.name not in data and f.default is MISSING and f.default_factory is MISSING
-    )
-    if missing:
-        raise AttnprofError(f"{what} lacks fields: {', '.join(missing)}")
-
-
-def _listify(value):
-    if isinstance(value, tuple):
-        return [_listify(v) for v in value]
-    if isinstance(value, list):
-        return [_listify(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _listify(v) for k, v in value.items()}
-    return value
-
-
 @dataclass(frozen=True)
-class LatencyRecord:
+class LatencyRecord(JsonRecord):
     """Forward latency of one model on one device at one batch size.
 
     ``times_ms`` are the raw samples, each the mean time of one forward over a Timer block of
@@ -120,26 +101,13 @@ class LatencyRecord:
         """Other work kept more than :data:`CONTENDED_OTHER_CPUS` CPUs busy during timing."""
         return self.other_cpu_load is not None and self.other_cpu_load > CONTENDED_OTHER_CPUS
 
-    def to_dict(self) -> dict:
-        data = _listify(asdict(self))
-        data["high_variance"] = self.high_variance  # derived; ignored by from_dict
-        data["contended"] = self.contended
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict) -> LatencyRecord:
-        _require(data, cls, "latency record")
-        values = {f.name: data[f.name] for f in fields(cls) if f.name in data}
-        values["input_shape"] = tuple(values["input_shape"])
-        values["ci95_ms"] = tuple(values["ci95_ms"])
-        values["times_ms"] = tuple(values["times_ms"])
-        env = values.get("environment")
-        values["environment"] = Environment.from_dict(env) if env is not None else None
-        return cls(**values)
+    def to_dict(self) -> dict[str, Any]:
+        derived = {"high_variance": self.high_variance, "contended": self.contended}
+        return {**encode(self), **derived}  # from_dict ignores the derived keys
 
 
 @dataclass(frozen=True)
-class PairedResult:
+class PairedResult(JsonRecord):
     """One variant against the baseline, from interleaved rounds.
 
     ``ratios[i]`` is this variant's sample divided by the baseline's sample of round ``i``;
@@ -183,43 +151,21 @@ class PairedResult:
         """True when the interval of the median ratio excludes 1 (no change)."""
         return self.ratio_ci95[0] > 1.0 or self.ratio_ci95[1] < 1.0
 
-    def to_dict(self) -> dict:
-        data = _listify(asdict(self))
-        data["record"] = self.record.to_dict()
-        data["significant"] = self.significant
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict) -> PairedResult:
-        _require(data, cls, "paired result")
-        values = {f.name: data[f.name] for f in fields(cls) if f.name in data}
-        values["ratios"] = tuple(values["ratios"])
-        values["ratio_ci95"] = tuple(values["ratio_ci95"])
-        values["delta_ci95_pct"] = tuple(values["delta_ci95_pct"])
-        values["record"] = LatencyRecord.from_dict(values["record"])
-        return cls(**values)
+    def to_dict(self) -> dict[str, Any]:
+        return {**encode(self), "significant": self.significant}  # derived
 
 
 @dataclass(frozen=True)
-class DiscardedRound:
+class DiscardedRound(JsonRecord):
     """A paired round re-run because other work was using the CPUs (kept for transparency)."""
 
     order: tuple[str, ...]
     other_cpus: float
     times_ms: dict[str, float]
 
-    def to_dict(self) -> dict:
-        return {"order": list(self.order), "other_cpus": self.other_cpus,
-                "times_ms": dict(self.times_ms)}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> DiscardedRound:
-        _require(data, cls, "discarded round")
-        return cls(tuple(data["order"]), data["other_cpus"], dict(data["times_ms"]))
-
 
 @dataclass(frozen=True)
-class PairedComparison:
+class PairedComparison(JsonRecord):
     """The variants of one model measured in interleaved rounds against ``baseline``.
 
     ``order[i]`` is the order the models ran in during round ``i`` (shuffled with ``seed``
@@ -259,50 +205,9 @@ class PairedComparison:
         """Every model's record, baseline first."""
         return [self.baseline_record, *(r.record for r in self.results)]
 
-    def to_dict(self) -> dict:
-        return {
-            "baseline": self.baseline,
-            "baseline_record": self.baseline_record.to_dict(),
-            "results": [r.to_dict() for r in self.results],
-            "rounds": self.rounds,
-            "shuffle": self.shuffle,
-            "seed": self.seed,
-            "order": [list(o) for o in self.order],
-            "sample_time_s": self.sample_time_s,
-            "wall_s": self.wall_s,
-            "environment": self.environment.to_dict() if self.environment else None,
-            "notes": list(self.notes),
-            "round_other_cpu_load": list(self.round_other_cpu_load),
-            "max_other_cpus": self.max_other_cpus,
-            "discarded_rounds": [d.to_dict() for d in self.discarded_rounds],
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict) -> PairedComparison:
-        _require(data, cls, "paired comparison")
-        env = data.get("environment")
-        return cls(
-            baseline=data["baseline"],
-            baseline_record=LatencyRecord.from_dict(data["baseline_record"]),
-            results=tuple(PairedResult.from_dict(r) for r in data["results"]),
-            rounds=data["rounds"],
-            shuffle=data["shuffle"],
-            seed=data["seed"],
-            order=tuple(tuple(o) for o in data["order"]),
-            sample_time_s=data["sample_time_s"],
-            wall_s=data["wall_s"],
-            environment=Environment.from_dict(env) if env is not None else None,
-            notes=tuple(data.get("notes", ())),
-            round_other_cpu_load=tuple(data.get("round_other_cpu_load", ())),
-            max_other_cpus=data.get("max_other_cpus"),
-            discarded_rounds=tuple(
-                DiscardedRound.from_dict(d) for d in data.get("discarded_rounds", ())
-            ),
-        )
-
 
 @dataclass(frozen=True)
-class ModuleTiming:
+class ModuleTiming(JsonRecord):
     """One distinct attention module, timed alone on the feature map it sees in the model.
 
     Modules with the same configuration that see the same input shape (the blocks of one stage)
@@ -335,14 +240,3 @@ class ModuleTiming:
     batch: int
     dtype: str
     channels_last: bool
-
-    def to_dict(self) -> dict:
-        return _listify(asdict(self))
-
-    @classmethod
-    def from_dict(cls, data: dict) -> ModuleTiming:
-        _require(data, cls, "module timing")
-        values = {f.name: data[f.name] for f in fields(cls) if f.name in data}
-        for key in ("names", "input_shape", "output_shape", "ci95_ms", "times_ms"):
-            values[key] = tuple(values[key])
-        return cls(**values)

@@ -9,21 +9,22 @@ from rich.table import Table
 from attnprof.latency.records import LatencyRecord, ModuleTiming
 
 
+def _table(title: str, headers: Sequence[str], left: str) -> Table:
+    """Columns right-aligned (numbers) but the one named ``left``."""
+    table = Table(title=title)
+    for header in headers:
+        table.add_column(header, justify="left" if header == left else "right")
+    return table
+
+
 def latency_table(records: Sequence[LatencyRecord]) -> Table:
     """One row per device and batch size: median ± IQR, 95% CI, samples, throughput, memory."""
-    table = Table(title="Forward latency (eval, inference_mode; ms per batch)")
-    for header in (
-        "device",
-        "threads",
-        "batch",
-        "median (ms)",
-        "IQR (ms)",
-        "95% CI (ms)",
-        "samples",
-        "throughput (img/s)",
-        "peak memory (MB)",
-    ):
-        table.add_column(header, justify="left" if header == "device" else "right")
+    table = _table(
+        "Forward latency (eval, inference_mode; ms per batch)",
+        ("device", "threads", "batch", "median (ms)", "IQR (ms)", "95% CI (ms)", "samples",
+         "throughput (img/s)", "peak memory (MB)"),
+        left="device",
+    )
     for r in records:
         memory = "—" if r.peak_mem_bytes is None else f"{r.peak_mem_bytes / 1e6:,.1f}"
         flag = " [yellow](high variance)[/yellow]" if r.high_variance else ""
@@ -46,17 +47,12 @@ def latency_table(records: Sequence[LatencyRecord]) -> Table:
 
 def module_table(timings: Sequence[ModuleTiming]) -> Table:
     """Each attention module alone on its stage's feature map, and its share of a forward."""
-    table = Table(title="Attention modules timed alone (ms)")
-    for header in (
-        "stage",
-        "module",
-        "input (NxCxHxW)",
-        "per call (ms)",
-        "calls",
-        "per forward (ms)",
-        "of forward (%)",
-    ):
-        table.add_column(header, justify="left" if header == "module" else "right")
+    table = _table(
+        "Attention modules timed alone (ms)",
+        ("stage", "module", "input (NxCxHxW)", "per call (ms)", "calls", "per forward (ms)",
+         "of forward (%)"),
+        left="module",
+    )
     for t in timings:
         share = "—" if t.pct_of_forward is None else f"{t.pct_of_forward:.1f}"
         table.add_row(
