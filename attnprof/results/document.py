@@ -187,6 +187,9 @@ class Cell:
     profile: ProfileRecord | None = None
     latency: tuple[LatencyEntry, ...] = ()
     failure: Failure | None = None
+    fingerprint: str | None = None
+    """What the cell was measured with (:mod:`attnprof.fingerprint`); ``None`` in files written
+    before fingerprints, which ``--resume`` therefore measures again."""
 
     @property
     def status(self) -> str:
@@ -216,6 +219,7 @@ class Cell:
             "traceback": None if self.failure is None else self.failure.traceback,
             "profile": None if self.profile is None else self.profile.to_dict(),
             "latency": [entry.to_dict() for entry in self.latency],
+            **({"fingerprint": self.fingerprint} if self.fingerprint is not None else {}),
         }
 
     @classmethod
@@ -242,6 +246,7 @@ class Cell:
             profile=None if failed or profile is None else ProfileRecord.from_dict(profile, identity),
             latency=tuple(LatencyEntry.from_dict(e) for e in data.get("latency") or ()),
             failure=Failure(str(data.get("error")), data.get("traceback")) if failed else None,
+            fingerprint=data.get("fingerprint"),
         )
 
 
