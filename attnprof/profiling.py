@@ -30,7 +30,7 @@ from attnprof.inputs import IN_CHANNELS, parse_input
 from attnprof.networks import USER_HEAD, Network, attention_modules
 from attnprof.results.counts import ConventionCount, ProfileRecord
 
-_OPTION_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_OPTION_KEY = re.compile(r"^(?:(?:model|attention)\.)?[A-Za-z_][A-Za-z0-9_]*$")
 _RESERVED = frozenset(
     {"backbone", "attention", "input", "head", "batch", "conventions", "device", "latency"}
 )
@@ -89,8 +89,8 @@ def parse_option(text: str) -> tuple[str, Any]:
     key = key.strip()
     if not sep or not _OPTION_KEY.match(key) or not raw.strip():
         raise AttnprofError(
-            f"invalid option {text!r}: use KEY=VALUE with a Python identifier as KEY "
-            "(e.g. groups=32)"
+            f"invalid option {text!r}: use KEY=VALUE with a Python identifier as KEY, "
+            "optionally prefixed model. or attention. (e.g. groups=32)"
         )
     if key in _RESERVED:
         raise AttnprofError(f"invalid option {text!r}: {key!r} is not an attention option")

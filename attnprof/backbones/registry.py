@@ -59,16 +59,25 @@ BACKBONE_OPTIONS = frozenset(option for info in BACKBONES.values() for option in
 """Option names that belong to a backbone, never to the attention module."""
 
 
+def backbone_class(info: BackboneInfo) -> type[nn.Module]:
+    """The class that builds ``info``'s family (imported here, not at module load)."""
+    if info.family == "resnet":
+        from attnprof.backbones.resnet import ResNet
+
+        return ResNet
+    from attnprof.backbones.mobilenet import MobileNetV2
+
+    return MobileNetV2
+
+
 def _construct(
     info: BackboneInfo, slot: AttentionBuilder, head: str, num_classes: int, options: dict
 ) -> nn.Module:
     if info.family == "resnet":
-        from attnprof.backbones.resnet import RESNET_CONFIGS, ResNet
+        from attnprof.backbones.resnet import RESNET_CONFIGS
 
-        return ResNet(RESNET_CONFIGS[info.name], slot, head, num_classes)
-    from attnprof.backbones.mobilenet import MobileNetV2
-
-    return MobileNetV2(slot, head, num_classes, **options)
+        return backbone_class(info)(RESNET_CONFIGS[info.name], slot, head, num_classes)
+    return backbone_class(info)(slot, head, num_classes, **options)
 
 
 def build_model(

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from collections.abc import Sequence
 
 from attnprof import __version__
-from attnprof.cli.exit_codes import EPILOG, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from attnprof.blame import one_line
+from attnprof.cli.exit_codes import EPILOG, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from attnprof.errors import AttnprofError
 
 _COMMANDS = ("profile", "run", "report", "compare", "list")
@@ -48,24 +50,44 @@ def build_parser() -> argparse.ArgumentParser:
         module.register(subparsers)
     for command in subparsers.choices.values():
         command.epilog = EPILOG
+        command.add_argument(
+            "--debug",
+            action="store_true",
+            help="on an error, print the full traceback (with the original exception) too",
+        )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``attnprof`` console script; returns the exit code."""
     parser = build_parser()
+    args = None
     try:
         args = parser.parse_args(argv)
         return int(args.func(args) or EXIT_OK)
     except SystemExit as exc:  # argparse's --help / errors
         return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
     except AttnprofError as exc:
+        _traceback(args, exc)
         return _fail(str(exc))
     except KeyboardInterrupt:
         print("attnprof: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_OK
+    except Exception as exc:  # a bug, or a user's code failing where attnprof did not expect it
+        _traceback(args, exc)
+        print(
+            f"attnprof: error: unexpected {one_line(exc)} (run with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
+
+
+def _traceback(args, exc: BaseException) -> None:
+    """With ``--debug``: the whole chain, the original exception of a user's code included."""
+    if getattr(args, "debug", False):
+        traceback.print_exception(exc, file=sys.stderr)
 
 
 def entry() -> None:

@@ -3,6 +3,7 @@
     attnprof profile --backbone resnet50 --attention se --input 224
     attnprof profile --backbone resnet50 --attention sge --input 800x1333 --head pool --json
     attnprof profile --attention sge --option groups=32 --conventions paper,full
+    attnprof profile --model mypkg.nets:MyNet --attention eca --option width=2
 
 Every argument is taken as text and checked by the library, so a bad value is one line on
 stderr and exit code 2.
@@ -12,11 +13,14 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 
 from attnprof.backbones import HEADS
 from attnprof.cli.exit_codes import EXIT_OK
 from attnprof.counting import DEFAULT_CONVENTIONS
+from attnprof.errors import AttnprofError
 from attnprof.latency.settings import DTYPES
+from attnprof.networks import USER_HEAD, Network, route_options
 from attnprof.profiling import LatencyRequest, parse_batches, parse_options, profile
 
 
@@ -28,8 +32,23 @@ def register(subparsers) -> None:
         "under several counting conventions side by side (paper, fvcore, thop: MACs; full: "
         "FLOPs and bytes moved).",
     )
+    network = parser.add_mutually_exclusive_group()
+    network.add_argument(
+        "--backbone",
+        default="resnet50",
+        help="a built-in backbone, see `attnprof list` (default: %(default)s)",
+    )
+    network.add_argument(
+        "--model",
+        metavar="PKG.MOD:FACTORY",
+        help="your own network: a class or function returning an nn.Module, imported from the "
+        "current folder too; attention fills its attnprof.AttentionSlot placeholders",
+    )
     parser.add_argument(
-        "--backbone", default="resnet50", help="resnet18 ... resnet152 (default: %(default)s)"
+        "--insert-after",
+        metavar="PATTERN",
+        help="with --model: put attention after every module whose name matches PATTERN "
+        "(fnmatch, e.g. 'layer*.*.bn2'), for a network whose code cannot be edited",
     )
     parser.add_argument(
         "--attention",
@@ -51,9 +70,8 @@ def register(subparsers) -> None:
     )
     parser.add_argument(
         "--head",
-        default="fc",
         help="; ".join(f"{name}: {meaning}" for name, meaning in HEADS.items())
-        + " (default: %(default)s)",
+        + f" (default: fc; {USER_HEAD} with --model)",
     )
     parser.add_argument(
         "--conventions",
@@ -66,8 +84,9 @@ def register(subparsers) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="attention option, repeatable; values parse as int, float, "
-        "true/false or text (e.g. groups=32)",
+        help="option, repeatable; values parse as int, float, true/false or text (e.g. "
+        "groups=32). With --model an option goes to the network's factory when it names it, "
+        "else to the attention module; model.KEY=... or attention.KEY=... say which",
     )
     parser.add_argument(
         "--json", action="store_true", help="print one JSON object instead of tables"
@@ -107,15 +126,27 @@ def _run(args) -> int:
             compile=args.compile,
             modules=not args.no_modules,
         )
+    options = parse_options(args.option)
+    model, model_options = args.backbone, {}
+    if args.model is not None:
+        model = Network(args.model, insert_after=args.insert_after)
+        model_options, options = route_options(model, args.attention, options)
+        model = replace(model, options=model_options)
+    elif args.insert_after is not None:
+        raise AttnprofError("--insert-after places attention in a network given with --model")
+    else:
+        if any(key.startswith("model.") for key in options):
+            raise AttnprofError("model.KEY options reach a network given with --model")
+        options = {key.removeprefix("attention."): value for key, value in options.items()}
     record = profile(
-        args.backbone,
+        model,
         args.attention,
         input=args.input,
         head=args.head,
         batch=batches[0],
         conventions=args.conventions,
         latency=latency,
-        **parse_options(args.option),
+        **options,
     )
     if args.json:
         print(json.dumps(record.to_dict(), indent=2))

@@ -140,6 +140,11 @@ def _print_summary(console: Console, report: Report, summary: RunSummary) -> Non
         f"{summary.skipped} kept from before, {len(summary.failed)} failed, "
         f"in {summary.seconds:.0f} s"
     )
+    if summary.redone:
+        console.print(
+            f"measured again {len(summary.redone)} cells whose code or options changed since "
+            f"the earlier run: {', '.join(summary.redone)}"
+        )
     for label in summary.failed:
         console.print(f"[red]failed[/red]: {label} (see {summary.results_path})")
     for path in summary.reports:

@@ -156,8 +156,10 @@ def build_network(
             f"to put {spec.name!r}; add slots where attention belongs, or give insert_after "
             "(e.g. insert_after='layer*.*.bn2')"
         )
+    if spec.placement == "none":  # slots as the factory left them: empty, or the user's
+        return model.eval()
     builder = AttentionBuilder(spec, attention_options, network.name)
-    with torch.device(device) if device is not None else _same_device(model):
+    with _same_device(model):  # an nn.Module target is copied where it is, whatever ``device``
         for name, slot in slots:
             slot.fill(builder.anywhere(slot.channels, slot.stage, name))
     return model.eval()

@@ -8,10 +8,15 @@ line naming the file, the key, the bad value and what is allowed. The format::
     description = "..."
 
     [models]
-    backbones = ["resnet50", "resnet101"]
-    variants = ["none", "se", {name = "sge-g32", attention = "sge", options = {groups = 32}}]
+    backbones = ["resnet50", "resnet101", "mobilenet_v2"]
+    models = ["mypkg.nets:my_net",              # optional: the user's own networks
+              {model = "mypkg.nets:TheirNet", name = "theirs", options = {width = 2},
+               insert_after = "layer*.*.bn2"}]
+    variants = ["none", "se", {name = "sge-g32", attention = "sge", options = {groups = 32}},
+                {name = "sge", per_backbone = {mobilenet_v2 = {groups = 8}}},
+                {name = "sk", backbones = ["resnet50", "resnet101"]}]
     input = 224                  # or [800, 1333] (H, W)
-    heads = ["fc"]               # fc, pool, none: one setting per head
+    heads = ["fc"]               # fc, pool, none: one setting per head (backbones only)
 
     [counting]
     conventions = ["paper", "fvcore", "thop", "full"]
@@ -42,6 +47,11 @@ line naming the file, the key, the bad value and what is allowed. The format::
     source = "SGE paper, Table 1"
 
 The ``none`` variant is the baseline every Δ is taken against; a suite must include it.
+
+A user's network (``models``, see :mod:`attnprof.networks`) is crossed with every variant at
+the suite's input, with head ``model`` (what its forward returns); ``backbones`` may then be
+empty. A variant's ``per_backbone`` options override its ``options`` on the networks named
+(by backbone or model name), and its ``backbones`` list keeps it to those networks.
 """
 
 from __future__ import annotations
@@ -56,9 +66,11 @@ from attnprof.attention.registry import get_attention_spec
 from attnprof.backbones import BACKBONES, HEADS
 from attnprof.counting.conventions import CONVENTIONS
 from attnprof.errors import AttnprofError, choices
+from attnprof.imports import is_import_path
 from attnprof.inputs import parse_input
 from attnprof.latency.settings import DTYPES
 from attnprof.latency.stats import min_samples_for_ci
+from attnprof.networks import USER_HEAD, Network
 
 DEVICES = ("cpu", "cuda")
 BASELINE = "none"
@@ -72,11 +84,25 @@ install cannot import that folder as a package (outside ``attnprof/``, no ``__in
 
 @dataclass(frozen=True)
 class Variant:
-    """One attention variant of a suite: a display name, a registry name and its options."""
+    """One attention variant of a suite: a display name, a registry name and its options.
+
+    ``per_backbone`` maps a network's name to options that override ``options`` there (SGE's
+    64 groups do not divide MobileNetV2's 24 channels); ``backbones``, when not empty, keeps the
+    variant to those networks (SK replaces a dense 3x3 conv, which MobileNetV2 lacks).
+    """
 
     name: str
     attention: str
     options: dict[str, Any] = field(default_factory=dict)
+    per_backbone: dict[str, dict[str, Any]] = field(default_factory=dict)
+    backbones: tuple[str, ...] = ()
+
+    def applies_to(self, network: str) -> bool:
+        return not self.backbones or network in self.backbones
+
+    def options_for(self, network: str) -> dict[str, Any]:
+        """The options the module gets on ``network``."""
+        return {**self.options, **self.per_backbone.get(network, {})}
 
 
 @dataclass(frozen=True)
@@ -138,12 +164,30 @@ class Suite:
     latency: LatencySettings
     claims: Claims
     published: tuple[Published, ...] = ()
+    models: tuple[Network, ...] = ()
+    """The user's own networks, crossed with every variant at each input (head ``model``)."""
+
+    def networks(self) -> list[tuple[str, str | Network, tuple[Setting, ...]]]:
+        """``(name, what build_model takes, settings)`` for every backbone, then every model."""
+        inputs = dict.fromkeys(s.input_hw for s in self.settings)
+        own = tuple(Setting(hw, USER_HEAD) for hw in inputs)
+        return [
+            *((name, name, self.settings) for name in self.backbones),
+            *((model.name, model, own) for model in self.models),
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["settings"] = [
             {"input": list(s.input_hw), "head": s.head, "label": s.label} for s in self.settings
         ]
+        for variant in data["variants"]:  # written only when used: older files stay the same
+            for key in ("per_backbone", "backbones"):
+                if not variant[key]:
+                    del variant[key]
+        del data["models"]
+        if self.models:
+            data["models"] = [model.to_dict() for model in self.models]
         return json.loads(json.dumps(data))  # plain JSON types: tuples become lists
 
     @classmethod
@@ -163,7 +207,13 @@ class Suite:
             description=data.get("description", ""),
             backbones=tuple(data.get("backbones") or ()),
             variants=tuple(
-                Variant(v["name"], v.get("attention", v["name"]), dict(v.get("options") or {}))
+                Variant(
+                    v["name"],
+                    v.get("attention", v["name"]),
+                    dict(v.get("options") or {}),
+                    dict(v.get("per_backbone") or {}),
+                    tuple(v.get("backbones") or ()),
+                )
                 for v in data.get("variants") or ()
             ),
             settings=settings,
@@ -172,12 +222,13 @@ class Suite:
             latency=table(LatencySettings, data.get("latency")),
             claims=table(Claims, data.get("claims")),
             published=tuple(table(Published, row) for row in data.get("published") or ()),
+            models=tuple(Network.from_dict(m) for m in data.get("models") or ()),
         )
 
 
 _SECTIONS = {
     "suite": {"name", "description"},
-    "models": {"backbones", "variants", "input", "heads"},
+    "models": {"backbones", "models", "variants", "input", "heads"},
     "counting": {"conventions", "batch"},
     "latency": {
         "enabled",
@@ -254,12 +305,19 @@ def _parse(raw: dict[str, Any], path: Path) -> Suite:
     if models is None:
         v.fail("models", None, "a [models] table with backbones and variants")
     name = v.string("suite.name", suite.get("name", path.stem))
+    user_models = tuple(
+        _parse_model(v, item) for item in v.any_list("models.models", models.get("models", []))
+    )
+    listed = models.get("backbones", [] if user_models else None)
     backbones = tuple(
         v.choice("models.backbones", b, BACKBONES)
-        for b in v.nonempty_list("models.backbones", models.get("backbones"))
+        for b in (v.any_list if user_models else v.nonempty_list)("models.backbones", listed)
     )
+    network_names = [*backbones, *(m.name for m in user_models)]
+    if len(set(network_names)) != len(network_names):
+        v.fail("models.models", network_names, "networks with distinct names (give name = ...)")
     variants = tuple(
-        _parse_variant(v, item)
+        _parse_variant(v, item, network_names)
         for item in v.nonempty_list("models.variants", models.get("variants"))
     )
     names = [variant.name for variant in variants]
@@ -289,10 +347,10 @@ def _parse(raw: dict[str, Any], path: Path) -> Suite:
         v.choice("latency.heads", head, heads)
     claims = _parse_claims(v, raw.get("claims", {}), conventions)
     published = tuple(
-        _parse_published(v, row, backbones, names) for row in raw.get("published", [])
+        _parse_published(v, row, network_names, names) for row in raw.get("published", [])
     )
     description = v.string("suite.description", suite.get("description", ""), allow_empty=True)
-    _check_variant_options(path, backbones[0], variants)
+    _check_variant_options(path, backbones, user_models, variants, input_hw)
     return Suite(
         name=name,
         source=_display_path(path),
@@ -305,24 +363,59 @@ def _parse(raw: dict[str, Any], path: Path) -> Suite:
         latency=latency,
         claims=claims,
         published=published,
+        models=user_models,
     )
 
 
-def _parse_variant(v: _Validator, item: Any) -> Variant:
+_VARIANT_KEYS = ("name", "attention", "options", "per_backbone", "backbones")
+_MODEL_KEYS = ("model", "name", "options", "insert_after")
+
+
+def _parse_variant(v: _Validator, item: Any, networks: list[str]) -> Variant:
     if isinstance(item, str):
         spec = v.attention("models.variants", item)
         return Variant(item, spec)
     if not isinstance(item, dict):
-        v.fail("models.variants", item, "a module name or a table {name, attention, options}")
-    unknown = set(item) - {"name", "attention", "options"}
+        v.fail("models.variants", item, f"a module name or a table {{{', '.join(_VARIANT_KEYS)}}}")
+    unknown = set(item) - set(_VARIANT_KEYS)
     if unknown:
-        v.fail("models.variants", sorted(unknown), "only the keys name, attention, options")
+        v.fail("models.variants", sorted(unknown), f"only the keys {choices(_VARIANT_KEYS)}")
     attention = v.attention("models.variants.attention", item.get("attention", item.get("name")))
     name = v.string("models.variants.name", item.get("name", attention))
-    options = item.get("options", {})
-    if not isinstance(options, dict):
-        v.fail(f"models.variants[{name}].options", options, "a table of module options")
-    return Variant(name, attention, dict(options))
+    key = f"models.variants[{name}]"
+    options = v.table(f"{key}.options", item.get("options", {}))
+    per_backbone = v.table(f"{key}.per_backbone", item.get("per_backbone", {}))
+    for network, overrides in per_backbone.items():
+        v.choice(f"{key}.per_backbone", network, networks)
+        v.table(f"{key}.per_backbone.{network}", overrides)
+    only = tuple(
+        v.choice(f"{key}.backbones", network, networks)
+        for network in v.any_list(f"{key}.backbones", item.get("backbones", []))
+    )
+    return Variant(name, attention, dict(options), {k: dict(o) for k, o in per_backbone.items()},
+                   only)
+
+
+def _parse_model(v: _Validator, item: Any) -> Network:
+    if isinstance(item, str):
+        item = {"model": item}
+    if not isinstance(item, dict) or not isinstance(item.get("model"), str):
+        v.fail("models.models", item, "an import path 'package.module:factory' or a table "
+               f"{{{', '.join(_MODEL_KEYS)}}}")
+    unknown = set(item) - set(_MODEL_KEYS)
+    if unknown:
+        v.fail("models.models", sorted(unknown), f"only the keys {choices(_MODEL_KEYS)}")
+    if not is_import_path(item["model"]):
+        v.fail("models.models", item["model"], "an import path 'package.module:factory'")
+    key = f"models.models[{item['model']}]"
+    name = v.string(f"{key}.name", item.get("name", item["model"]))
+    try:
+        return Network(
+            item["model"], dict(v.table(f"{key}.options", item.get("options", {}))),
+            item.get("insert_after"), name,
+        )
+    except AttnprofError as exc:
+        raise AttnprofError(f"{v.path}: {key}: {exc}") from None
 
 
 def _display_path(path: Path) -> str:
@@ -333,15 +426,25 @@ def _display_path(path: Path) -> str:
     return str(path)
 
 
-def _check_variant_options(path: Path, backbone: str, variants: tuple[Variant, ...]) -> None:
-    """Build each variant once on the meta device, so bad options fail before anything runs."""
+def _check_variant_options(
+    path: Path,
+    backbones: tuple[str, ...],
+    models: tuple[Network, ...],
+    variants: tuple[Variant, ...],
+    input_hw: tuple[int, int],
+) -> None:
+    """Build every network with every variant it gets on the meta device (no memory, a few
+    seconds), so a bad option or a module that does not fit fails before anything runs."""
     from attnprof.backbones import build_model
 
-    for variant in variants:
-        try:
-            build_model(backbone, variant.attention, device="meta", **variant.options)
-        except AttnprofError as exc:
-            raise AttnprofError(f"{path}: variant {variant.name!r}: {exc}") from None
+    shape = (1, 3, *input_hw)
+    for name, target in [*((b, b) for b in backbones), *((m.name, m) for m in models)]:
+        for variant in (v for v in variants if v.applies_to(name)):
+            try:
+                build_model(target, variant.attention, device="meta", input_shape=shape,
+                            **variant.options_for(name))
+            except AttnprofError as exc:
+                raise AttnprofError(f"{path}: variant {variant.name!r} on {name}: {exc}") from None
 
 
 def _parse_input(v: _Validator, key: str, value: Any) -> tuple[int, int]:
@@ -396,7 +499,7 @@ def _parse_claims(v: _Validator, table: dict[str, Any], conventions: tuple[str, 
 
 
 def _parse_published(
-    v: _Validator, row: dict[str, Any], backbones: tuple[str, ...], variants: list[str]
+    v: _Validator, row: dict[str, Any], backbones: list[str], variants: list[str]
 ) -> Published:
     return Published(
         backbone=v.choice("published.backbone", row.get("backbone"), backbones),
@@ -439,6 +542,16 @@ class _Validator:
     def nonempty_list(self, key: str, value: Any) -> list:
         if not isinstance(value, list) or not value:
             self.fail(key, value, "a non-empty list")
+        return value
+
+    def any_list(self, key: str, value: Any) -> list:
+        if not isinstance(value, list):
+            self.fail(key, value, "a list")
+        return value
+
+    def table(self, key: str, value: Any) -> dict:
+        if not isinstance(value, dict):
+            self.fail(key, value, "a table of options")
         return value
 
     def choice(self, key: str, value: Any, allowed) -> Any:

@@ -6,8 +6,9 @@ that each variant's Δ is taken against the plain backbone measured in the same 
 
 Every finished piece of work is saved straight away through :func:`attnprof.results.write` (an
 atomic rewrite of ``results.json``): an interrupted run loses nothing that finished, and
-``resume=True`` does only what is missing. A cell that fails is recorded with its error and the
-run goes on.
+``resume=True`` does only what is missing, and measures again a cell whose fingerprint (the
+source and options of its network and attention module, :mod:`attnprof.fingerprint`) changed.
+A cell that fails is recorded with its error and full traceback, and the run goes on.
 
 Latency: variants are timed in interleaved rounds with the ``none`` baseline (see
 :func:`attnprof.latency.paired_latency`); each variant's entry is its latency record plus its
@@ -24,11 +25,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from attnprof import results
+from attnprof.blame import one_line
 from attnprof.errors import AttnprofError, choices
 from attnprof.files import ensure_writable_dir
+from attnprof.fingerprint import fingerprint
 from attnprof.latency.settings import resolve_device
 from attnprof.results import Cell, Failure, LatencyEntry, PairedRatio, ResultsDocument
 from attnprof.suite import provenance
+from attnprof.networks import USER_HEAD, Network
 from attnprof.suite.config import BASELINE, DEVICES, Setting, Suite, Variant
 
 ProgressCallback = Callable[["Step"], None]
@@ -54,6 +58,8 @@ class RunSummary:
     counted: int = 0
     timed_groups: int = 0
     skipped: int = 0
+    redone: list[str] = field(default_factory=list)
+    """Cells a resumed run measured again: their code or options changed since."""
     failed: list[str] = field(default_factory=list)
     seconds: float = 0.0
     reports: list[Path] = field(default_factory=list)
@@ -120,10 +126,11 @@ class SuiteRunner:
 
     def plan_cells(self) -> list[tuple[str, Variant, Setting]]:
         return [
-            (backbone, variant, setting)
-            for backbone in self.suite.backbones
-            for setting in self.suite.settings
+            (name, variant, setting)
+            for name, _, settings in self.suite.networks()
+            for setting in settings
             for variant in self.suite.variants
+            if variant.applies_to(name)
         ]
 
     def plan_latency(self) -> list[tuple[str, Setting, str, int]]:
@@ -131,13 +138,23 @@ class SuiteRunner:
             return []
         heads = self.suite.latency.heads
         return [
-            (backbone, setting, device, batch)
-            for backbone in self.suite.backbones
-            for setting in self.suite.settings
-            if not heads or setting.head in heads
+            (name, setting, device, batch)
+            for name, _, settings in self.suite.networks()
+            for setting in settings
+            if not heads or setting.head in heads or setting.head == USER_HEAD
             for device in self.suite.latency.devices
             for batch in self.suite.latency.batch_sizes
         ]
+
+    def _target(self, name: str) -> str | Network:
+        """What :func:`~attnprof.backbones.build_model` takes for the network ``name``."""
+        return next(target for own, target, _ in self.suite.networks() if own == name)
+
+    def _fingerprint(self, name: str, variant: Variant, setting: Setting) -> str:
+        return fingerprint(
+            self._target(name), variant.attention, variant.options_for(name), setting.head,
+            (self.suite.count_batch, 3, *setting.input_hw),
+        )
 
     # -- running --------------------------------------------------------------------------
 
@@ -147,7 +164,12 @@ class SuiteRunner:
         for backbone, variant, setting in self.plan_cells():
             key = cell_id(backbone, variant.name, setting)
             cell = self.cells.get(key)
-            if cell is not None and cell.ok and cell.profile is not None:
+            if cell is not None and cell.fingerprint != self._fingerprint(
+                backbone, variant, setting
+            ):  # edited code or options: nothing measured before holds for it
+                summary.redone.append(key)
+                self.cells[key] = cell = replace(cell, latency=())
+            elif cell is not None and cell.ok and cell.profile is not None:
                 summary.skipped += 1
                 continue
             self._count(key, backbone, variant, setting, summary)
@@ -167,13 +189,13 @@ class SuiteRunner:
         cell = self._new_cell(key, backbone, variant, setting)
         try:
             record = profile(
-                backbone,
+                self._target(backbone),
                 variant.attention,
                 input=setting.input_hw,
                 head=setting.head,
                 batch=self.suite.count_batch,
                 conventions=list(self.suite.conventions),
-                **variant.options,
+                **variant.options_for(backbone),
             )
             cell = replace(cell, profile=record)
             summary.counted += 1
@@ -192,7 +214,8 @@ class SuiteRunner:
         return [
             variant
             for variant in self.suite.variants
-            if (cell := self.cells.get(cell_id(backbone, variant.name, setting))) is not None
+            if variant.applies_to(backbone)
+            and (cell := self.cells.get(cell_id(backbone, variant.name, setting))) is not None
             and cell.ok
             and not _has_entry(cell, device, batch)
         ]
@@ -232,14 +255,16 @@ class SuiteRunner:
         self, backbone: str, setting: Setting, variants: list[Variant], device: str, batch: int
     ) -> dict[str, LatencyEntry]:
         """Time ``variants`` (the baseline among them); one entry per variant name."""
-        from attnprof.backbones.resnet import build_model
+        from attnprof.backbones import build_model
         from attnprof.latency import paired_latency
 
         latency = self.suite.latency
+        target = self._target(backbone)
+        shape = (batch, 3, *setting.input_hw)
         comparison = paired_latency(
             {
-                v.name: (lambda v=v: build_model(backbone, v.attention, head=setting.head,
-                                                 **v.options))
+                v.name: (lambda v=v: build_model(target, v.attention, head=setting.head,
+                                                 input_shape=shape, **v.options_for(backbone)))
                 for v in variants
             },
             (3, *setting.input_hw),
@@ -271,9 +296,10 @@ class SuiteRunner:
             variant=variant.name,
             setting=setting.label,
             attention=variant.attention,
-            options=dict(variant.options),
+            options=variant.options_for(backbone),
             head=setting.head,
             input=(self.suite.count_batch, 3, *setting.input_hw),
+            fingerprint=self._fingerprint(backbone, variant, setting),
         )
 
     def document(self) -> ResultsDocument:
@@ -303,10 +329,12 @@ def _has_entry(cell: Cell, device: str, batch: int) -> bool:
 
 
 def _failure(exc: BaseException) -> Failure:
-    """One line for tables (the innermost frame helps locate a failure in a module), and the
-    whole traceback for whoever debugs it."""
+    """One line for tables, and the whole traceback (the original exception of a user's code
+    included) for whoever debugs it. An AttnprofError's line already says where; another
+    exception gets its innermost frame, which helps locate it."""
+    full = "".join(traceback.format_exception(exc)).rstrip()
+    if isinstance(exc, AttnprofError):
+        return Failure(str(exc), full)
     frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
     where = f" (at {Path(frame.filename).name}:{frame.lineno})" if frame else ""
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    full = "".join(traceback.format_exception(exc)).rstrip()
-    return Failure(f"{type(exc).__name__}: {message}{where}", full)
+    return Failure(f"{one_line(exc)}{where}", full)
