@@ -199,7 +199,9 @@ def test_constructor_exception_is_one_line_with_place_and_channels(helpers):
         build("Boom")
     message = str(info.value)
     assert "\n" not in message
-    assert message.startswith(f"resnet50 + {HELPERS}:Boom at layer1.0.attention (stage 0, 256 channels)")
+    assert message.startswith(
+        f"resnet50 + {HELPERS}:Boom at layer1.0.attention (stage 0, 256 channels)"
+    )
     assert "ValueError: cannot split 256 channels into 7 groups" in message
     assert isinstance(info.value.__cause__, ValueError)
 

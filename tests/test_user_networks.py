@@ -164,7 +164,7 @@ def test_a_network_with_nowhere_to_put_attention_is_refused(nets):
         attnprof.profile(f"{PKG}:plain_net", "se", conventions="paper", insert_after="layer*")
     with pytest.raises(AttnprofError, match="returns shape \\[1, 10\\]"):
         attnprof.profile(f"{PKG}:plain_net", "se", conventions="paper", insert_after="8")
-    with pytest.raises(AttnprofError, match="returned int, not a torch.nn.Module"):
+    with pytest.raises(AttnprofError, match=r"returned int, not a torch\.nn\.Module"):
         attnprof.profile(f"{PKG}:not_a_model", conventions="paper")
     with pytest.raises(AttnprofError, match="'conv' module"):
         attnprof.profile(f"{PKG}:SlotNet", "sk", conventions="paper")

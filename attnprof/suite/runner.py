@@ -30,9 +30,9 @@ from attnprof.errors import AttnprofError, choices
 from attnprof.files import ensure_writable_dir
 from attnprof.fingerprint import fingerprint
 from attnprof.latency.settings import resolve_device
+from attnprof.networks import USER_HEAD, Network
 from attnprof.results import Cell, Failure, LatencyEntry, PairedRatio, ResultsDocument
 from attnprof.suite import provenance
-from attnprof.networks import USER_HEAD, Network
 from attnprof.suite.config import BASELINE, DEVICES, Setting, Suite, Variant
 
 ProgressCallback = Callable[["Step"], None]
