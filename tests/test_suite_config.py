@@ -29,9 +29,15 @@ def test_shipped_suites_are_present_and_valid():
         assert "none" in [v.name for v in suite.variants]
 
 
-def test_imagenet_suite_is_resnet50_and_101_with_all_eight_modules():
+def test_imagenet_suite_is_resnet50_101_and_mobilenet_v2_with_all_eight_modules():
     suite = load_suite("imagenet")
-    assert suite.backbones == ("resnet50", "resnet101")
+    assert suite.backbones == ("resnet50", "resnet101", "mobilenet_v2")
+    by_name = {v.name: v for v in suite.variants}
+    # MobileNetV2's widths take 8 SGE groups and 4 SA groups; SK needs a dense 3x3 conv
+    assert by_name["sge"].options_for("resnet50") == {}
+    assert by_name["sge"].options_for("mobilenet_v2") == {"groups": 8}
+    assert by_name["sa"].options_for("mobilenet_v2") == {"groups": 4}
+    assert not by_name["sk"].applies_to("mobilenet_v2") and by_name["sk"].applies_to("resnet50")
     assert [v.attention for v in suite.variants] == [
         "none",
         "se",
