@@ -20,7 +20,6 @@ from contextlib import contextmanager
 from torch import nn
 
 from attnprof.errors import AttnprofError
-from attnprof.networks.slot import AttentionSlot
 
 
 def _shape(value) -> tuple[int, ...] | None:
@@ -74,9 +73,7 @@ def blamed(
             exc = caught.__cause__
         if running:
             name, module, seen = running[-1]
-            if isinstance(module, AttentionSlot) and module.module is not None:
-                module = module.module
-            stage = getattr(module, "attnprof_stage", getattr(module, "stage", None))
+            stage = getattr(module, "attnprof_stage", None)
             where = f"stage {stage}, " if isinstance(stage, int) else ""
             channels = f"{seen[1]} channels, " if seen and len(seen) > 1 else ""
             fed = _text(seen) if seen else "not a tensor"

@@ -61,8 +61,13 @@ def attention_slots(model: nn.Module) -> list[tuple[str, AttentionSlot]]:
 
 def attention_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """The attention modules of any model attnprof built: those the model lists itself
-    (``attention_modules()``, attnprof's backbones), else its filled slots."""
+    (``attention_modules()``, attnprof's backbones), else what fills its slots
+    (``<slot>.module``)."""
     finder = getattr(model, "attention_modules", None)
     if callable(finder):
         return list(finder())
-    return [(name, slot) for name, slot in attention_slots(model) if slot.module is not None]
+    return [
+        (f"{name}.module", slot.module)
+        for name, slot in attention_slots(model)
+        if slot.module is not None
+    ]
