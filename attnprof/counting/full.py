@@ -63,12 +63,8 @@ class FlopByteMode(TorchDispatchMode):
 def count_full(
     model: nn.Module, shape: Sequence[int], attention: Iterable[str] | None = None
 ) -> ConventionCount:
-    """Count ``model`` on an input of ``shape`` under the ``full`` convention.
-
-    Build the model on the meta device (``build_model(..., device="meta")``) to make this
-    cheap; it works on real tensors too. ``attention`` names the modules whose share to report
-    (default: ``model.attention_modules()``).
-    """
+    """Count ``model`` on an input of ``shape`` under the ``full`` convention (see
+    :func:`attnprof.counting.count`); cheap on the meta device, it works on real tensors too."""
     names = attention_paths(model, attention)
     scope = AttentionScope()
     mode = FlopByteMode(scope)

@@ -67,11 +67,8 @@ def analysis(model: nn.Module, shape: Sequence[int]):
 def count_fvcore(
     model: nn.Module, shape: Sequence[int], attention: Iterable[str] | None = None
 ) -> ConventionCount:
-    """Count ``model`` on an input of ``shape`` with fvcore (real tensors: build on the CPU).
-
-    ``attention`` names the modules whose share to report (default:
-    ``model.attention_modules()``), taken from fvcore's ``by_module()``.
-    """
+    """Count ``model`` on an input of ``shape`` with fvcore (see :func:`attnprof.counting.count`);
+    the attention share is taken from fvcore's ``by_module()``."""
     names = attention_paths(model, attention)
     flops = analysis(model, shape)
     try:

@@ -103,11 +103,8 @@ def call_macs(call: LeafCall) -> int:
 def count_paper(
     model: nn.Module, shape: Sequence[int], attention: Iterable[str] | None = None
 ) -> ConventionCount:
-    """Count ``model`` on an input of ``shape`` under the ``paper`` convention.
-
-    Build the model on the meta device to make this cheap. ``attention`` names the modules whose
-    share to report (default: ``model.attention_modules()``).
-    """
+    """Count ``model`` on an input of ``shape`` under the ``paper`` convention (see
+    :func:`attnprof.counting.count`); cheap on the meta device."""
     names = attention_paths(model, attention)
     trace, _ = trace_leaf_calls(model, shape, names)
     total = attention_total = 0

@@ -32,12 +32,18 @@ def _share(part: int, whole: int) -> str:
     return f"{100 * part / whole:.2f}" if whole else "-"
 
 
+def _table(title: str, first: str, *numbers: str, no_wrap: bool = True) -> Table:
+    """A left-titled table: a label column, then right-aligned number columns."""
+    table = Table(title=title, title_justify="left")
+    table.add_column(first, no_wrap=no_wrap)
+    for header in numbers:
+        table.add_column(header, justify="right")
+    return table
+
+
 def params_table(record: ProfileRecord) -> Table:
-    table = Table(title=f"Parameters: {_title(record)}", title_justify="left")
-    table.add_column("Parameters")
-    table.add_column("Count (params)", justify="right")
-    table.add_column("M params", justify="right")
-    table.add_column("Share of model (%)", justify="right")
+    table = _table(f"Parameters: {_title(record)}", "Parameters", "Count (params)", "M params",
+                   "Share of model (%)", no_wrap=False)
     table.add_row("model (exact)", f"{record.params:,}", f"{record.params / _MEGA:.3f}", "100.00")
     table.add_row(
         "inside attention modules",
@@ -70,11 +76,8 @@ def count_table(record: ProfileRecord, unit: str) -> Table | None:
     rows = [c for c in record.counts.values() if c.unit == unit]
     if not rows:
         return None
-    table = Table(title=_UNIT_TITLES[unit], title_justify="left")
-    table.add_column("Convention", no_wrap=True)
-    table.add_column(f"Total (G{unit})", justify="right")
-    table.add_column(f"Attention (G{unit})", justify="right")
-    table.add_column("Attention (%)", justify="right")
+    table = _table(_UNIT_TITLES[unit], "Convention", f"Total (G{unit})", f"Attention (G{unit})",
+                   "Attention (%)")
     for count in rows:
         table.add_row(
             count.convention,
@@ -89,16 +92,11 @@ def traffic_table(record: ProfileRecord) -> Table | None:
     rows = [c for c in record.counts.values() if c.bytes is not None and c.unit == "FLOP"]
     if not rows:
         return None
-    table = Table(
-        title="Memory traffic, eager and unfused (1 MB = 10^6 bytes; B = byte)",
-        title_justify="left",
+    table = _table(
+        "Memory traffic, eager and unfused (1 MB = 10^6 bytes; B = byte)", "Convention",
+        "Traffic (MB)", "Attention traffic (MB)", "Attention (%)", "Intensity (FLOP/B)",
+        "Attention intensity (FLOP/B)",
     )
-    table.add_column("Convention", no_wrap=True)
-    table.add_column("Traffic (MB)", justify="right")
-    table.add_column("Attention traffic (MB)", justify="right")
-    table.add_column("Attention (%)", justify="right")
-    table.add_column("Intensity (FLOP/B)", justify="right")
-    table.add_column("Attention intensity (FLOP/B)", justify="right")
     for count in rows:
         table.add_row(
             count.convention,

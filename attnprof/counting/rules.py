@@ -50,12 +50,9 @@ def _tensors(value):
             yield from _tensors(item)
 
 
-def _first(value) -> torch.Tensor | None:
-    return next(_tensors(value), None)
-
-
-def _numel(value) -> int:
-    tensor = _first(value)
+def numel(value) -> int:
+    """Elements of the first tensor in ``value`` (looking inside lists and tuples), else 0."""
+    tensor = next(_tensors(value), None)
     return 0 if tensor is None else tensor.numel()
 
 
@@ -72,7 +69,7 @@ def per_output(flops: int) -> Formula:
     """``flops`` per output element (pointwise ops)."""
 
     def formula(args, kwargs, out) -> int:
-        return flops * _numel(out)
+        return flops * numel(out)
 
     formula.__doc__ = f"{flops} per output element"
     return formula
@@ -83,7 +80,7 @@ def per_input(flops: int, per_out: int = 0) -> Formula:
     (reductions, pooling, normalisations)."""
 
     def formula(args, kwargs, out) -> int:
-        return flops * _numel(args) + per_out * _numel(out)
+        return flops * numel(args) + per_out * numel(out)
 
     formula.__doc__ = f"{flops} per input element + {per_out} per output element"
     return formula
@@ -120,8 +117,8 @@ def _convolution(args, kwargs, out) -> int:
     else:
         # weight is (C_out, C_in / groups, k...): every output element is a dot product of
         # length C_in/groups * k.
-        macs = _numel(out) * weight.shape[1] * kernel
-    return 2 * macs + (_numel(out) if bias is not None else 0)
+        macs = numel(out) * weight.shape[1] * kernel
+    return 2 * macs + (numel(out) if bias is not None else 0)
 
 
 def _mm(args, kwargs, out) -> int:
@@ -131,7 +128,7 @@ def _mm(args, kwargs, out) -> int:
 
 def _addmm(args, kwargs, out) -> int:
     a, b = args[1], args[2]  # bias + (n, k) @ (k, m): one add per output for the bias
-    return 2 * a.shape[0] * a.shape[1] * b.shape[1] + _numel(out)
+    return 2 * a.shape[0] * a.shape[1] * b.shape[1] + numel(out)
 
 
 def _bmm(args, kwargs, out) -> int:
@@ -140,7 +137,7 @@ def _bmm(args, kwargs, out) -> int:
 
 
 def _baddbmm(args, kwargs, out) -> int:
-    return _bmm(args[1:], kwargs, out) + _numel(out)
+    return _bmm(args[1:], kwargs, out) + numel(out)
 
 
 def _mv(args, kwargs, out) -> int:
@@ -148,7 +145,7 @@ def _mv(args, kwargs, out) -> int:
 
 
 def _addmv(args, kwargs, out) -> int:
-    return 2 * args[1].numel() + _numel(out)
+    return 2 * args[1].numel() + numel(out)
 
 
 def _dot(args, kwargs, out) -> int:
@@ -157,7 +154,7 @@ def _dot(args, kwargs, out) -> int:
 
 def _linear(args, kwargs, out) -> int:
     weight, bias = args[1], _arg(args, kwargs, 2, "bias")  # weight (out, in)
-    return 2 * _numel(out) * weight.shape[1] + (_numel(out) if bias is not None else 0)
+    return 2 * numel(out) * weight.shape[1] + (numel(out) if bias is not None else 0)
 
 
 # ---- normalisations ----------------------------------------------------------------------
@@ -190,7 +187,7 @@ def _gelu(args, kwargs, out) -> int:
     # exact: x * 0.5 * (1 + erf(x / sqrt(2))) = 5; tanh approximation:
     # 0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x^3))) = 9.
     approximate = _arg(args, kwargs, 1, "approximate", "none")
-    return (9 if approximate == "tanh" else 5) * _numel(out)
+    return (9 if approximate == "tanh" else 5) * numel(out)
 
 
 # ---- the table ---------------------------------------------------------------------------

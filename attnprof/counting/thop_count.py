@@ -57,11 +57,8 @@ def _run_thop(model: nn.Module, shape: Sequence[int]):
 def count_thop(
     model: nn.Module, shape: Sequence[int], attention: Iterable[str] | None = None
 ) -> ConventionCount:
-    """Count ``model`` on an input of ``shape`` with thop (on a copy of the model).
-
-    ``attention`` names the modules whose share to report (default:
-    ``model.attention_modules()``): the sum of thop's per-module totals over them.
-    """
+    """Count ``model`` on an input of ``shape`` with thop, on a copy of the model (see
+    :func:`attnprof.counting.count`); the attention share sums thop's per-module totals."""
     names = attention_paths(model, attention)
     work = copy.deepcopy(model)
     try:

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from attnprof.counting.rules import moves_data_only
+from attnprof.counting.rules import moves_data_only, numel
 from attnprof.errors import AttnprofError
 
 
@@ -173,12 +173,12 @@ def trace_leaf_calls(
     functional: Counter = Counter()
 
     def enter(module, args):
-        stack.append(LeafCall(names.get(id(module), "?"), module, _numel(args), 0,
+        stack.append(LeafCall(names.get(id(module), "?"), module, numel(args), 0,
                               id(module) in inside))
 
     def leave(module, args, output):
         call = stack.pop()
-        call.out_numel = _numel(output)
+        call.out_numel = numel(output)
         calls.append(call)
 
     handles = []
@@ -195,13 +195,3 @@ def trace_leaf_calls(
             handle.remove()
     return LeafTrace(calls, functional), output
 
-
-def _numel(value) -> int:
-    """Elements of the first tensor in ``value`` (a tensor, or a tuple/list holding one)."""
-    if isinstance(value, torch.Tensor):
-        return value.numel()
-    if isinstance(value, (tuple, list)):
-        for item in value:
-            if isinstance(item, torch.Tensor):
-                return item.numel()
-    return 0
