@@ -41,31 +41,19 @@ class PublishedComparison:
 
     @property
     def params_diff_m(self) -> float | None:
-        if self.measured_params_m is None:
-            return None
-        return self.measured_params_m - self.published_params_m
+        return _diff(self.measured_params_m, self.published_params_m)
 
     @property
     def gmac_diff(self) -> float | None:
-        if self.measured_gmac is None:
-            return None
-        return self.measured_gmac - self.published_gmac
+        return _diff(self.measured_gmac, self.published_gmac)
 
     @property
     def params_match(self) -> bool | None:
-        if self.measured_params_m is None:
-            return None
-        return _printed(self.measured_params_m, PARAMS_DIGITS) == _printed(
-            self.published_params_m, PARAMS_DIGITS
-        )
+        return _match(self.measured_params_m, self.published_params_m, PARAMS_DIGITS)
 
     @property
     def gmac_match(self) -> bool | None:
-        if self.measured_gmac is None:
-            return None
-        return _printed(self.measured_gmac, GMAC_DIGITS) == _printed(
-            self.published_gmac, GMAC_DIGITS
-        )
+        return _match(self.measured_gmac, self.published_gmac, GMAC_DIGITS)
 
     @property
     def matches(self) -> bool:
@@ -99,6 +87,15 @@ class PublishedComparison:
 
 def _printed(value: float, digits: int) -> str:
     return f"{value:.{digits}f}"
+
+
+def _diff(measured: float | None, published: float) -> float | None:
+    return None if measured is None else measured - published
+
+
+def _match(measured: float | None, published: float, digits: int) -> bool | None:
+    """Whether ``measured`` equals ``published`` to the printed digits (``None``: unmeasured)."""
+    return None if measured is None else _printed(measured, digits) == _printed(published, digits)
 
 
 def signed(value: float, digits: int) -> str:
