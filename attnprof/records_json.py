@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterable
 from dataclasses import MISSING, fields, is_dataclass
 from types import NoneType, UnionType
 from typing import Any, Self, Union, get_args, get_origin, get_type_hints
@@ -17,9 +18,10 @@ from typing import Any, Self, Union, get_args, get_origin, get_type_hints
 from attnprof.errors import AttnprofError
 
 
-def encode(record: Any) -> dict[str, Any]:
-    """The JSON object of a dataclass instance."""
-    return {f.name: _plain(getattr(record, f.name)) for f in fields(record)}
+def encode(record: Any, keys: Iterable[str] | None = None) -> dict[str, Any]:
+    """The JSON object of a dataclass instance: its fields, or ``keys`` in that order."""
+    names = [f.name for f in fields(record)] if keys is None else keys
+    return {name: _plain(getattr(record, name)) for name in names}
 
 
 def _plain(value: Any) -> Any:
@@ -60,13 +62,15 @@ def _typed(hint: Any, value: Any) -> Any:
             return None
         hint = next(arg for arg in get_args(hint) if arg is not NoneType)
         origin = get_origin(hint)
+    if isinstance(hint, type) and isinstance(value, hint):  # already decoded
+        return value
     if origin is tuple:
         return tuple(_typed(get_args(hint)[0], v) for v in value)
     if origin is dict:
         return dict(value)
-    if is_dataclass(hint):
-        return hint.from_dict(value) if hasattr(hint, "from_dict") else decode(hint, value)
-    return value
+    if hasattr(hint, "from_dict"):
+        return hint.from_dict(value)
+    return decode(hint, value) if is_dataclass(hint) else value
 
 
 class JsonRecord:

@@ -15,7 +15,10 @@ from typing import Any
 from attnprof.counting.conventions import UNITS
 from attnprof.errors import AttnprofError
 from attnprof.latency.records import LatencyRecord, ModuleTiming
+from attnprof.records_json import encode
 
+_OPTIONAL_COUNTS = ("bytes", "attention_bytes", "reported_params")
+"""Written only where counted (``full`` counts bytes, ``thop`` its own parameters)."""
 
 
 @dataclass(frozen=True)
@@ -72,18 +75,9 @@ class ConventionCount:
         return self.attention / self.attention_bytes
 
     def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "convention": self.convention,
-            "description": self.description,
-            "value": self.value,
-            "unit": self.unit,
-            "attention": self.attention,
-            "uncounted": dict(self.uncounted),
-        }
-        for key in ("bytes", "attention_bytes", "reported_params"):  # only where counted
-            if getattr(self, key) is not None:
-                data[key] = getattr(self, key)
-        return data
+        data = encode(self, ("convention", "description", "value", "unit", "attention"))
+        counted = encode(self, ("uncounted", *_OPTIONAL_COUNTS))
+        return {**data, **{key: value for key, value in counted.items() if value is not None}}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], convention: str | None = None) -> ConventionCount:
@@ -96,9 +90,7 @@ class ConventionCount:
                 attention=_optional_int(data.get("attention")),
                 uncounted={str(k): int(v) for k, v in data.get("uncounted", {}).items()},
                 description=data.get("description", ""),
-                bytes=_optional_int(data.get("bytes")),
-                attention_bytes=_optional_int(data.get("attention_bytes")),
-                reported_params=_optional_int(data.get("reported_params")),
+                **{key: _optional_int(data.get(key)) for key in _OPTIONAL_COUNTS},
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise AttnprofError(f"not a convention count ({convention or '?'}): {exc!r}") from None
@@ -132,25 +124,17 @@ class ProfileRecord:
         return list(self.counts)
 
     def to_dict(self) -> dict[str, Any]:
+        timings = encode(self, ("latency", "module_latency"))  # only where timed
         return {
-            "backbone": self.backbone,
-            "attention": self.attention,
-            "options": dict(self.options),
-            "input": list(self.input),
-            "head": self.head,
-            "params": self.params,
-            "attention_params": self.attention_params,
-            "counts": {name: count.to_dict() for name, count in self.counts.items()},
-            **({"latency": [r.to_dict() for r in self.latency]} if self.latency else {}),
-            **(
-                {"module_latency": [t.to_dict() for t in self.module_latency]}
-                if self.module_latency
-                else {}
-            ),
+            **encode(self, ("backbone", "attention", "options", "input", "head", "params",
+                            "attention_params", "counts")),
+            **{key: value for key, value in timings.items() if value},
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], identity: dict[str, Any] | None = None) -> ProfileRecord:
+    def from_dict(
+        cls, data: dict[str, Any], identity: dict[str, Any] | None = None
+    ) -> ProfileRecord:
         """Read :meth:`to_dict`'s output. ``identity`` supplies ``backbone``, ``attention``,
         ``input``, ``head`` and ``options`` where ``data`` lacks them (a results cell holds them
         itself, and early results files did not repeat them in the profile)."""

@@ -16,20 +16,13 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from attnprof.latency.records import LatencyRecord, PairedResult
+from attnprof.records_json import JsonRecord, decode, encode
 from attnprof.results.counts import ProfileRecord
 from attnprof.suite.config import BASELINE, Suite
 
 SCHEMA_VERSION = 2
 SCHEMA = f"attnprof-results/{SCHEMA_VERSION}"
 """The ``schema`` tag of the documents this attnprof writes."""
-
-
-def _pair(value: Any) -> tuple[float, float] | None:
-    return None if value is None else (float(value[0]), float(value[1]))
-
-
-def _floats(values: Iterable[Any] | None) -> tuple[float, ...]:
-    return tuple(float(v) for v in values or ())
 
 
 @dataclass(frozen=True)
@@ -42,7 +35,7 @@ class Failure:
 
 
 @dataclass(frozen=True)
-class PairedRatio:
+class PairedRatio(JsonRecord):
     """A variant's time over the baseline's, round by round, timed in the same rounds.
 
     ``values`` are the per-round ratios; ``median`` and its 95% interval ``ci95`` summarise
@@ -73,25 +66,7 @@ class PairedRatio:
         return cls(baseline, 0.0, (0.0, 0.0), 1.0, (1.0, 1.0), (1.0,) * rounds)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "baseline": self.baseline,
-            "median": self.median,
-            "ci95": None if self.ci95 is None else list(self.ci95),
-            "delta_pct": self.delta_pct,
-            "delta_ci95_pct": None if self.delta_ci95_pct is None else list(self.delta_ci95_pct),
-            "values": list(self.values),
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> PairedRatio:
-        return cls(
-            str(data["baseline"]),
-            float(data["delta_pct"]),
-            _pair(data.get("delta_ci95_pct")),
-            None if data.get("median") is None else float(data["median"]),
-            _pair(data.get("ci95")),
-            _floats(data.get("values")),
-        )
+        return encode(self, ("baseline", "median", "ci95", "delta_pct", "delta_ci95_pct", "values"))
 
 
 _TIMING_KEYS = ("median_ms", "iqr_ms", "images_per_s", "peak_mem_bytes")
@@ -140,32 +115,19 @@ class LatencyEntry:
         return {
             **head,
             "threads": self.threads,
-            **{key: getattr(self, key) for key in _TIMING_KEYS},
-            "ci95_ms": None if self.ci95_ms is None else list(self.ci95_ms),
-            "times_ms": list(self.times_ms),
+            **encode(self, (*_TIMING_KEYS, "ci95_ms", "times_ms")),
             **self.details,
-            "ratio": None if self.ratio is None else self.ratio.to_dict(),
-            "notes": list(self.notes),
+            **encode(self, ("ratio", "notes")),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LatencyEntry:
-        known = {f.name for f in fields(cls)} | {"error"}
-        common = {"device": str(data["device"]), "batch": int(data["batch"])}
-        threads = data.get("threads")
-        common["threads"] = None if threads is None else int(threads)
         if data.get("error") is not None:
-            return cls(**common, failure=Failure(str(data["error"]), data.get("traceback")))
-        ratio = data.get("ratio")
-        return cls(
-            **common,
-            **{key: data.get(key) for key in _TIMING_KEYS},
-            ci95_ms=_pair(data.get("ci95_ms")),
-            times_ms=_floats(data.get("times_ms")),
-            ratio=None if ratio is None else PairedRatio.from_dict(ratio),
-            notes=tuple(str(n) for n in data.get("notes") or ()),
-            details={k: v for k, v in data.items() if k not in known},
-        )
+            failure = Failure(str(data["error"]), data.get("traceback"))
+            return cls(data["device"], data["batch"], data.get("threads"), failure=failure)
+        known = {f.name for f in fields(cls)} | {"error"}
+        typed = {k: v for k, v in data.items() if k in known - {"failure", "details"}}
+        return decode(cls, {**typed, "details": {k: v for k, v in data.items() if k not in known}})
 
 
 @dataclass(frozen=True)
@@ -224,30 +186,19 @@ class Cell:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Cell:
-        shape = data.get("input")
         identity = {
             "backbone": data["backbone"],
             "attention": data.get("attention") or data["variant"],
             "options": data.get("options") or {},
             "head": data.get("head"),
-            "input": shape,
+            "input": data.get("input"),
         }
-        profile = data.get("profile")
-        failed = data.get("status") == "error"
-        return cls(
-            id=str(data["id"]),
-            backbone=str(data["backbone"]),
-            variant=str(data["variant"]),
-            setting=str(data["setting"]),
-            attention=data.get("attention"),
-            options=dict(data.get("options") or {}),
-            head=data.get("head"),
-            input=None if shape is None else tuple(int(v) for v in shape),
-            profile=None if failed or profile is None else ProfileRecord.from_dict(profile, identity),
-            latency=tuple(LatencyEntry.from_dict(e) for e in data.get("latency") or ()),
-            failure=Failure(str(data.get("error")), data.get("traceback")) if failed else None,
-            fingerprint=data.get("fingerprint"),
-        )
+        if data.get("status") != "error":
+            profile = data.get("profile")
+            profile = None if profile is None else ProfileRecord.from_dict(profile, identity)
+            return decode(cls, {**data, "profile": profile, "failure": None})
+        failure = Failure(str(data.get("error")), data.get("traceback"))
+        return decode(cls, {**data, "profile": None, "failure": failure})
 
 
 @dataclass(frozen=True)
@@ -293,24 +244,9 @@ class ResultsDocument:
     """The provenance of the earlier run a resumed run kept cells from."""
 
     def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "schema": SCHEMA,
-            "suite": self.suite.to_dict(),
-            "provenance": None if self.provenance is None else self.provenance.to_dict(),
-            "cells": [cell.to_dict() for cell in self.cells],
-        }
-        if self.provenance is None:
-            del data["provenance"]
-        if self.resumed_from is not None:
-            data["resumed_from"] = self.resumed_from.to_dict()
-        return data
+        data = encode(self, ("suite", "provenance", "cells", "resumed_from"))
+        return {"schema": SCHEMA, **{key: data[key] for key in data if data[key] is not None}}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ResultsDocument:
-        provenance, earlier = data.get("provenance"), data.get("resumed_from")
-        return cls(
-            suite=Suite.from_dict(data["suite"]),
-            cells=tuple(Cell.from_dict(cell) for cell in data["cells"]),
-            provenance=None if provenance is None else Provenance.from_dict(provenance),
-            resumed_from=None if earlier is None else Provenance.from_dict(earlier),
-        )
+        return decode(cls, data)
