@@ -66,16 +66,6 @@ def not_a_model():
     return 42
 
 
-class Gate(nn.Module):
-    """A user's attention module: a 1x1 conv gate."""
-
-    def __init__(self, channels):
-        super().__init__()
-        self.conv = nn.Conv2d(channels, channels, 1)
-
-    def forward(self, x):
-        return x * torch.sigmoid(self.conv(x))
-
 
 class Broken(nn.Module):
     """Raises in forward, as a module with a wrong reshape would."""
@@ -88,6 +78,20 @@ class Broken(nn.Module):
         return x.view(x.shape[0], 7, -1, 5)
 '''
 
+GATE = """
+import torch
+from torch import nn
+
+
+class Gate(nn.Module):
+    def __init__(self, channels):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 1)
+
+    def forward(self, x):
+        return x * torch.sigmoid(self.conv(x))
+"""
+SOURCE += GATE  # the same module, in the network's file
 SHAPE = (1, 3, 32, 32)
 
 
@@ -249,19 +253,6 @@ def test_a_suite_crosses_user_networks_with_variants_and_reports_them(nets, tmp_
     assert "measured again" not in capsys.readouterr().out
 
 
-GATE = """
-import torch
-from torch import nn
-
-
-class Gate(nn.Module):
-    def __init__(self, channels):
-        super().__init__()
-        self.conv = nn.Conv2d(channels, channels, 1)
-
-    def forward(self, x):
-        return x * torch.sigmoid(self.conv(x))
-"""
 
 
 def test_resume_measures_again_a_cell_whose_module_changed(tmp_path):

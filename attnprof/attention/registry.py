@@ -47,6 +47,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from attnprof.blame import one_line
 from attnprof.errors import AttnprofError, choices
 from attnprof.imports import import_object
 
@@ -343,9 +344,8 @@ def _build_user_module(spec: AttentionSpec, args: tuple, options: dict) -> nn.Mo
     except AttnprofError:
         raise
     except Exception as exc:  # the user's constructor failed: one line, with the cause
-        message = " ".join(str(exc).split()) or "(no message)"
         raise AttnprofError(
-            f"{spec.name} ({what}): the constructor raised {type(exc).__name__}: {message}"
+            f"{spec.name} ({what}): the constructor raised {one_line(exc)}"
         ) from exc
 
 

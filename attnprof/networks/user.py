@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from attnprof.attention.registry import get_attention_spec, has_parameter
+from attnprof.blame import one_line
 from attnprof.errors import AttnprofError, choices
 from attnprof.imports import import_object
 from attnprof.networks.slot import AttentionSlot, attention_slots
@@ -176,10 +177,7 @@ def _call(network: Network, device) -> nn.Module:
     except AttnprofError:
         raise
     except Exception as exc:  # the user's factory failed: one line, with the cause
-        message = " ".join(str(exc).split()) or "(no message)"
-        raise AttnprofError(
-            f"model {network.name}: the factory raised {type(exc).__name__}: {message}"
-        ) from exc
+        raise AttnprofError(f"model {network.name}: the factory raised {one_line(exc)}") from exc
     if not isinstance(model, nn.Module):
         raise AttnprofError(
             f"model {network.name}: the factory returned {type(model).__name__}, not a "
@@ -240,10 +238,9 @@ def _output_channels(
         with torch.no_grad():
             probe.eval()(torch.empty(tuple(input_shape), device="meta"))
     except Exception as exc:
-        message = " ".join(str(exc).split()) or "(no message)"
         raise AttnprofError(
             f"{network.name}: the forward on the meta device that reads the channel counts for "
-            f"insert_after raised {type(exc).__name__}: {message}; use AttentionSlot instead"
+            f"insert_after raised {one_line(exc)}; use AttentionSlot instead"
         ) from exc
     finally:
         for handle in handles:
