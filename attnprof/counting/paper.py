@@ -63,13 +63,11 @@ PAPER_RULES: dict[type, ModuleRule] = {
     nn.Conv2d: _conv2d,
     nn.Linear: _linear,
     nn.BatchNorm2d: _batch_norm2d,
-    # ReLU family: 1 per output element.
     nn.ReLU: _per_output,
     nn.ReLU6: _per_output,
     nn.LeakyReLU: _per_output,
     nn.PReLU: _per_output,
     nn.ELU: _per_output,
-    # Pooling, adaptive included: 1 per input element.
     nn.MaxPool1d: _per_input,
     nn.MaxPool2d: _per_input,
     nn.MaxPool3d: _per_input,
@@ -82,7 +80,6 @@ PAPER_RULES: dict[type, ModuleRule] = {
     nn.AdaptiveAvgPool1d: _per_input,
     nn.AdaptiveAvgPool2d: _per_input,
     nn.AdaptiveAvgPool3d: _per_input,
-    # Upsample (and its Nearest/Bilinear subclasses): 1 per output element.
     nn.Upsample: _per_output,
 }
 

@@ -31,13 +31,6 @@ from attnprof.results.counts import ConventionCount
 SPEC = CONVENTIONS["thop"]
 
 
-def _thop_profile():
-    with warnings.catch_warnings():  # thop imports distutils' deprecated LooseVersion
-        warnings.simplefilter("ignore")
-        from thop import profile
-    return profile
-
-
 def _layer_ops(tree: dict, prefix: str = "") -> Iterator[tuple[str, float]]:
     """Flatten thop's nested ``{child: (ops, params, children)}`` into qualified names."""
     for name, (ops, _params, children) in tree.items():
@@ -47,9 +40,10 @@ def _layer_ops(tree: dict, prefix: str = "") -> Iterator[tuple[str, float]]:
 
 
 def _run_thop(model: nn.Module, shape: Sequence[int]):
-    profile = _thop_profile()
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore")  # thop imports distutils' deprecated LooseVersion
+        from thop import profile
+
         return profile(model, inputs=(input_like(model, shape),), verbose=False,
                        ret_layer_info=True)
 

@@ -93,17 +93,26 @@ class AttentionScope:
 
     @contextmanager
     def watching(self, model: nn.Module, names: Sequence[str]) -> Iterator[AttentionScope]:
-        handles = []
         try:
-            for name in names:
-                module = model.get_submodule(name)
-                handles.append(module.register_forward_pre_hook(self._enter))
-                handles.append(module.register_forward_hook(self._leave, always_call=True))
-            yield self
+            with hooked([model.get_submodule(name) for name in names], self._enter, self._leave):
+                yield self
         finally:
-            for handle in handles:
-                handle.remove()
             self.depth = 0
+
+
+@contextmanager
+def hooked(modules: Iterable[nn.Module], enter: Callable, leave: Callable) -> Iterator[None]:
+    """``enter`` as a forward pre-hook and ``leave`` as a forward hook (called even when the
+    forward raises) on every module, all removed on exit."""
+    handles = []
+    try:
+        for module in modules:
+            handles.append(module.register_forward_pre_hook(enter))
+            handles.append(module.register_forward_hook(leave, always_call=True))
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 @dataclass
@@ -181,17 +190,9 @@ def trace_leaf_calls(
         call.out_numel = numel(output)
         calls.append(call)
 
-    handles = []
     x = input_like(model, shape)
-    try:
-        for module in model.modules():
-            if next(module.children(), None) is None:
-                handles.append(module.register_forward_pre_hook(enter))
-                handles.append(module.register_forward_hook(leave, always_call=True))
-        with torch.no_grad(), _ComputeCensus(stack, functional):
-            output = model(x)
-    finally:
-        for handle in handles:
-            handle.remove()
+    leaves = [module for module in model.modules() if next(module.children(), None) is None]
+    with hooked(leaves, enter, leave), torch.no_grad(), _ComputeCensus(stack, functional):
+        output = model(x)
     return LeafTrace(calls, functional), output
 
