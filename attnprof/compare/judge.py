@@ -305,8 +305,7 @@ def _latency_change(before: Cell, after: Cell, a: Timing, b: Timing, threshold: 
         change = (b.median_ms / a.median_ms - 1.0
                   if a.median_ms and b.median_ms is not None else None)
         return Change(before.id, "latency", a.key, "ms", a.median_ms, b.median_ms, change,
-                      Verdict.INFO, "reference, not judged",
-                      **context)
+                      Verdict.INFO, "reference, not judged", **context)
     if a.basis != b.basis:
         return Change(before.id, "latency", a.key, _unit(a), None, None, None, Verdict.UNTESTABLE,
                       f"measured differently: BASE {a.basis}, NEW {b.basis}", **context)

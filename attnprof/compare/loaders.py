@@ -129,18 +129,15 @@ class ResultSet:
 
 def load_results(path: str | Path) -> ResultSet:
     """Read ``path`` as attnprof results or pytest-benchmark JSON, whichever it is."""
-    name = str(path)
-    file = Path(path)
+    name, file = str(path), Path(path)
     if not file.exists():
         raise AttnprofError(f"{name}: no such file; {_EXPECTED}")
     if not file.is_file():
         raise AttnprofError(f"{name}: not a regular file; {_EXPECTED}")
     try:
-        text = file.read_text(encoding="utf-8")
+        data = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise AttnprofError(f"{name}: cannot be read ({exc}); {_EXPECTED}") from None
-    try:
-        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise AttnprofError(
             f"{name}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
@@ -181,19 +178,13 @@ def merge_results(sets: Sequence[ResultSet]) -> ResultSet:
                 f"cannot pool {first.path} (commit {first.commit[:12]}) with {other.path} "
                 f"(commit {other.commit[:12]}): pooled runs must measure the same code"
             )
-    order: list[str] = []
-    cells: dict[str, list[Cell]] = {}
+    cells: dict[str, list[Cell]] = {}  # by id, in the order first seen
     for result_set in sets:
         for cell in result_set.cells:
-            if cell.id not in cells:
-                order.append(cell.id)
-                cells[cell.id] = []
-            cells[cell.id].append(cell)
-    merged = tuple(_merge_cell(cells[cid], sets) for cid in order)
-    notes = []
+            cells.setdefault(cell.id, []).append(cell)
+    merged = tuple(_merge_cell(same, sets) for same in cells.values())
     machines = {s.machine for s in sets}
-    if len(machines) > 1:
-        notes.append(f"the pooled files {label} come from different machines")
+    notes = [f"the pooled files {label} come from different machines"] if len(machines) > 1 else []
     return ResultSet(
         path=label,
         kind=first.kind,

@@ -141,9 +141,8 @@ def _count_table(metric: str, rows) -> Table:
     table.add_column("cell", overflow="fold")
     table.add_column("params" if metric == "params" else "convention")
     table.add_column("unit")
-    table.add_column("base", justify="right")
-    table.add_column("new", justify="right")
-    table.add_column("change", justify="right")
+    for name in ("base", "new", "change"):
+        table.add_column(name, justify="right")
     table.add_column("verdict", overflow="fold")
     for row in rows:
         table.add_row(
@@ -179,12 +178,8 @@ def _abs_ms(base: float | None, new: float | None) -> str:
 
 
 def _percent(change: float | None, digits: int = 1) -> str:
-    if change is None:
-        return ""
-    return f"{change * 100:+.{digits}f}%"
+    return "" if change is None else f"{change * 100:+.{digits}f}%"
 
 
 def _count(value) -> str:
-    if value is None:
-        return "-"
-    return f"{int(value):,}"
+    return "-" if value is None else f"{int(value):,}"
