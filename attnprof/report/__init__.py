@@ -1,10 +1,7 @@
 """Reports from a results document: report.md, results.csv and a plot, never measuring again.
 
-Computing (:mod:`~attnprof.report.model`, which gathers :mod:`~attnprof.report.tables`,
-:mod:`~attnprof.report.claims` and :mod:`~attnprof.report.published`) is kept apart from
-rendering (:mod:`~attnprof.report.markdown`, :mod:`~attnprof.report.csv`,
-:mod:`~attnprof.report.plot`, :mod:`~attnprof.report.terminal`): :func:`build_report` computes
-a :class:`Report` once and every renderer reads it.
+Computing (:mod:`~attnprof.report.model`) is kept apart from rendering: :func:`build_report`
+computes a :class:`Report` once and every renderer reads it.
 
 :func:`write_reports` renders every requested format in memory first; only then does it write,
 each file atomically, so a reader never sees half a report. The document it gets has been

@@ -45,21 +45,15 @@ class ClaimCheck:
         if self.delta_pct is None:
             return f"{self.quantity}: {self.outcome.value}"
         threshold = f"{self.threshold_pct:g}%"
-        if self.ci95_pct is None and self.outcome is not Outcome.INCONCLUSIVE:
+        if self.ci95_pct is not None:
+            lo, hi = self.ci95_pct
+            claim = f"{self.delta_pct:+.1f}% [95% CI {lo:+.1f}, {hi:+.1f}] vs {threshold}"
+        elif self.outcome is Outcome.INCONCLUSIVE:
+            claim = f"{self.delta_pct:+.1f}% (no 95% CI) vs {threshold}"
+        else:
             sign = "≤" if self.outcome is Outcome.HOLDS else ">"
-            return (
-                f"{self.quantity}: {self.delta_pct:+.2f}% {sign} {threshold} → {self.outcome.value}"
-            )
-        if self.ci95_pct is None:
-            return (
-                f"{self.quantity}: {self.delta_pct:+.1f}% (no 95% CI) vs {threshold} → "
-                f"{self.outcome.value}"
-            )
-        lo, hi = self.ci95_pct
-        return (
-            f"{self.quantity}: {self.delta_pct:+.1f}% [95% CI {lo:+.1f}, {hi:+.1f}] vs {threshold} "
-            f"→ {self.outcome.value}"
-        )
+            claim = f"{self.delta_pct:+.2f}% {sign} {threshold}"
+        return f"{self.quantity}: {claim} → {self.outcome.value}"
 
 
 def count_verdict(quantity: str, delta: float | None, threshold: float) -> ClaimCheck:
@@ -125,21 +119,12 @@ def evaluate_claims(
             ci = (lo, hi) if lo is not None and hi is not None else None
             verdict = interval_verdict(f"latency ({key.label})", delta, ci, claims.latency_pct)
             latency.append((key, verdict))
-        out.append(
-            CellClaims(
-                id=row["id"],
-                backbone=row["backbone"],
-                setting=row["setting"],
-                variant=row["variant"],
-                params=count_verdict(
-                    "parameters", _get(row, "params_delta_pct"), claims.params_pct
-                ),
-                macs=count_verdict(
-                    f"{unit}s ({claims.convention})", _get(row, macs_column), claims.macs_pct
-                ),
-                latency=tuple(latency),
-            )
+        params = count_verdict("parameters", _get(row, "params_delta_pct"), claims.params_pct)
+        macs = count_verdict(
+            f"{unit}s ({claims.convention})", _get(row, macs_column), claims.macs_pct
         )
+        out.append(CellClaims(row["id"], row["backbone"], row["setting"], row["variant"],
+                              params, macs, tuple(latency)))
     return out
 
 

@@ -30,18 +30,19 @@ DASH = "—"
 # -- number formats -----------------------------------------------------------------------------
 
 
-def _missing(value) -> bool:
+def is_missing(value) -> bool:
+    """``None`` or NaN: a number the report shows as a dash."""
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def fmt_millions(value) -> str:
     """Parameters in M, 3 decimals: ``25.557``."""
-    return DASH if _missing(value) else f"{value / 1e6:.3f}"
+    return DASH if is_missing(value) else f"{value / 1e6:.3f}"
 
 
 def fmt_giga(value) -> str:
     """GMAC or GFLOP: 3 decimals (``4.122``), 4 significant digits below 1 G (``0.1495``)."""
-    if _missing(value):
+    if is_missing(value):
         return DASH
     giga = value / 1e9
     digits = 3 if abs(giga) >= 1 or giga == 0 else 3 - math.floor(math.log10(abs(giga)))
@@ -50,32 +51,32 @@ def fmt_giga(value) -> str:
 
 def fmt_mb(value) -> str:
     """Bytes in MB (10^6 bytes), 1 decimal."""
-    return DASH if _missing(value) else f"{value / 1e6:.1f}"
+    return DASH if is_missing(value) else f"{value / 1e6:.1f}"
 
 
 def fmt_pct(value, digits: int = 2) -> str:
     """A signed percentage without the % sign (the header says %): ``+0.19``."""
-    return DASH if _missing(value) else signed(value, digits)
+    return DASH if is_missing(value) else signed(value, digits)
 
 
 def fmt_ms(value, like=None) -> str:
     """Milliseconds with 3-4 significant digits (as many decimals as ``like`` would get)."""
-    if _missing(value):
+    if is_missing(value):
         return DASH
-    scale = abs(value if _missing(like) else like)
+    scale = abs(value if is_missing(like) else like)
     digits = 1 if scale >= 100 else 2 if scale >= 1 else 3
     return f"{value:.{digits}f}"
 
 
 def fmt_plain(value, digits: int = 1) -> str:
-    return DASH if _missing(value) else f"{value:.{digits}f}"
+    return DASH if is_missing(value) else f"{value:.{digits}f}"
 
 
 def fmt_interval(delta, lo, hi) -> str:
     """``+20.0 [+15.0, +25.0]``; just the point when there is no interval."""
-    if _missing(delta):
+    if is_missing(delta):
         return DASH
-    if _missing(lo) or _missing(hi):
+    if is_missing(lo) or is_missing(hi):
         return signed(delta, 1)
     return f"{signed(delta, 1)} [{signed(lo, 1)}, {signed(hi, 1)}]"
 
@@ -122,14 +123,8 @@ def _header(report: Report) -> str:
         lines += ["", suite.description]
     lines += ["", "## Provenance", ""]
     versions = " · ".join(
-        f"{label} {prov.get(key) or 'unknown'}"
-        for label, key in (
-            ("attnprof", "attnprof"),
-            ("torch", "torch"),
-            ("fvcore", "fvcore"),
-            ("thop", "thop"),
-            ("Python", "python"),
-        )
+        f"{label} {prov.get(label.lower()) or 'unknown'}"
+        for label in ("attnprof", "torch", "fvcore", "thop", "Python")
     )
     lines.append(f"- **Versions**: {versions}")
     lines.append(f"- **Platform**: {prov.get('platform') or 'unknown'}")
@@ -162,14 +157,10 @@ def _header(report: Report) -> str:
         f"Δ% is against the `{BASELINE}` baseline of the same backbone and setting. "
         "MB are 10^6 bytes; arithmetic intensity is full FLOPs per byte moved.",
     ]
-    timed = any(c.latency for c in report.cells if c.ok)
-    timing = (
-        _timing_line(suite.latency, _measured_threads(report.cells))
-        if timed
-        else "Latency: not measured in these results."
-    )
-    if timing:
-        lines += ["", timing]
+    if any(c.latency for c in report.cells if c.ok):
+        lines += ["", _timing_line(suite.latency, _measured_threads(report.cells))]
+    else:
+        lines += ["", "Latency: not measured in these results."]
     lines += [
         "",
         f"Claim thresholds: Δ params ≤ {claims.params_pct:g}%, Δ "
@@ -224,28 +215,18 @@ def _results_section(report: Report) -> str:
     cells = {c.id: c for c in report.cells}
     for backbone, setting in report.groups:
         rows = group_frame(report.frame, backbone, setting)
-        timed = [
-            k
-            for k in keys
-            if any(latency_entry(cells[i], k) is not None for i in rows["id"] if i in cells)
-        ]
+        ids = [i for i in rows["id"] if i in cells]
+        timed = [k for k in keys if any(latency_entry(cells[i], k) is not None for i in ids)]
         header = ["variant", "params (M)", "Δ params (%)"]
         for name in names:
             header += [f"{name} (G{units[name]})", f"Δ {name} (%)"]
         full = "full" in names
         if full:
-            header += [
-                "bytes moved (MB)",
-                "Δ bytes (%)",
-                f"intensity ({units['full']}/byte)",
-                f"attention intensity ({units['full']}/byte)",
-            ]
+            header += ["bytes moved (MB)", "Δ bytes (%)", f"intensity ({units['full']}/byte)",
+                       f"attention intensity ({units['full']}/byte)"]
         for k in timed:
-            header += [
-                f"{k.label} median ± IQR (ms)",
-                f"{k.label} Δ latency (%) [95% CI]",
-                f"{k.label} throughput (img/s)",
-            ]
+            header += [f"{k.label} median ± IQR (ms)", f"{k.label} Δ latency (%) [95% CI]",
+                       f"{k.label} throughput (img/s)"]
         body = []
         for row in rows.to_dict("records"):
             body.append(_result_row(row, cells[row["id"]], names, units, full, timed))
@@ -286,20 +267,12 @@ def _result_row(
             values += ["failed", DASH, DASH]
             continue
         median, iqr = row.get(f"{p}_median_ms"), row.get(f"{p}_iqr_ms")
-        spread = (
-            f"{fmt_ms(median)} ± {fmt_ms(iqr, like=median)}"
-            if not _missing(iqr)
-            else fmt_ms(median)
-        )
+        spread = fmt_ms(median) + ("" if is_missing(iqr) else f" ± {fmt_ms(iqr, like=median)}")
+        interval = fmt_interval(row.get(f"{p}_delta_pct"), row.get(f"{p}_delta_ci95_lo_pct"),
+                                row.get(f"{p}_delta_ci95_hi_pct"))
         values += [
-            DASH if _missing(median) else spread,
-            DASH
-            if base
-            else fmt_interval(
-                row.get(f"{p}_delta_pct"),
-                row.get(f"{p}_delta_ci95_lo_pct"),
-                row.get(f"{p}_delta_ci95_hi_pct"),
-            ),
+            DASH if is_missing(median) else spread,
+            DASH if base else interval,
             fmt_plain(row.get(f"{p}_images_per_s")),
         ]
     return values
@@ -320,13 +293,8 @@ def _claims_section(report: Report) -> str:
         out += ["", "No counted attention variant to judge."]
         return "\n".join(out)
     keys = [k for k in report.latency_keys if any(k == lk for c in verdicts for lk, _ in c.latency)]
-    header = [
-        "variant",
-        "Δ params (%)",
-        f"params ≤ {claims.params_pct:g}%",
-        f"Δ {claims.convention} (%)",
-        f"{unit}s ≤ {claims.macs_pct:g}%",
-    ]
+    header = ["variant", "Δ params (%)", f"params ≤ {claims.params_pct:g}%",
+              f"Δ {claims.convention} (%)", f"{unit}s ≤ {claims.macs_pct:g}%"]
     for k in keys:
         header += [f"{k.label} Δ latency (%) [95% CI]", f"latency ≤ {claims.latency_pct:g}%"]
     align = "lrlrl" + "rl" * len(keys)
@@ -336,13 +304,8 @@ def _claims_section(report: Report) -> str:
             if (c.backbone, c.setting) != (backbone, setting):
                 continue
             latency = dict(c.latency)
-            row = [
-                c.variant,
-                fmt_pct(c.params.delta_pct),
-                c.params.outcome.value,
-                fmt_pct(c.macs.delta_pct),
-                c.macs.outcome.value,
-            ]
+            row = [c.variant, fmt_pct(c.params.delta_pct), c.params.outcome.value,
+                   fmt_pct(c.macs.delta_pct), c.macs.outcome.value]
             for k in keys:
                 v = latency.get(k)
                 entry = latency_entry(report.cell(c.id), k)
@@ -393,14 +356,9 @@ def _summary(report: Report) -> str:
 
 
 def _tally_phrase(counts: dict[Outcome, int]) -> str:
-    parts = [
-        f"{verb} in {counts[outcome]}"
-        for outcome, verb in (
-            (Outcome.HOLDS, "holds"),
-            (Outcome.REFUTED, "is refuted"),
-            (Outcome.INCONCLUSIVE, "is inconclusive"),
-            (Outcome.NOT_MEASURED, "is not measured"),
-        )
+    parts = [  # "holds in 3", "is refuted in 1", ...
+        f"{'' if outcome is Outcome.HOLDS else 'is '}{outcome.value} in {counts[outcome]}"
+        for outcome in Outcome
         if counts[outcome]
     ]
     if not parts:
@@ -416,35 +374,26 @@ def _published_section(report: Report) -> str:
     if not comparisons:
         return ""
     header = [
-        "backbone",
-        "variant",
-        "setting",
-        "published params (M)",
-        "measured params (M)",
-        "difference (M)",
-        "published (GMAC)",
-        "measured paper (GMAC)",
-        "difference (GMAC)",
-        "matches printed digits",
-        "source",
+        "backbone", "variant", "setting", "published params (M)", "measured params (M)",
+        "difference (M)", "published (GMAC)", "measured paper (GMAC)", "difference (GMAC)",
+        "matches printed digits", "source",
     ]
-    rows = []
-    for c in comparisons:
-        rows.append(
-            [
-                c.backbone,
-                c.variant,
-                c.setting or DASH,
-                f"{c.published_params_m:.{PARAMS_DIGITS}f}",
-                DASH if c.measured_params_m is None else f"{c.measured_params_m:.3f}",
-                DASH if c.params_diff_m is None else signed(c.params_diff_m, 3),
-                f"{c.published_gmac:.{GMAC_DIGITS}f}",
-                DASH if c.measured_gmac is None else f"{c.measured_gmac:.{GMAC_DIGITS}f}",
-                DASH if c.gmac_diff is None else signed(c.gmac_diff, 3),
-                _match(c),
-                c.source or DASH,
-            ]
-        )
+    rows = [
+        [
+            c.backbone,
+            c.variant,
+            c.setting or DASH,
+            f"{c.published_params_m:.{PARAMS_DIGITS}f}",
+            DASH if c.measured_params_m is None else f"{c.measured_params_m:.3f}",
+            DASH if c.params_diff_m is None else signed(c.params_diff_m, 3),
+            f"{c.published_gmac:.{GMAC_DIGITS}f}",
+            DASH if c.measured_gmac is None else f"{c.measured_gmac:.{GMAC_DIGITS}f}",
+            DASH if c.gmac_diff is None else signed(c.gmac_diff, 3),
+            _match(c),
+            c.source or DASH,
+        ]
+        for c in comparisons
+    ]
     out = [
         "## Published vs measured",
         "",
@@ -484,16 +433,9 @@ def _uncounted_section(report: Report) -> str:
             lines.append(f"- `{cell.id}` {name}: {shown}")
     if not lines:
         return ""
-    return "\n".join(
-        [
-            "## Operations each convention did not count",
-            "",
-            "Calls of each op that contributed 0 to the count (not a bug of the counter: its "
-            "convention).",
-            "",
-            *lines,
-        ]
-    )
+    intro = ("Calls of each op that contributed 0 to the count (not a bug of the counter: its "
+             "convention).")
+    return "\n".join(["## Operations each convention did not count", "", intro, "", *lines])
 
 
 def _failed_section(report: Report) -> str:

@@ -61,45 +61,19 @@ def render_png(report: Report) -> bytes | None:
         if p.ci95_pct is not None:
             lo, hi = p.ci95_pct
             yerr = [[max(p.latency_pct - lo, 0.0)], [max(hi - p.latency_pct, 0.0)]]
-        ax.errorbar(
-            [p.macs_pct],
-            [p.latency_pct],
-            yerr=yerr,
-            fmt=marker,
-            color=colour,
-            ecolor=colour,
-            elinewidth=1,
-            capsize=3,
-            markersize=7,
-        )
-        ax.annotate(
-            p.variant,
-            (p.macs_pct, p.latency_pct),
-            textcoords="offset points",
-            xytext=(6, 4),
-            fontsize=8,
-            color=colour,
-        )
+        ax.errorbar([p.macs_pct], [p.latency_pct], yerr=yerr, fmt=marker, color=colour,
+                    ecolor=colour, elinewidth=1, capsize=3, markersize=7)
+        ax.annotate(p.variant, (p.macs_pct, p.latency_pct), textcoords="offset points",
+                    xytext=(6, 4), fontsize=8, color=colour)
     xs = [0.0, claims.macs_pct, *(p.macs_pct for p in data)]
     ys = [0.0, claims.latency_pct, *(v for p in data for v in (p.latency_pct, *(p.ci95_pct or ())))]
     xpad = (max(xs) - min(xs)) * 0.12 or 1.0
     ypad = (max(ys) - min(ys)) * 0.08 or 1.0
     xlim = (min(xs) - xpad, max(xs) + xpad)
     ax.plot(xlim, xlim, "--", color="grey", lw=1, label="y = x (time grows as the count)")
-    ax.axhline(
-        claims.latency_pct,
-        color="firebrick",
-        lw=0.8,
-        ls=":",
-        label=f"latency claim threshold ({claims.latency_pct:g}%)",
-    )
-    ax.axvline(
-        claims.macs_pct,
-        color="steelblue",
-        lw=0.8,
-        ls=":",
-        label=f"{unit} claim threshold ({claims.macs_pct:g}%)",
-    )
+    for line, value, colour, what in ((ax.axhline, claims.latency_pct, "firebrick", "latency"),
+                                      (ax.axvline, claims.macs_pct, "steelblue", unit)):
+        line(value, color=colour, lw=0.8, ls=":", label=f"{what} claim threshold ({value:g}%)")
     ax.set_xlim(*xlim)
     ax.set_ylim(min(ys) - ypad, max(ys) + ypad)
     ax.set_xlabel(f"Δ {unit}s, {claims.convention} convention (%)")
@@ -113,13 +87,8 @@ def render_png(report: Report) -> bytes | None:
         for i, name in enumerate(group_names)
     ]
     line_handles, _ = ax.get_legend_handles_labels()
-    ax.legend(  # outside the axes, so it never hides a point
-        handles=handles + line_handles,
-        fontsize=7,
-        loc="upper left",
-        bbox_to_anchor=(1.02, 1.0),
-        borderaxespad=0.0,
-    )
+    ax.legend(handles=handles + line_handles, fontsize=7, loc="upper left",
+              bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)  # outside the axes: hides no point
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", bbox_inches="tight", metadata={"Software": None})

@@ -25,16 +25,8 @@ from attnprof.counting.conventions import CONVENTIONS
 from attnprof.results import Cell, LatencyEntry, ResultsDocument
 from attnprof.suite.config import BASELINE
 
-UNIT_SUFFIXES = (
-    "_count",
-    "_pct",
-    "_MAC",
-    "_FLOP",
-    "_bytes",
-    "_FLOP_per_byte",
-    "_ms",
-    "_images_per_s",
-)
+UNIT_SUFFIXES = ("_count", "_pct", "_MAC", "_FLOP", "_bytes", "_FLOP_per_byte", "_ms",
+                 "_images_per_s")
 """Every numeric column of :func:`cell_frame` ends with one of these."""
 
 

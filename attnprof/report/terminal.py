@@ -5,17 +5,14 @@ Built from the same frame as the Markdown and CSV reports, so the three always a
 
 from __future__ import annotations
 
-import math
-
 from rich.table import Table
 
+from attnprof.report.markdown import DASH, is_missing
 from attnprof.report.model import Report
 
 
 def _pct(value) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    return f"{value:+.2f}"
+    return DASH if is_missing(value) else f"{value:+.2f}"
 
 
 def summary_table(report: Report) -> Table:
@@ -45,7 +42,7 @@ def summary_table(report: Report) -> Table:
             p = key.column
             delta = row.get(f"{p}_delta_pct")
             lo, hi = row.get(f"{p}_delta_ci95_lo_pct"), row.get(f"{p}_delta_ci95_hi_pct")
-            ci = f" [{_pct(lo)}, {_pct(hi)}]" if lo is not None and not math.isnan(lo) else ""
+            ci = f" [{_pct(lo)}, {_pct(hi)}]" if not is_missing(lo) else ""
             cells.append(_pct(delta) + ci)
         cells.append("[yellow]partial[/yellow]" if partial else "ok")
         table.add_row(*cells)
