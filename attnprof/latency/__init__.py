@@ -6,9 +6,6 @@
   the baseline within the round: median ratio, delta % and its 95% CI, raw samples kept;
 - :func:`time_attention_modules`: each distinct attention module timed alone on the feature map
   it sees, to show which stage's module costs most.
-
-One module per job: :mod:`.records` (dataclasses), :mod:`.stats`, :mod:`.environment`,
-:mod:`.memory`, :mod:`.settings`, :mod:`.timing`, :mod:`.paired`, :mod:`.modules`.
 """
 
 from attnprof.latency.environment import Environment, collect_environment

@@ -167,10 +167,6 @@ def collect_environment(device: str | torch.device = "cpu") -> Environment:
     dev = torch.device(device)
     cpu_model, bf16 = _cpu_static()
     governor = _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):
-        load = None
     cuda = dev.type == "cuda"
     if cuda:
         index = dev.index if dev.index is not None else torch.cuda.current_device()
@@ -197,7 +193,7 @@ def collect_environment(device: str | torch.device = "cpu") -> Environment:
         cpu_capability=_best_effort(lambda: torch.backends.cpu.get_cpu_capability()),
         cpu_bf16_native=bf16,
         cpu_governor=governor.strip() if governor else None,
-        load_avg_1m=load,
+        load_avg_1m=_best_effort(lambda: os.getloadavg()[0]),
         torch_threads=torch.get_num_threads(),
         interop_threads=torch.get_num_interop_threads(),
         parallel_backend=_best_effort(_parallel_backend),

@@ -55,8 +55,7 @@ class MemoryPeak:
 def resident_bytes(model: nn.Module, *tensors: torch.Tensor) -> int:
     """Bytes of the distinct storages behind the model's parameters, buffers and ``tensors``."""
     seen: dict[int, int] = {}
-    items = [*model.parameters(), *model.buffers(), *tensors]
-    for tensor in items:
+    for tensor in [*model.parameters(), *model.buffers(), *tensors]:
         if tensor.device.type == "meta":
             continue
         storage = tensor.untyped_storage()

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -49,10 +49,8 @@ class _Seen:
     output_shape: tuple[int, ...]
     dtype: torch.dtype
     channels_last: bool
+    stage: int | None
     calls: int = 0
-    order: int = 0
-    stage: int | None = None
-    key: tuple = field(default=())
 
 
 def _stage_of(name: str) -> int | None:
@@ -72,28 +70,26 @@ def _capture(modules: Sequence[tuple[str, nn.Module]], forward) -> list[_Seen]:
     groups: dict[tuple, _Seen] = {}
     problems: list[str] = []
 
-    def hook_for(name: str, module: nn.Module):
-        def hook(_module, args, output):
+    def hook_for(name: str):
+        def hook(module, args, output):
             if not args or not isinstance(args[0], torch.Tensor):
                 problems.append(name)
                 return
-            x = args[0]
+            x, stage = args[0], _stage_of(name)
             layout = x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(
                 memory_format=torch.channels_last)
-            key = (type(module).__qualname__, repr(module), tuple(x.shape), x.dtype, layout,
-                   _stage_of(name))
-            seen = groups.get(key)
-            if seen is None:
-                seen = _Seen([], module, tuple(x.shape), _shape_of(output), x.dtype, layout,
-                             order=len(groups), stage=_stage_of(name), key=key)
-                groups[key] = seen
+            key = (type(module).__qualname__, repr(module), tuple(x.shape), x.dtype, layout, stage)
+            if key not in groups:  # in the order first seen: forward order
+                groups[key] = _Seen([], module, tuple(x.shape), _shape_of(output), x.dtype,
+                                    layout, stage)
+            seen = groups[key]
             if name not in seen.names:
                 seen.names.append(name)
             seen.calls += 1
 
         return hook
 
-    handles = [module.register_forward_hook(hook_for(name, module)) for name, module in modules]
+    handles = [module.register_forward_hook(hook_for(name)) for name, module in modules]
     try:
         forward()
     finally:
@@ -104,7 +100,7 @@ def _capture(modules: Sequence[tuple[str, nn.Module]], forward) -> list[_Seen]:
             f"cannot time attention modules whose first argument is not a tensor: "
             f"{', '.join(sorted(set(problems)))}"
         )
-    return sorted(groups.values(), key=lambda s: s.order)
+    return list(groups.values())
 
 
 def time_attention_modules(

@@ -14,8 +14,6 @@ after the same neighbour or first in the round. Each Timer call starts with its 
 estimate, which runs the model once untimed: a re-warm after the previous model evicted its
 weights from the caches.
 
-The raw per-round samples (ms) and ratios are kept in the records for later tests.
-
 A shared machine is the enemy: on a 2-core CPU, another process taking one core stalls every
 OpenMP barrier of a 2-thread forward, and a sample can grow tenfold. Each round's contention
 (CPUs busy with other work, :class:`~attnprof.latency.environment.CpuContention`) is recorded;

@@ -119,8 +119,7 @@ def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> str:
 
 def _cxx_compiler() -> str | None:
     """The C/C++ compiler inductor would use: ``$CXX``, else g++, c++, clang++ on PATH."""
-    candidates = [os.environ.get("CXX"), "g++", "c++", "clang++"]
-    for candidate in candidates:
+    for candidate in (os.environ.get("CXX"), "g++", "c++", "clang++"):
         if candidate and shutil.which(candidate):
             return candidate
     return None

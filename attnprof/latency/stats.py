@@ -101,10 +101,7 @@ def min_samples_for_ci(level: float = CI_LEVEL) -> int:
 
 
 def median_ci_ranks(n: int, level: float = CI_LEVEL) -> tuple[int, int, float]:
-    """1-based ranks ``(k, n - k + 1)`` of the interval for ``n`` samples and its coverage.
-
-    ``k`` is the largest rank with ``1 - 2 * P(B <= k - 1) >= level``, ``B ~ Binomial(n, 1/2)``.
-    """
+    """1-based ranks ``(k, n - k + 1)`` of the interval for ``n`` samples and its coverage."""
     if not 0.0 < level < 1.0:
         raise AttnprofError(f"confidence level must be strictly between 0 and 1, got {level!r}")
     if not isinstance(n, int) or n < 1:

@@ -264,46 +264,34 @@ def measure_latency(
     records = []
     for batch in batch_sizes:
         x = make_input(input_shape_or_tensor, batch, settings, seed)
-        records.append(_measure_one(
-            runnable, model, x, settings, batch=batch, label=label, shape=shape,
-            min_run_time=min_run_time, samples=samples, warmup=warmup, warmup_time=warmup_time,
-            max_run_time=max_run_time, memory=memory,
+        started = time.perf_counter()
+        with run_context(settings):
+            count, estimate = warm_up(lambda x=x: runnable(x), settings, forwards=warmup,
+                                      seconds=warmup_time, what=label)
+            timer = make_timer(runnable, x, settings, label)
+            with CpuContention() as contention:
+                collected = collect_samples(timer, min_run_time=min_run_time, samples=samples,
+                                            estimate_s=estimate, max_run_time=max_run_time,
+                                            what=label)
+            peak = None
+            if memory:
+                peak = measure_peak_memory(lambda x=x: runnable(x), model, x, settings.device)
+            environment = collect_environment(settings.device)
+        records.append(LatencyRecord.from_times(
+            collected.times_ms,
+            batch=batch,
+            model=label,
+            input_shape=shape,
+            peak_mem_bytes=peak.peak_bytes if peak else None,
+            peak_mem_kind=peak.kind if peak else NOT_MEASURED,
+            activation_peak_bytes=peak.activation_bytes if peak else None,
+            forwards_per_sample=collected.forwards_per_sample,
+            forwards_timed=collected.forwards_timed,
+            method=f"Timer.blocked_autorange(min_run_time>={min_run_time:g}s)",
+            warmup_forwards=count,
+            wall_s=time.perf_counter() - started,
+            other_cpu_load=contention.other_cpus,
+            environment=environment,
+            **settings.meta(),
         ))
     return records
-
-
-def _measure_one(
-    runnable: nn.Module, model: nn.Module, x: torch.Tensor, settings: RunSettings, *,
-    batch: int, label: str, shape: tuple[int, int, int], min_run_time: float, samples: int,
-    warmup: int, warmup_time: float, max_run_time: float, memory: bool,
-) -> LatencyRecord:
-    started = time.perf_counter()
-    with run_context(settings):
-        count, estimate = warm_up(lambda: runnable(x), settings, forwards=warmup,
-                                  seconds=warmup_time, what=label)
-        timer = make_timer(runnable, x, settings, label)
-        with CpuContention() as contention:
-            collected = collect_samples(timer, min_run_time=min_run_time, samples=samples,
-                                        estimate_s=estimate, max_run_time=max_run_time,
-                                        what=label)
-        peak = None
-        if memory:
-            peak = measure_peak_memory(lambda: runnable(x), model, x, settings.device)
-        environment = collect_environment(settings.device)
-    return LatencyRecord.from_times(
-        collected.times_ms,
-        batch=batch,
-        model=label,
-        input_shape=shape,
-        peak_mem_bytes=peak.peak_bytes if peak else None,
-        peak_mem_kind=peak.kind if peak else NOT_MEASURED,
-        activation_peak_bytes=peak.activation_bytes if peak else None,
-        forwards_per_sample=collected.forwards_per_sample,
-        forwards_timed=collected.forwards_timed,
-        method=f"Timer.blocked_autorange(min_run_time>={min_run_time:g}s)",
-        warmup_forwards=count,
-        wall_s=time.perf_counter() - started,
-        other_cpu_load=contention.other_cpus,
-        environment=environment,
-        **settings.meta(),
-    )
