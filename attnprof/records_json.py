@@ -1,9 +1,8 @@
 """Frozen dataclasses to JSON objects and back, read from their fields' type hints.
 
-:func:`encode` writes the fields in definition order, tuples as lists, a nested record through
-its own ``to_dict``. :func:`decode` rebuilds tuples (each item typed as the tuple's first
-item type), nested records (through their ``from_dict``) and ``X | None``; any other value is
-taken as it is. :class:`JsonRecord` gives a record both as ``to_dict`` / ``from_dict``.
+:func:`encode` writes tuples as lists and a nested record through its ``to_dict``;
+:func:`decode` rebuilds tuples (items typed as the tuple's first item type), nested records
+(through their ``from_dict``) and ``X | None``, and takes any other value as it is.
 """
 
 from __future__ import annotations
