@@ -137,20 +137,10 @@ def _compare(base: dict, cell: Cell) -> PublishedComparison:
         )
     params_m = cell.profile.params / 1e6
     record = cell.profile.counts.get(CONVENTION)
-    if not record:
-        return PublishedComparison(
-            **base,
-            setting=setting,
-            measured_params_m=params_m,
-            problem=f"MACs not compared: the {CONVENTION!r} convention was not counted",
-        )
-    if record.unit != "MAC":
-        return PublishedComparison(
-            **base,
-            setting=setting,
-            measured_params_m=params_m,
-            problem=f"MACs not compared: the {CONVENTION!r} count is in {record.unit}, not MAC",
-        )
+    if not record or record.unit != "MAC":
+        why = f"count is in {record.unit}, not MAC" if record else "convention was not counted"
+        return PublishedComparison(**base, setting=setting, measured_params_m=params_m,
+                                   problem=f"MACs not compared: the {CONVENTION!r} {why}")
     return PublishedComparison(
         **base, setting=setting, measured_params_m=params_m, measured_gmac=record.value / 1e9
     )
