@@ -156,9 +156,7 @@ def rank_test(
             f"the rank test needs samples on both sides, got {len(base)} base and {len(new)} new"
         )
     result = mannwhitneyu(new, base, alternative=alternative)
-    pvalue = float(result.pvalue)
-    if not math.isfinite(pvalue):
-        pvalue = 1.0
+    pvalue = float(result.pvalue) if math.isfinite(result.pvalue) else 1.0
     return RankTest(float(result.statistic), pvalue, alternative, len(base), len(new))
 
 
