@@ -190,7 +190,7 @@ def profile(
     for name in names:
         convention = CONVENTIONS[name]
         target = build("cpu") if convention.needs_real_tensors else model
-        found = attention_modules(target)
+        found = attention_modules(target) if target is not model else modules
         with blamed(f"{label} + {attention}", shape, found):
             counts[name] = convention.counter(target, shape, paths)
     timings: tuple = ()

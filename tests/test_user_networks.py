@@ -135,6 +135,9 @@ def test_slots_are_filled_per_variant_and_the_share_attributed(nets):
     assert se.params - plain.params == se.attention_params
     assert plain.attention_params == 0
     assert se.counts["paper"].attention > 0
+    # attnprof.count on a built network finds what fills its slots by itself
+    built = attnprof.build_model(f"{PKG}:SlotNet", "se", device="meta", input_shape=SHAPE)
+    assert attnprof.count(built, SHAPE, "paper").attention == se.counts["paper"].attention
     gate = attnprof.profile(f"{PKG}:SlotNet", f"{PKG}:Gate", input=32, conventions="paper")
     assert gate.attention_params == (16 * 16 + 16) + (32 * 32 + 32)
 

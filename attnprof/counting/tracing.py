@@ -18,17 +18,18 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from attnprof.counting.rules import moves_data_only, numel
 from attnprof.errors import AttnprofError
+from attnprof.networks.slot import attention_modules
 
 
 def attention_paths(model: nn.Module, names: Iterable[str] | None = None) -> list[str]:
     """The qualified names of ``model``'s attention modules.
 
-    ``names`` overrides them (for models without ``attention_modules()``, e.g. in tests); an
-    unknown name is an error rather than a silent 0.
+    By default those :func:`attnprof.networks.attention_modules` finds (a backbone's own list,
+    or what fills a user's slots); ``names`` overrides them, and an unknown name is an error
+    rather than a silent 0.
     """
     if names is None:
-        finder = getattr(model, "attention_modules", None)
-        return [name for name, _ in finder()] if callable(finder) else []
+        return [name for name, _ in attention_modules(model)]
     names = list(names)
     known = dict(model.named_modules())
     missing = [name for name in names if name not in known]

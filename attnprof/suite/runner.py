@@ -164,15 +164,15 @@ class SuiteRunner:
         for backbone, variant, setting in self.plan_cells():
             key = cell_id(backbone, variant.name, setting)
             cell = self.cells.get(key)
-            if cell is not None and cell.fingerprint != self._fingerprint(
-                backbone, variant, setting
-            ):  # edited code or options: nothing measured before holds for it
+            current = self._fingerprint(backbone, variant, setting)
+            if cell is not None and cell.fingerprint != current:
+                # edited code or options: nothing measured before holds for it
                 summary.redone.append(key)
                 self.cells[key] = cell = replace(cell, latency=())
             elif cell is not None and cell.ok and cell.profile is not None:
                 summary.skipped += 1
                 continue
-            self._count(key, backbone, variant, setting, summary)
+            self._count(key, backbone, variant, setting, current, summary)
         for backbone, setting, device, batch in self.plan_latency():
             missing = self._latency_missing(backbone, setting, device, batch)
             if missing:
@@ -180,13 +180,16 @@ class SuiteRunner:
         summary.seconds = time.perf_counter() - start
         return summary
 
-    def _count(self, key: str, backbone: str, variant: Variant, setting: Setting, summary) -> None:
+    def _count(
+        self, key: str, backbone: str, variant: Variant, setting: Setting, fingerprint: str,
+        summary,
+    ) -> None:
         from attnprof.profiling import profile
 
         label = f"count {key}"
         self.progress(Step("count", label, 1))
         began = time.perf_counter()
-        cell = self._new_cell(key, backbone, variant, setting)
+        cell = self._new_cell(key, backbone, variant, setting, fingerprint)
         try:
             record = profile(
                 self._target(backbone),
@@ -289,7 +292,9 @@ class SuiteRunner:
 
     # -- records --------------------------------------------------------------------------
 
-    def _new_cell(self, key: str, backbone: str, variant: Variant, setting: Setting) -> Cell:
+    def _new_cell(
+        self, key: str, backbone: str, variant: Variant, setting: Setting, fingerprint: str
+    ) -> Cell:
         return Cell(
             id=key,
             backbone=backbone,
@@ -299,7 +304,7 @@ class SuiteRunner:
             options=variant.options_for(backbone),
             head=setting.head,
             input=(self.suite.count_batch, 3, *setting.input_hw),
-            fingerprint=self._fingerprint(backbone, variant, setting),
+            fingerprint=fingerprint,
         )
 
     def document(self) -> ResultsDocument:
