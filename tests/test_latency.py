@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import statistics
 
 import pytest
 import torch
@@ -26,13 +27,14 @@ from attnprof.latency import (
     paired_latency,
     time_attention_modules,
 )
-from attnprof.latency import paired as paired_module
+from attnprof.latency import rounds as rounds_module
 from attnprof.latency import settings as settings_module
 from attnprof.latency.environment import CpuContention, Environment
 from attnprof.latency.memory import CPU_ALLOCATOR, measure_peak_memory, resident_bytes
 
 FAST = {"min_run_time": 0.05, "samples": 8, "warmup": 2, "warmup_time": 0.02}
-PAIRED_FAST = {"rounds": 10, "sample_time": 0.02, "warmup": 2, "warmup_time": 0.02}
+PAIRED_FAST = {"processes": 1, "rounds": 10, "sample_time": 0.02, "warmup": 2,
+               "warmup_time": 0.02}
 
 
 def tiny_net(width: int = 8) -> nn.Module:
@@ -235,12 +237,75 @@ def test_paired_self_ratio_near_one_and_slow_variant_detected():
     assert slow.ratios[3] == pytest.approx(
         slow.record.times_ms[3] / result.baseline_record.times_ms[3])
     assert slow.record.peak_mem_bytes > 0 and slow.record.threads == 1
-    assert len(result.order) == 10 and all(sorted(o) == sorted(variants) for o in result.order)
-    assert result.seed == 5 and result.shuffle
-    assert len(result.round_other_cpu_load) == 10
+    (worker,) = result.workers
+    assert len(worker.order) == 10 and all(sorted(o) == sorted(variants) for o in worker.order)
+    assert result.seed == 5 and result.shuffle and worker.seed == 5
+    assert len(worker.round_other_cpu_load) == 10
+    assert 2 <= worker.warmup_rounds <= 6 and (worker.settled or worker.warmup_rounds == 6)
+    # one process: the interval is over rounds, and the result says so
+    assert slow.ci_over == "rounds" and slow.processes == 1 and slow.disagreement_p is None
+    assert any("this process only" in note for note in result.notes)
     data = json.loads(json.dumps(result.to_dict()))
-    assert PairedComparison.from_dict(data) == result
+    assert PairedComparison.from_dict(data).results == result.results
     assert [r.model for r in result.records] == ["none", "same", "slow"]
+
+
+class CrashOnCall:
+    """A factory that kills its process on its ``crash_on``-th call (counted in a file, so
+    across fresh processes) and raises on the ``raise_on``-th: a worker that dies, one that
+    fails."""
+
+    def __init__(self, counter, crash_on=0, raise_on=0, width=8):
+        self.counter, self.crash_on, self.raise_on, self.width = counter, crash_on, raise_on, width
+
+    def __call__(self) -> nn.Module:
+        calls = int(self.counter.read_text()) + 1 if self.counter.exists() else 1
+        self.counter.write_text(str(calls))
+        if calls == self.crash_on:
+            import os
+
+            os._exit(3)
+        if calls == self.raise_on:
+            raise ValueError(f"call {calls} went wrong")
+        return tiny_net(self.width)
+
+
+def test_paired_across_fresh_processes(tmp_path):
+    """Seven fresh processes, the fourth dies: six are left, enough for the 95% interval across
+    processes, and the dead one is recorded, not dropped."""
+    variants = {"none": tiny_net(16), "slow": Twice(tiny_net(16)),
+                "flaky": CrashOnCall(tmp_path / "calls", crash_on=4)}
+    result = paired_latency(variants, 16, processes=7, rounds=2, threads=1, sample_time=0.01,
+                            seed=3)
+    assert result.processes == 7 and len(result.workers) == 7
+    dead = result.workers[3]
+    assert not dead.ok and dead.index == 3 and "exit status 3" in dead.error
+    assert [w.index for w in result.failed_processes] == [3]
+    assert any("1 of 7 worker processes failed (process 4:" in n for n in result.notes)
+    finished = [w for w in result.workers if w.ok]
+    assert [w.seed for w in finished] == [3, 4, 5, 7, 8, 9]
+    slow = result.result("slow")
+    assert slow.ci_over == "processes" and slow.processes == 6
+    assert slow.rounds_per_process == (2,) * 6 and len(slow.ratios) == 12
+    # the interval is the order-statistic interval of the six process medians: their range
+    medians = [statistics.median(w.samples_ms["slow"][i] / w.samples_ms["none"][i]
+                                 for i in range(2)) for w in finished]
+    assert slow.process_medians == pytest.approx(medians)
+    assert slow.ratio_ci95 == pytest.approx((min(medians), max(medians)))
+    assert slow.ratio_median == pytest.approx(statistics.median(medians))
+    assert slow.significant and slow.disagreement_p is not None
+    base = result.baseline_record
+    assert base.processes == 6 and base.ci_over == "processes" and base.ci95_ms is not None
+    # memory is measured once, in the first process
+    assert base.peak_mem_bytes > 0 and finished[0].peak_memory and not finished[1].peak_memory
+
+
+def test_paired_first_process_failing_stops_with_its_error(tmp_path):
+    variants = {"none": tiny_net(), "b": CrashOnCall(tmp_path / "calls", raise_on=1)}
+    with pytest.raises(AttnprofError, match="ValueError: call 1 went wrong") as caught:
+        paired_latency(variants, 8, processes=6, rounds=1, threads=1, sample_time=0.005)
+    assert "Traceback" in str(caught.value.__cause__)  # the worker's own traceback, chained
+    assert (tmp_path / "calls").read_text() == "1"  # no second process was started
 
 
 def test_paired_order_is_seeded():
@@ -248,9 +313,9 @@ def test_paired_order_is_seeded():
     fast = {**PAIRED_FAST, "rounds": 6, "sample_time": 0.005, "memory": False}
     first = paired_latency(variants, 8, threads=1, seed=1, **fast)
     second = paired_latency(variants, 8, threads=1, seed=1, **fast)
-    assert first.order == second.order
+    assert first.workers[0].order == second.workers[0].order
     fixed = paired_latency(variants, 8, threads=1, shuffle=False, **fast)
-    assert set(fixed.order) == {("none", "b", "c")} and fixed.seed is None
+    assert set(fixed.workers[0].order) == {("none", "b", "c")} and fixed.seed is None
 
 
 def test_paired_accepts_factories():
@@ -262,10 +327,11 @@ def test_paired_accepts_factories():
 
 
 def test_paired_reruns_contended_rounds(monkeypatch):
-    loads = iter([1.5, 1.2] + [0.1] * 6)  # then 0.0 for the whole-run monitor
+    # two warm-up rounds, then 1.5 and 1.2 busy CPUs, then 0.1; 0.0 for the whole-run monitor
+    loads = iter([0.0, 0.0, 1.5, 1.2] + [0.1] * 6)
 
     class FakeContention:
-        """Reports 1.5 and 1.2 busy CPUs for the first two rounds, 0.1 after."""
+        """Reports the loads above, one per round."""
 
         def __enter__(self):
             return self
@@ -273,15 +339,18 @@ def test_paired_reruns_contended_rounds(monkeypatch):
         def __exit__(self, *exc):
             self.other_cpus = next(loads, 0.0)
 
-    monkeypatch.setattr(paired_module, "CpuContention", FakeContention)
+    monkeypatch.setattr(rounds_module, "CpuContention", FakeContention)
     result = paired_latency({"none": tiny_net(), "b": tiny_net()}, 8, threads=1, memory=False,
-                            max_other_cpus=0.5,
+                            max_other_cpus=0.5, max_warmup_rounds=0,
                             **{**PAIRED_FAST, "rounds": 6, "sample_time": 0.005})
-    assert [d.other_cpus for d in result.discarded_rounds] == [1.5, 1.2]
-    assert set(result.discarded_rounds[0].times_ms) == {"none", "b"}
-    assert result.round_other_cpu_load == (0.1,) * 6 and len(result.order) == 6
+    (worker,) = result.workers
+    assert worker.warmup_rounds == 2  # the rule's minimum, even when 0 is asked
+    assert [d.other_cpus for d in worker.discarded_rounds] == [1.5, 1.2]
+    assert set(worker.discarded_rounds[0].times_ms) == {"none", "b"}
+    assert worker.round_other_cpu_load == (0.1,) * 6 and len(worker.order) == 6
     assert any("2 round(s) re-run" in note for note in result.notes)
-    assert PairedComparison.from_dict(json.loads(json.dumps(result.to_dict()))) == result
+    assert PairedComparison.from_dict(json.loads(json.dumps(result.to_dict()))).workers[0].order \
+        == worker.order
 
 
 @pytest.mark.parametrize(
@@ -289,7 +358,9 @@ def test_paired_reruns_contended_rounds(monkeypatch):
     [
         ({"max_other_cpus": 0}, "max_other_cpus must be a positive number"),
         ({"baseline": "plain"}, "baseline 'plain' is not among the variants; valid: none, b"),
-        ({"rounds": 5}, "rounds must be an integer >= 6"),
+        ({"processes": 1, "rounds": 5}, r"rounds \(with processes=1\) must be an integer >= 6"),
+        ({"processes": 3}, r"processes must be 1 \(this process only\) or at least 6"),
+        ({"processes": 6, "rounds": 0}, "rounds must be a positive integer"),
         ({"sample_time": -1}, "sample_time must be a positive number"),
         ({"batch": 0}, "batch must be a positive integer"),
     ],
@@ -303,9 +374,13 @@ def test_paired_refuses_non_models():
     with pytest.raises(AttnprofError, match="at least two"):
         paired_latency({"none": tiny_net()}, 8)
     with pytest.raises(AttnprofError, match="factory returned int"):
-        paired_latency({"none": tiny_net(), "b": lambda: 3}, 8)
+        paired_latency({"none": tiny_net(), "b": lambda: 3}, 8, processes=1, rounds=6)
     with pytest.raises(AttnprofError, match=r"nn\.Module or a factory"):
-        paired_latency({"none": tiny_net(), "b": "resnet18"}, 8)
+        paired_latency({"none": tiny_net(), "b": "resnet18"}, 8, processes=1, rounds=6)
+    # several processes: a lambda cannot travel, and the message says what would
+    with pytest.raises(AttnprofError, match=r"variant 'b' cannot be sent to a fresh worker "
+                                            r"process .*processes=1"):
+        paired_latency({"none": tiny_net(), "b": lambda: tiny_net()}, 8)
 
 
 # -- module timing ----------------------------------------------------------------------------

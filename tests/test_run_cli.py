@@ -63,9 +63,16 @@ def test_smoke_run_writes_results_csv_report_and_plot(smoke_run):
         assert set(cell.profile.counts) == {"paper", "thop", "full"}
         (entry,) = cell.latency
         assert entry.device == "cpu" and entry.batch == 1 and entry.threads == 1
-        assert entry.details["samples"] == 6 and len(entry.ratio.values) == 6
+        # six fresh processes of two rounds each stand behind every interval
+        assert entry.details["samples"] == 12 and len(entry.ratio.values) == 12
+        assert entry.details["processes"] == 6 and entry.details["ci_over"] == "processes"
+        assert entry.ratio.processes == 6 and entry.ratio.rounds_per_process == (2,) * 6
         assert entry.ratio.ci95[0] <= entry.ratio.median <= entry.ratio.ci95[1]
-    assert data.cells[0].latency[0].ratio.values == (1.0,) * 6
+        assert entry.ratio.ci95 == (min(entry.ratio.process_medians),
+                                    max(entry.ratio.process_medians))
+    assert data.cells[0].latency[0].ratio.values == (1.0,) * 12
+    report = (out / "report.md").read_text()
+    assert "in 6 fresh processes of 2 rounds each" in report
     provenance = data.provenance.to_dict()
     for key in ("attnprof", "torch", "fvcore", "thop", "python", "cpu", "threads", "utc"):
         assert provenance[key] is not None, key

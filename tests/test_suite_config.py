@@ -97,8 +97,12 @@ def test_a_user_file_with_variant_options_loads(tmp_path):
         (MINIMAL.replace("input = 64", "input = [64]"), "models.input = [64] is invalid"),
         (MINIMAL + "[counting]\nconventions = ['flops']\n", "counting.conventions = 'flops'"),
         (
-            MINIMAL + "[latency]\nrounds = 2\n",
+            MINIMAL + "[latency]\nprocesses = 1\nrounds = 2\n",
             "latency.rounds = 2 is invalid; expected an integer >= 6",
+        ),
+        (
+            MINIMAL + "[latency]\nprocesses = 3\n",
+            "latency.processes = 3 is invalid; expected 1 (this process only) or an integer >= 6",
         ),
         (MINIMAL + "[latency]\ndevices = ['tpu']\n", "expected one of cpu, cuda"),
         (MINIMAL + "[extra]\nx = 1\n", "extra = {'x': 1} is invalid; expected an unknown section"),

@@ -19,7 +19,13 @@ from rich.progress import (
 from attnprof.cli.exit_codes import EXIT_FAILURE, EXIT_OK
 from attnprof.report.model import Report
 from attnprof.suite.config import DEVICES, load_suite
-from attnprof.suite.runner import RunSummary, Step, SuiteRunner, select_variants
+from attnprof.suite.runner import (
+    RunSummary,
+    Step,
+    SuiteRunner,
+    select_variants,
+    with_replication,
+)
 
 
 def register(subparsers) -> None:
@@ -35,6 +41,15 @@ def register(subparsers) -> None:
         "--only", help="comma-separated variants to run (the 'none' baseline is always kept)"
     )
     parser.add_argument("--skip-latency", action="store_true", help="count only, no timing")
+    parser.add_argument(
+        "--processes", type=int, metavar="N",
+        help="fresh worker processes per latency comparison: 1 (this process only) or >= 6 "
+        "(default: the suite's, 6 unless it says otherwise)",
+    )
+    parser.add_argument(
+        "--rounds", type=int, metavar="N",
+        help="measured rounds per process (default: the suite's; >= 6 with --processes 1)",
+    )
     parser.add_argument("--out", type=Path, help="output folder (default: results/<suite>)")
     parser.add_argument(
         "--resume", action="store_true", help="keep finished cells of --out and do the rest"
@@ -46,6 +61,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     suite = load_suite(args.suite)
     suite = select_variants(suite, args.only.split(",") if args.only else None)
+    suite = with_replication(suite, args.processes, args.rounds)
     out_dir = args.out or Path("results") / suite.name
     console = Console(stderr=True)
     with _ProgressDisplay(console, quiet=args.quiet) as display:

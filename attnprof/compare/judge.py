@@ -4,8 +4,12 @@
   convention's value) are deterministic, so they must match exactly. Any difference, up or
   down, is a :attr:`~attnprof.compare.stats.Verdict.CHANGED` row and fails the comparison: the
   model or the counting changed, and a person should say whether that was intended.
-- **Latency** is judged on per-round ratios to the reference measured in the same run (see
-  :mod:`attnprof.compare.stats` for the rule). The reference itself (the plain backbone cell, a
+- **Latency** is judged on ratios to the reference measured in the same rounds (see
+  :mod:`attnprof.compare.stats` for the rule), with the unit of replication each file has:
+  one value per fresh worker process (the process's median ratio) for attnprof's
+  multi-process timings, since rounds of one process share its conditions and are not
+  independent; per round for one-process files and pytest-benchmark. When the two sides
+  differ, both are judged on rounds. The reference itself (the plain backbone cell, a
   reference benchmark) is shown with its absolute time for context and never judged: its own
   time says more about the machine than about the code.
 - A cell that ran in BASE and fails in NEW is a regression; cells present on one side only are
@@ -78,6 +82,8 @@ class Change:
     """Latency: the same test against base scaled by ``1 + threshold``."""
     n_base: int | None = None
     n_new: int | None = None
+    sample_unit: str | None = None
+    """Latency: what ``n_base`` / ``n_new`` count, ``"round"`` or ``"process"``."""
     base_ms: float | None = None
     """Latency: the absolute median times, for context."""
     new_ms: float | None = None
@@ -309,6 +315,8 @@ def _latency_change(before: Cell, after: Cell, a: Timing, b: Timing, threshold: 
     if a.basis != b.basis:
         return Change(before.id, "latency", a.key, _unit(a), None, None, None, Verdict.UNTESTABLE,
                       f"measured differently: BASE {a.basis}, NEW {b.basis}", **context)
+    if a.unit != b.unit:  # one file ran one process: judge both on rounds
+        a, b = a.per_round(), b.per_round()
     if not a.values or not b.values:
         missing = a if not a.values else b
         side = "BASE" if missing is a else "NEW"
@@ -323,7 +331,7 @@ def _latency_change(before: Cell, after: Cell, a: Timing, b: Timing, threshold: 
     return Change(before.id, "latency", a.key, _unit(a), judged.base_median, judged.new_median,
                   judged.change, verdict, reason, pvalue=judged.pvalue,
                   pvalue_margin=judged.pvalue_margin,
-                  n_base=judged.n_base, n_new=judged.n_new, **context)
+                  n_base=judged.n_base, n_new=judged.n_new, sample_unit=a.unit, **context)
 
 
 def _unit(timing: Timing) -> str:

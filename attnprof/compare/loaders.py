@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,8 @@ ROLE_BASELINE = "baseline"  # the plain backbone the other cells are ratios to: 
 ROLE_REFERENCE = "reference"  # a pytest-benchmark reference block: shown, not judged
 
 ABSOLUTE = "ms"
+ROUND = "round"
+PROCESS = "process"
 """The basis of samples that are absolute times (milliseconds), not ratios."""
 
 _EXPECTED = (
@@ -90,10 +92,21 @@ class Timing:
     threads: int | None = None
     note: str = ""
     """Why ``values`` is empty, when it is."""
+    unit: str = ROUND
+    """What one value is: a round (``"round"``), or one fresh process's median (``"process"``,
+    the unit of replication of attnprof's multi-process timings)."""
+    rounds: tuple[float, ...] = ()
+    """The per-round values behind process medians (empty when ``unit`` is already rounds)."""
 
     @property
     def is_ratio(self) -> bool:
         return self.basis != ABSOLUTE
+
+    def per_round(self) -> Timing:
+        """The same timing with its rounds as the unit (to judge it beside a one-process file)."""
+        if self.unit == ROUND:
+            return self
+        return replace(self, values=self.rounds, unit=ROUND, rounds=())
 
 
 @dataclass(frozen=True)
@@ -226,10 +239,13 @@ def _merge_cell(cells: list[Cell], sets: Sequence[ResultSet]) -> Cell:
                 f"{' and as '.join(sorted(bases))} in different files"
             )
         medians = [t.median_ms for t in parts if t.median_ms is not None]
+        if len({t.unit for t in parts}) > 1:  # pool what all of them have: rounds
+            parts = [t.per_round() for t in parts]
         timings[key] = Timing(
             key, tuple(v for t in parts for v in t.values), parts[0].basis,
             median(medians) if medians else None, parts[0].threads,
-            next((t.note for t in parts if t.note), ""),
+            next((t.note for t in parts if t.note), ""), parts[0].unit,
+            tuple(v for t in parts for v in t.rounds),
         )
     return Cell(first.id, "ok", None, first.role, tuple(counts.values()), tuple(timings.values()))
 
@@ -311,9 +327,13 @@ def _attnprof_cell(cell: results.Cell) -> Cell:
 
 def _attnprof_timing(entry: results.LatencyEntry) -> Timing:
     key = f"{entry.device}/b{entry.batch}"
-    if entry.ratio is not None and entry.ratio.values:
-        return Timing(key, entry.ratio.values, f"ratio to {entry.ratio.baseline}",
-                      entry.median_ms, entry.threads)
+    ratio = entry.ratio
+    if ratio is not None and ratio.ci_over == "processes" and ratio.process_medians:
+        return Timing(key, ratio.process_medians, f"ratio to {ratio.baseline}", entry.median_ms,
+                      entry.threads, unit=PROCESS, rounds=ratio.values)
+    if ratio is not None and ratio.values:
+        return Timing(key, ratio.values, f"ratio to {ratio.baseline}", entry.median_ms,
+                      entry.threads)
     if entry.times_ms:
         return Timing(key, entry.times_ms, ABSOLUTE, entry.median_ms, entry.threads)
     return Timing(key, (), ABSOLUTE, entry.median_ms, entry.threads,

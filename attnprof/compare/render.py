@@ -104,7 +104,8 @@ def _latency_table(rows, comparison: Comparison) -> Table:
         ),
         caption=(
             f"flagged iff slower by more than {threshold} AND one-sided Mann-Whitney U "
-            f"p < {comparison.alpha:g} on the per-round samples, both against BASE (p) and "
+            f"p < {comparison.alpha:g} on the samples (one per fresh process, or per round for a "
+            "one-process file), both against BASE (p) and "
             f"against BASE x (1 + {threshold}) (p > {threshold}); abs. ms: absolute medians, "
             "for context only"
         ),
@@ -113,10 +114,11 @@ def _latency_table(rows, comparison: Comparison) -> Table:
     )
     for name, justify in (("cell", "left"), ("on", "left"), ("base", "right"), ("new", "right"),
                           ("change", "right"), ("p", "right"), (f"p > {threshold}", "right"),
-                          ("rounds", "right"), ("abs. ms", "right"), ("verdict", "left")):
+                          ("n", "right"), ("abs. ms", "right"), ("verdict", "left")):
         table.add_column(name, justify=justify, overflow="fold")
     for row in rows:
-        rounds = f"{row.n_base}/{row.n_new}" if row.n_base is not None else ""
+        rounds = (f"{row.n_base}/{row.n_new} {'proc.' if row.sample_unit == 'process' else 'rds'}"
+                  if row.n_base is not None else "")
         table.add_row(
             row.cell,
             row.quantity,

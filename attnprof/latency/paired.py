@@ -1,29 +1,30 @@
-"""Paired, interleaved latency comparison of the variants of one model.
+"""Paired, interleaved latency comparison of the variants of one model, across processes.
 
 Caveats first: two models timed one after the other see different machines: clock frequency,
 other processes and memory state drift over seconds, and on a shared 2-core CPU the drift is as
-large as the effect being measured. So the variants are timed in *rounds*: in each round every
-model gets one sample (one ``Timer.blocked_autorange`` of ``sample_time`` seconds, its mean per
-forward), and each variant is compared with the baseline *within the round*. Drift slower than
-a round cancels in the ratio. The per-round ratios are summarised by their median and the
-distribution-free order-statistic interval of that median (:mod:`attnprof.latency.stats`);
-``delta_pct = 100 * (median ratio - 1)``.
+large as the effect being measured. So the variants are timed in *rounds* (every model one
+sample, shuffled order), each compared with the baseline *within the round*; drift slower than
+a round cancels in the ratio (:mod:`attnprof.latency.rounds`).
 
-The order within a round is shuffled (seeded, recorded) so that no model always runs right
-after the same neighbour or first in the round. Each Timer call starts with its block-size
-estimate, which runs the model once untimed: a re-warm after the previous model evicted its
-weights from the caches.
+Rounds of one process are not independent draws of what a new run gives: a second process of
+the same code (another memory layout, allocator state, thread placement, minute of the
+machine's day) sits several points away, and an interval over one process's rounds misses
+that. So the comparison runs in ``processes`` fresh worker processes, one after the other,
+each building its own models, warming up until settled and taking ``rounds`` rounds. The Δ is
+the median over processes of each process's median ratio, and its 95% interval the
+order-statistic interval of those process medians (:func:`attnprof.latency.stats.
+replicated_median`): it covers the median a new process gives, so it holds for a new run.
+At least 6 processes are needed for a 95% interval; ``processes=1`` times in this process and
+its interval, over rounds, describes this process only.
 
-A shared machine is the enemy: on a 2-core CPU, another process taking one core stalls every
-OpenMP barrier of a 2-thread forward, and a sample can grow tenfold. Each round's contention
-(CPUs busy with other work, :class:`~attnprof.latency.environment.CpuContention`) is recorded;
-with ``max_other_cpus`` a contended round is re-run instead of kept.
+A process that fails is recorded with its error. If the first one fails, the comparison stops
+(the same error would recur); a later one leaves the others' results, with fewer processes
+behind the interval (none when fewer than 6 finished), and a note says so.
 """
 
 from __future__ import annotations
 
 import os
-import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 
@@ -31,36 +32,58 @@ import torch
 from torch import nn
 
 from attnprof.errors import AttnprofError, choices
-from attnprof.latency.environment import CpuContention, collect_environment
-from attnprof.latency.memory import NOT_MEASURED, measure_peak_memory
+from attnprof.latency.environment import collect_environment
+from attnprof.latency.memory import NOT_MEASURED
 from attnprof.latency.records import (
     CONTENDED_OTHER_CPUS,
-    DiscardedRound,
     LatencyRecord,
     PairedComparison,
     PairedResult,
+    ProcessRun,
+)
+from attnprof.latency.rounds import (
+    DEFAULT_MAX_WARMUP_ROUNDS,
+    DEFAULT_SETTLE_TOLERANCE,
+    RoundsJob,
+    run_rounds,
 )
 from attnprof.latency.settings import check_positive, check_samples, resolve_settings
-from attnprof.latency.timing import (
-    DEFAULT_WARMUP,
-    DEFAULT_WARMUP_TIME,
-    input_shape_of,
-    make_input,
-    make_timer,
-    prepare_model,
-    run_context,
-    warm_up,
+from attnprof.latency.stats import CI_LEVEL, min_samples_for_ci
+from attnprof.latency.timing import input_shape_of
+from attnprof.latency.workers import (
+    WorkerFailed,
+    WorkerTraceback,
+    check_picklable,
+    run_in_fresh_process,
 )
 
-# Defaults, chosen on a 2-core CPU with ResNet-50 at 224x224, batch 1 (~65-80 ms a forward):
-# a 0.25 s sample is 3-4 timed forwards plus the untimed re-warm; 20 rounds give a 95% interval
-# from ranks 6 and 15 of the ratios, about +-3 to 5 points wide. Four variants take 35-40 s on
-# an idle machine. Run-to-run spread on that machine (SGE, SA: several points) exceeds what one
-# run's interval shows: quote one run's interval as within-run precision only.
-DEFAULT_ROUNDS = 20
+# Defaults, chosen on a 2-core CPU with ResNet-50 at 224x224, batch 1 (~65-80 ms a forward).
+# Within one process the per-round ratio scatters by ~10%; between fresh processes the
+# process medians scatter by ~5 points (SA: 1.24 to 1.37 in four processes), so precision
+# comes from processes, not rounds: 6 processes (the fewest for a 95% order-statistic
+# interval) of 3 rounds each. A 0.25 s sample is 3-4 timed forwards plus the untimed re-warm.
+DEFAULT_PROCESSES = min_samples_for_ci(CI_LEVEL)
+DEFAULT_ROUNDS = 3
 DEFAULT_SAMPLE_TIME = 0.25
+MIN_ROUNDS_ONE_PROCESS = min_samples_for_ci(CI_LEVEL)
 
 ModelOrFactory = nn.Module | Callable[[], nn.Module]
+
+
+def check_processes(processes: int, rounds: int) -> tuple[int, int]:
+    """``processes`` is 1 or at least 6; one process needs 6 rounds, several need 1 each."""
+    needed = min_samples_for_ci(CI_LEVEL)
+    if (not isinstance(processes, int) or isinstance(processes, bool)
+            or not (processes == 1 or processes >= needed)):
+        raise AttnprofError(
+            f"processes must be 1 (this process only) or at least {needed} (the fewest fresh "
+            f"processes for a {CI_LEVEL:.0%} interval across processes), got {processes!r}"
+        )
+    if processes == 1:
+        return processes, check_samples(rounds, "rounds (with processes=1)")
+    if not isinstance(rounds, int) or isinstance(rounds, bool) or rounds < 1:
+        raise AttnprofError(f"rounds must be a positive integer, got {rounds!r}")
+    return processes, rounds
 
 
 def backbone_variants(
@@ -78,27 +101,12 @@ def backbone_variants(
     }
 
 
-def _materialise(name: str, item: ModelOrFactory) -> nn.Module:
-    if isinstance(item, nn.Module):
-        return item
-    if callable(item):
-        model = item()
-        if not isinstance(model, nn.Module):
-            raise AttnprofError(
-                f"variant {name!r}: its factory returned {type(model).__name__}, not an nn.Module"
-            )
-        return model
-    raise AttnprofError(
-        f"variant {name!r} must be an nn.Module or a factory returning one, "
-        f"got {type(item).__name__}"
-    )
-
-
 def paired_latency(
     variants: Mapping[str, ModelOrFactory],
     input_shape_or_tensor: int | Sequence[int] | torch.Tensor = 224,
     *,
     baseline: str = "none",
+    processes: int = DEFAULT_PROCESSES,
     rounds: int = DEFAULT_ROUNDS,
     batch: int = 1,
     device: str | torch.device = "cpu",
@@ -107,8 +115,10 @@ def paired_latency(
     channels_last: bool = False,
     compile: bool | str = False,
     sample_time: float = DEFAULT_SAMPLE_TIME,
-    warmup: int = DEFAULT_WARMUP,
-    warmup_time: float = DEFAULT_WARMUP_TIME,
+    warmup: int = 1,
+    warmup_time: float = 0.0,
+    max_warmup_rounds: int = DEFAULT_MAX_WARMUP_ROUNDS,
+    settle_tolerance: float = DEFAULT_SETTLE_TOLERANCE,
     shuffle: bool = True,
     seed: int | None = 0,
     memory: bool = True,
@@ -117,17 +127,22 @@ def paired_latency(
 ) -> PairedComparison:
     """Time ``variants`` (name -> model or zero-argument factory) in interleaved rounds.
 
-    Every variant is compared with ``baseline`` (one of the names) round by round; see the
-    module docstring for the design. All models are resident on the device together (they are
-    moved there in place). ``rounds`` >= 6 (the fewest for a 95% interval); ``sample_time`` is
-    the Timer's ``min_run_time`` for one sample; ``shuffle`` randomises the order within each
-    round with ``random.Random(seed)``. ``progress(done, rounds)`` is called after each round.
+    Every variant is compared with ``baseline`` (one of the names) round by round, in
+    ``processes`` fresh processes of ``rounds`` rounds each (see the module docstring); with
+    several processes the variants must be picklable (:func:`~attnprof.latency.workers.
+    check_picklable`). ``processes=1`` measures in this process and needs ``rounds >= 6``; its
+    models are moved to the device in place. ``sample_time`` is the Timer's ``min_run_time``
+    for one sample. Before the rounds, ``warmup`` forwards (and ``warmup_time`` seconds) per
+    model, then warm-up rounds until settled (``settle_tolerance``, at most
+    ``max_warmup_rounds``; :mod:`attnprof.latency.rounds`). ``shuffle`` randomises the order
+    within rounds with ``random.Random(seed + process index)``. ``memory`` measures each
+    model's peak memory in the first process. ``progress(done, total)`` is called after each
+    measured round, counted over all processes.
 
     ``max_other_cpus`` (off by default) re-runs a round during which other work kept more than
     that many logical CPUs busy (:class:`~attnprof.latency.environment.CpuContention`): a rule
     fixed in advance on a measurement independent of the timings, so it cannot favour a
-    variant. At most ``rounds`` rounds are re-run; the discarded ones stay in the result.
-    The other settings are those of :func:`~attnprof.latency.timing.measure_latency`.
+    variant. The other settings are those of :func:`~attnprof.latency.timing.measure_latency`.
     """
     if not isinstance(variants, Mapping) or len(variants) < 2:
         raise AttnprofError("paired_latency needs a mapping of at least two named variants")
@@ -136,122 +151,152 @@ def paired_latency(
         raise AttnprofError(
             f"baseline {baseline!r} is not among the variants; valid: {choices(names)}"
         )
-    rounds = check_samples(rounds, "rounds")
+    processes, rounds = check_processes(processes, rounds)
     if max_other_cpus is not None:
         max_other_cpus = check_positive("max_other_cpus", max_other_cpus)
     sample_time = check_positive("sample_time", sample_time)
+    settle_tolerance = check_positive("settle_tolerance", settle_tolerance)
+    if not isinstance(max_warmup_rounds, int) or max_warmup_rounds < 0:
+        raise AttnprofError(
+            f"max_warmup_rounds must be a non-negative integer, got {max_warmup_rounds!r}"
+        )
     if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
         raise AttnprofError(f"batch must be a positive integer, got {batch!r}")
-    settings = resolve_settings(device, threads, dtype, channels_last, compile)
+    raw_settings = {"device": device, "threads": threads, "dtype": dtype,
+                    "channels_last": channels_last, "compile": compile}
+    settings = resolve_settings(**raw_settings)
     shape = input_shape_of(input_shape_or_tensor)
-    x = make_input(input_shape_or_tensor, batch, settings)
+    if processes > 1:
+        check_picklable(variants)
 
-    models = {name: _materialise(name, variants[name]) for name in names}
-    runnables = {name: prepare_model(model, settings) for name, model in models.items()}
-    timers = {name: make_timer(runnables[name], x, settings, name) for name in names}
-    samples: dict[str, list[float]] = {name: [] for name in names}
-    blocks: dict[str, list[int]] = {name: [] for name in names}
-    warmups: dict[str, int] = {}
-    order: list[tuple[str, ...]] = []
-    round_load: list[float | None] = []
-    discarded: list[DiscardedRound] = []
-    rng = random.Random(seed)
-    notes = []
-    if settings.threads > (os.cpu_count() or settings.threads):
-        notes.append(f"{settings.threads} threads exceed the {os.cpu_count()} logical CPUs")
+    def job(index: int) -> RoundsJob:
+        return RoundsJob(
+            variants=variants, input_spec=input_shape_or_tensor, batch=batch,
+            settings=raw_settings, rounds=rounds, sample_time=sample_time,
+            seed=None if seed is None else seed + index, index=index, shuffle=shuffle,
+            warmup=warmup, warmup_time=warmup_time, max_warmup_rounds=max_warmup_rounds,
+            settle_tolerance=settle_tolerance, max_other_cpus=max_other_cpus,
+            memory=memory and index == 0,
+        )
 
     started = time.perf_counter()
-    with run_context(settings):
-        for name in names:
-            warmups[name], _ = warm_up(lambda m=runnables[name]: m(x), settings, forwards=warmup,
-                                       seconds=warmup_time, what=name)
-        with CpuContention() as contention:
-            while len(order) < rounds:
-                sequence = list(names)
-                if shuffle:
-                    rng.shuffle(sequence)
-                this_ms: dict[str, float] = {}
-                this_blocks: dict[str, int] = {}
-                with CpuContention() as this_round:
-                    for name in sequence:
-                        measurement = timers[name].blocked_autorange(min_run_time=sample_time)
-                        forwards = measurement.number_per_run * len(measurement.raw_times)
-                        this_ms[name] = 1000.0 * sum(measurement.raw_times) / forwards
-                        this_blocks[name] = forwards
-                load = this_round.other_cpus
-                if (max_other_cpus is not None and load is not None and load > max_other_cpus
-                        and len(discarded) < rounds):
-                    discarded.append(DiscardedRound(tuple(sequence), load, this_ms))
-                    continue
-                order.append(tuple(sequence))
-                round_load.append(load)
-                for name in names:
-                    samples[name].append(this_ms[name])
-                    blocks[name].append(this_blocks[name])
-                if progress is not None:
-                    progress(len(order), rounds)
-        timing_wall = time.perf_counter() - started
-        peaks = {
-            name: measure_peak_memory(lambda m=runnables[name]: m(x), models[name], x,
-                                      settings.device)
-            for name in names
-        } if memory else {}
-        environment = collect_environment(settings.device)
+    workers: list[ProcessRun] = []
+    for index in range(processes):
+        def step(done: int, _: int, offset: int = index * rounds) -> None:
+            if progress is not None:
+                progress(offset + done, processes * rounds)
+
+        if processes == 1:
+            workers.append(run_rounds(job(index), step))
+            continue
+        try:
+            workers.append(run_in_fresh_process(job(index), step))
+        except WorkerFailed as failed:
+            if index == 0:  # the first process failing: the same error would recur
+                cause = WorkerTraceback(failed.run.traceback or failed.run.error)
+                raise AttnprofError(failed.run.error or "worker failed") from cause
+            workers.append(failed.run)
+    environment = collect_environment(settings.device)
+    return _compare(names, baseline, workers, settings, shape, batch, rounds, processes,
+                    sample_time, shuffle, seed, max_other_cpus, max_warmup_rounds,
+                    settle_tolerance, environment, time.perf_counter() - started)
+
+
+def _compare(names, baseline, workers, settings, shape, batch, rounds, processes, sample_time,
+             shuffle, seed, max_other_cpus, max_warmup_rounds, settle_tolerance, environment,
+             wall_s) -> PairedComparison:
+    """The statistics across the processes that finished, and the notes a reader needs."""
+    done = [run for run in workers if run.ok]
+    peaks = next((run.peak_memory for run in done if run.peak_memory), {})
+    loads = [run.other_cpu_load for run in done if run.other_cpu_load is not None]
+    load = sum(loads) / len(loads) if loads else None
+    several = processes > 1
+
+    def groups(name: str) -> list[tuple[float, ...]]:
+        return [run.samples_ms[name] for run in done]
 
     def record(name: str) -> LatencyRecord:
-        peak = peaks.get(name)
-        per_sample = sorted(blocks[name])
-        return LatencyRecord.from_times(
-            samples[name],
+        peak_bytes, activation, kind = peaks.get(name, (None, None, NOT_MEASURED))
+        per_sample = sorted(n for run in done for n in run.forwards[name])
+        return LatencyRecord.from_groups(
+            groups(name),
+            across_processes=several,
             batch=batch,
             model=name,
             input_shape=shape,
-            peak_mem_bytes=peak.peak_bytes if peak else None,
-            peak_mem_kind=peak.kind if peak else NOT_MEASURED,
-            activation_peak_bytes=peak.activation_bytes if peak else None,
+            peak_mem_bytes=peak_bytes,
+            peak_mem_kind=kind,
+            activation_peak_bytes=activation,
             forwards_per_sample=per_sample[len(per_sample) // 2],
-            forwards_timed=sum(blocks[name]),
-            method=f"paired-interleaved(rounds={rounds}, sample_time={sample_time:g}s)",
-            warmup_forwards=warmups[name],
-            wall_s=timing_wall,
-            other_cpu_load=contention.other_cpus,
+            forwards_timed=sum(per_sample),
+            method=(f"paired-interleaved(processes={len(done)}, rounds={rounds} per process, "
+                    f"sample_time={sample_time:g}s)"),
+            warmup_forwards=sum(run.warmup_forwards[name] for run in done),
+            wall_s=wall_s,
+            other_cpu_load=load,
             environment=environment,
             **settings.meta(),
         )
 
+    notes = _notes(workers, done, processes, settings, max_other_cpus, max_warmup_rounds, load)
+    results = tuple(
+        PairedResult.from_groups(name, baseline, groups(name), groups(baseline), record(name),
+                                 across_processes=several)
+        for name in names
+        if name != baseline
+    )
+    return PairedComparison(
+        baseline=baseline,
+        baseline_record=record(baseline),
+        results=results,
+        rounds=rounds,
+        shuffle=shuffle,
+        seed=seed if shuffle else None,
+        sample_time_s=sample_time,
+        wall_s=wall_s,
+        processes=processes,
+        workers=tuple(workers),
+        environment=environment,
+        notes=tuple(notes),
+        max_other_cpus=max_other_cpus,
+        max_warmup_rounds=max_warmup_rounds,
+        settle_tolerance=settle_tolerance,
+    )
+
+
+def _notes(workers, done, processes, settings, max_other_cpus, max_warmup_rounds, load
+           ) -> list[str]:
+    notes = []
+    if settings.threads > (os.cpu_count() or settings.threads):
+        notes.append(f"{settings.threads} threads exceed the {os.cpu_count()} logical CPUs")
+    failed = [run for run in workers if not run.ok]
+    if failed:
+        needed = min_samples_for_ci(CI_LEVEL)
+        notes.append(
+            f"{len(failed)} of {processes} worker processes failed "
+            f"({'; '.join(f'process {run.index + 1}: {run.error}' for run in failed)})"
+            + (f": no {CI_LEVEL:.0%} interval from {len(done)} processes (needs {needed})"
+               if len(done) < needed else "")
+        )
+    unsettled = [run.index + 1 for run in done if not run.settled]
+    if unsettled:
+        notes.append(
+            f"warm-up did not settle within {max_warmup_rounds} rounds in process(es) "
+            f"{', '.join(map(str, unsettled))}: their first rounds may still be warming"
+        )
+    if processes == 1:
+        notes.append("one process: the interval covers the rounds of this process only, not "
+                     "the variation between runs")
+    discarded = sum(len(run.discarded_rounds) for run in done)
     if discarded:
         notes.append(
-            f"{len(discarded)} round(s) re-run because other work kept more than "
+            f"{discarded} round(s) re-run because other work kept more than "
             f"{max_other_cpus:g} logical CPUs busy"
-            + (" (re-run budget exhausted: later contended rounds were kept)"
-               if len(discarded) >= rounds else "")
         )
-    load = contention.other_cpus
     if load is not None and load > CONTENDED_OTHER_CPUS:
         notes.append(
             f"other work kept {load:.2f} logical CPUs busy on average during the rounds "
             f"({os.cpu_count()} CPUs, {settings.threads} threads measured): the timings were "
             "contended; the paired ratios cancel slow drift, not fast interference"
         )
-    base_record = record(baseline)
-    results = tuple(
-        PairedResult.from_samples(name, baseline, samples[name], samples[baseline], record(name))
-        for name in names
-        if name != baseline
-    )
-    return PairedComparison(
-        baseline=baseline,
-        baseline_record=base_record,
-        results=results,
-        rounds=rounds,
-        shuffle=shuffle,
-        seed=seed if shuffle else None,
-        order=tuple(order),
-        sample_time_s=sample_time,
-        wall_s=time.perf_counter() - started,
-        environment=environment,
-        notes=tuple(notes),
-        round_other_cpu_load=tuple(round_load),
-        max_other_cpus=max_other_cpus,
-        discarded_rounds=tuple(discarded),
-    )
+    return notes

@@ -30,9 +30,12 @@ class LatencyRecord(JsonRecord):
     """Forward latency of one model on one device at one batch size.
 
     ``times_ms`` are the raw samples, each the mean time of one forward over a Timer block of
-    ``forwards_per_sample`` forwards (a block in the paired design is one round). ``median_ms``,
-    ``iqr_ms`` and ``ci95_ms`` summarise them; ``ci95_ms`` is the distribution-free
-    order-statistic interval of the median, whose exact coverage is ``ci_level``.
+    ``forwards_per_sample`` forwards (a block in the paired design is one round), process after
+    process. ``median_ms`` and ``ci95_ms`` summarise them over ``ci_over``: with several fresh
+    processes, the median of the ``process_medians_ms`` and the order-statistic interval of
+    those (it holds for a new run); with one, the rounds' median and interval (this process
+    only). ``ci_level`` is the interval's exact coverage; both are ``None`` when too few
+    processes finished. ``iqr_ms`` is over all samples.
     ``peak_mem_bytes`` is measured by the method ``peak_mem_kind`` names (see
     :data:`attnprof.latency.memory.PEAK_MEM_KINDS`); ``None`` when it was not measured.
     """
@@ -44,8 +47,8 @@ class LatencyRecord(JsonRecord):
     input_shape: tuple[int, int, int]
     median_ms: float
     iqr_ms: float
-    ci95_ms: tuple[float, float]
-    ci_level: float
+    ci95_ms: tuple[float, float] | None
+    ci_level: float | None
     samples: int
     images_per_s: float
     peak_mem_bytes: int | None
@@ -68,22 +71,36 @@ class LatencyRecord(JsonRecord):
     """Average logical CPUs busy with other work while this was timed
     (:class:`~attnprof.latency.environment.CpuContention`)."""
     environment: Environment | None = None
+    processes: int = 1
+    """Fresh worker processes the samples come from (see ``ci_over``)."""
+    process_medians_ms: tuple[float, ...] = ()
+    ci_over: str = "rounds"
+    """``"processes"`` or ``"rounds"``: the unit ``ci95_ms`` is taken over."""
 
     @classmethod
     def from_times(cls, times_ms: Sequence[float], *, batch: int, **meta) -> LatencyRecord:
-        """Build a record from raw per-forward samples, deriving the summary statistics."""
-        times = tuple(float(t) for t in times_ms)
-        mid = stats.median(times)
-        ci = stats.median_ci(times)
+        """Build a record from the raw per-forward samples of one process."""
+        return cls.from_groups([times_ms], batch=batch, **meta)
+
+    @classmethod
+    def from_groups(cls, groups: Sequence[Sequence[float]], *, batch: int,
+                    across_processes: bool | None = None, **meta) -> LatencyRecord:
+        """Build a record from each process's samples, deriving the summary statistics."""
+        summary = stats.replicated_median(groups, across_processes=across_processes)
+        times = tuple(float(t) for group in groups for t in group)
+        several = summary.over == "processes"
         return cls(
             batch=batch,
-            median_ms=mid,
+            median_ms=summary.median,
             iqr_ms=stats.iqr(times),
-            ci95_ms=(ci.lo, ci.hi),
-            ci_level=ci.coverage,
+            ci95_ms=(summary.ci.lo, summary.ci.hi) if summary.ci else None,
+            ci_level=summary.ci.coverage if summary.ci else None,
             samples=len(times),
-            images_per_s=batch * 1000.0 / mid,
+            images_per_s=batch * 1000.0 / summary.median,
             times_ms=times,
+            processes=len(groups),
+            process_medians_ms=summary.group_medians if several else (),
+            ci_over=summary.over,
             **meta,
         )
 
@@ -108,12 +125,17 @@ class LatencyRecord(JsonRecord):
 
 @dataclass(frozen=True)
 class PairedResult(JsonRecord):
-    """One variant against the baseline, from interleaved rounds.
+    """One variant against the baseline, from interleaved rounds in one or more processes.
 
-    ``ratios[i]`` is this variant's sample divided by the baseline's sample of round ``i``;
-    ``ratio_median`` and its order-statistic interval ``ratio_ci95`` summarise them, and
-    ``delta_pct`` / ``delta_ci95_pct`` restate them as a percentage change
-    (``100 * (ratio - 1)``). ``record`` holds the variant's per-round samples in ms.
+    ``ratios`` are this variant's samples divided by the baseline's of the same round, process
+    after process (``rounds_per_process`` says where each process ends). With several fresh
+    processes, ``ratio_median`` is the median of the ``process_medians`` and ``ratio_ci95``
+    their order-statistic interval: what a new run would give (``ci_over == "processes"``).
+    With one process, both are over its rounds and describe that process only. ``delta_pct``
+    and ``delta_ci95_pct`` restate them as ``100 * (ratio - 1)``; the intervals are ``None``
+    when too few processes finished. ``disagreement_p`` (Kruskal-Wallis across processes) below
+    :data:`~attnprof.latency.stats.DISAGREEMENT_ALPHA` means the processes differ beyond their
+    rounds' noise. ``record`` holds the variant's samples in ms.
     """
 
     name: str
@@ -121,38 +143,61 @@ class PairedResult(JsonRecord):
     rounds: int
     ratios: tuple[float, ...]
     ratio_median: float
-    ratio_ci95: tuple[float, float]
-    ratio_ci_level: float
+    ratio_ci95: tuple[float, float] | None
+    ratio_ci_level: float | None
     delta_pct: float
-    delta_ci95_pct: tuple[float, float]
+    delta_ci95_pct: tuple[float, float] | None
     record: LatencyRecord
+    processes: int = 1
+    rounds_per_process: tuple[int, ...] = ()
+    process_medians: tuple[float, ...] = ()
+    ci_over: str = "rounds"
+    disagreement_p: float | None = None
 
     @classmethod
-    def from_samples(
-        cls, name: str, baseline: str, variant_ms: Sequence[float], baseline_ms: Sequence[float],
-        record: LatencyRecord,
+    def from_groups(
+        cls, name: str, baseline: str, variant_ms: Sequence[Sequence[float]],
+        baseline_ms: Sequence[Sequence[float]], record: LatencyRecord,
+        across_processes: bool | None = None,
     ) -> PairedResult:
-        mid, ci, values = stats.median_ratio_ci(variant_ms, baseline_ms)
+        """From per-process samples of the variant and the baseline, round by round."""
+        summary, groups = stats.replicated_ratio(variant_ms, baseline_ms,
+                                                 across_processes=across_processes)
+        ci = summary.ci
+        several = summary.over == "processes"
         return cls(
             name=name,
             baseline=baseline,
-            rounds=len(values),
-            ratios=tuple(values),
-            ratio_median=mid,
-            ratio_ci95=(ci.lo, ci.hi),
-            ratio_ci_level=ci.coverage,
-            delta_pct=100.0 * (mid - 1.0),
-            delta_ci95_pct=(100.0 * (ci.lo - 1.0), 100.0 * (ci.hi - 1.0)),
+            rounds=sum(summary.rounds_per_group),
+            ratios=tuple(v for group in groups for v in group),
+            ratio_median=summary.median,
+            ratio_ci95=(ci.lo, ci.hi) if ci else None,
+            ratio_ci_level=ci.coverage if ci else None,
+            delta_pct=100.0 * (summary.median - 1.0),
+            delta_ci95_pct=(100.0 * (ci.lo - 1.0), 100.0 * (ci.hi - 1.0)) if ci else None,
             record=record,
+            processes=len(groups),
+            rounds_per_process=summary.rounds_per_group,
+            process_medians=summary.group_medians if several else (),
+            ci_over=summary.over,
+            disagreement_p=summary.disagreement_p,
         )
 
     @property
     def significant(self) -> bool:
         """True when the interval of the median ratio excludes 1 (no change)."""
-        return self.ratio_ci95[0] > 1.0 or self.ratio_ci95[1] < 1.0
+        return self.ratio_ci95 is not None and (self.ratio_ci95[0] > 1.0
+                                                or self.ratio_ci95[1] < 1.0)
+
+    @property
+    def processes_disagree(self) -> bool:
+        return (self.disagreement_p is not None
+                and self.disagreement_p < stats.DISAGREEMENT_ALPHA)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**encode(self), "significant": self.significant}  # derived
+        derived = {"significant": self.significant,
+                   "processes_disagree": self.processes_disagree}
+        return {**encode(self), **derived}
 
 
 @dataclass(frozen=True)
@@ -165,31 +210,69 @@ class DiscardedRound(JsonRecord):
 
 
 @dataclass(frozen=True)
+class ProcessRun(JsonRecord):
+    """What one process of a paired comparison measured, or why it failed.
+
+    ``samples_ms[name][i]`` is model ``name``'s sample in measured round ``i`` (the mean of
+    ``forwards[name][i]`` forwards); ``order[i]`` the order the models ran in that round.
+    ``warmup_rounds`` rounds ran before them, discarded, and ``settled`` says whether the
+    warm-up's stopping rule was met (:mod:`attnprof.latency.rounds`). ``peak_memory`` maps a
+    name to ``(peak bytes, activation bytes, method)`` where it was measured (the first
+    process). A failed process keeps its ``error`` line and ``traceback``.
+    """
+
+    index: int
+    seed: int | None
+    warmup_forwards: dict[str, int] = field(default_factory=dict)
+    warmup_rounds: int = 0
+    settled: bool = False
+    samples_ms: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    forwards: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    order: tuple[tuple[str, ...], ...] = ()
+    round_other_cpu_load: tuple[float | None, ...] = ()
+    discarded_rounds: tuple[DiscardedRound, ...] = ()
+    other_cpu_load: float | None = None
+    peak_memory: dict[str, tuple[int | None, int | None, str]] = field(default_factory=dict)
+    wall_s: float = 0.0
+    error: str | None = None
+    traceback: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True)
 class PairedComparison(JsonRecord):
     """The variants of one model measured in interleaved rounds against ``baseline``.
 
-    ``order[i]`` is the order the models ran in during round ``i`` (shuffled with ``seed``
-    when ``shuffle`` is true). ``results`` holds one :class:`PairedResult` per non-baseline
-    variant, in the order the variants were given.
+    ``workers`` holds what each of the ``processes`` fresh processes measured (``rounds``
+    rounds each, order shuffled with ``seed + index`` when ``shuffle`` is true), failed ones
+    included. ``results`` holds one :class:`PairedResult` per non-baseline variant, in the order
+    the variants were given, computed across the processes that finished.
     """
 
     baseline: str
     baseline_record: LatencyRecord
     results: tuple[PairedResult, ...]
     rounds: int
+    """Measured rounds per process."""
     shuffle: bool
     seed: int | None
-    order: tuple[tuple[str, ...], ...]
     sample_time_s: float
     wall_s: float
+    processes: int = 1
+    workers: tuple[ProcessRun, ...] = ()
     environment: Environment | None = None
     notes: tuple[str, ...] = field(default=())
-    round_other_cpu_load: tuple[float | None, ...] = field(default=())
-    """Per round, the average logical CPUs busy with other work (see ``other_cpu_load``):
-    shows which rounds a neighbour disturbed."""
     max_other_cpus: float | None = None
     """The re-run threshold in force (``None``: contended rounds were kept)."""
-    discarded_rounds: tuple[DiscardedRound, ...] = field(default=())
+    max_warmup_rounds: int | None = None
+    settle_tolerance: float | None = None
+
+    @property
+    def failed_processes(self) -> tuple[ProcessRun, ...]:
+        return tuple(run for run in self.workers if not run.ok)
 
     def result(self, name: str) -> PairedResult:
         for item in self.results:

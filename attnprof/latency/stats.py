@@ -144,9 +144,82 @@ def ratios(numerators: Sequence[float], denominators: Sequence[float]) -> list[f
     return [a / b for a, b in zip(top, bottom, strict=True)]
 
 
-def median_ratio_ci(
-    numerators: Sequence[float], denominators: Sequence[float], level: float = CI_LEVEL
-) -> tuple[float, MedianCI, list[float]]:
-    """Median of the paired ratios, its distribution-free interval, and the ratios themselves."""
-    values = ratios(numerators, denominators)
-    return median(values), median_ci(values, level), values
+DISAGREEMENT_ALPHA = 0.01
+"""Kruskal-Wallis p-value below which the processes of one comparison are said to disagree."""
+
+
+@dataclass(frozen=True)
+class ReplicatedMedian:
+    """A median and its interval, over the unit that replicates: fresh processes, or rounds.
+
+    With several processes, ``median`` is the median of the per-process medians and ``ci`` the
+    order-statistic interval of those medians: it covers the median a *new* process would give,
+    so it carries the between-process variation (memory layout, allocator state, which core the
+    threads land on, what the machine was doing then) that a single process never shows. ``ci``
+    is ``None`` when too few processes finished for the level (fewer than 6 for 95%). With one
+    process the rounds are the unit, and the interval describes that process only.
+    ``disagreement_p`` is a Kruskal-Wallis test of "every process has the same distribution of
+    rounds"; below :data:`DISAGREEMENT_ALPHA` the processes differ beyond their own noise.
+    """
+
+    median: float
+    ci: MedianCI | None
+    over: str
+    """``"processes"`` or ``"rounds"``: what the interval is taken over."""
+    group_medians: tuple[float, ...]
+    rounds_per_group: tuple[int, ...]
+    disagreement_p: float | None
+
+    @property
+    def disagree(self) -> bool:
+        return self.disagreement_p is not None and self.disagreement_p < DISAGREEMENT_ALPHA
+
+
+def kruskal_pvalue(groups: Sequence[Sequence[float]]) -> float:
+    """Kruskal-Wallis p-value that all ``groups`` come from one distribution (1.0 if all tie)."""
+    if len({v for group in groups for v in group}) <= 1:
+        return 1.0  # every value identical: nothing tells the groups apart
+    from scipy.stats import kruskal
+
+    return float(kruskal(*[list(g) for g in groups]).pvalue)
+
+
+def replicated_median(groups: Sequence[Sequence[float]], level: float = CI_LEVEL, *,
+                      across_processes: bool | None = None) -> ReplicatedMedian:
+    """The median of ``groups`` (one list of round values per process) and its interval.
+
+    Across processes (the default with several groups): the median of the group medians, the
+    interval over those medians (``None`` below the fewest samples for ``level``, even when
+    only one of several requested processes finished), and the Kruskal-Wallis p-value. Within
+    one process: the plain median of its rounds with their order-statistic interval.
+    """
+    kept = [_checked(group, "replicated_median") for group in groups]
+    if not kept:
+        raise AttnprofError("replicated_median needs at least one group of samples")
+    sizes = tuple(len(group) for group in kept)
+    if across_processes is None:
+        across_processes = len(kept) > 1
+    if not across_processes:
+        if len(kept) > 1:
+            raise AttnprofError("rounds of several processes cannot be pooled as one process")
+        values = kept[0]
+        ci = median_ci(values, level) if len(values) >= min_samples_for_ci(level) else None
+        return ReplicatedMedian(median(values), ci, "rounds", (median(values),), sizes, None)
+    medians = [median(group) for group in kept]
+    ci = median_ci(medians, level) if len(medians) >= min_samples_for_ci(level) else None
+    return ReplicatedMedian(median(medians), ci, "processes", tuple(medians), sizes,
+                            kruskal_pvalue(kept) if len(kept) > 1 else None)
+
+
+def replicated_ratio(numerators: Sequence[Sequence[float]],
+                     denominators: Sequence[Sequence[float]], level: float = CI_LEVEL, *,
+                     across_processes: bool | None = None
+                     ) -> tuple[ReplicatedMedian, list[list[float]]]:
+    """Per-process paired ratios and their :func:`replicated_median`."""
+    if len(numerators) != len(denominators):
+        raise AttnprofError(
+            f"paired samples need the same processes, got {len(numerators)} and "
+            f"{len(denominators)}"
+        )
+    groups = [ratios(top, bottom) for top, bottom in zip(numerators, denominators, strict=True)]
+    return replicated_median(groups, level, across_processes=across_processes), groups

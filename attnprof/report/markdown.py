@@ -12,6 +12,7 @@ import math
 from collections.abc import Sequence
 
 from attnprof.counting.conventions import CONVENTIONS
+from attnprof.latency.stats import DISAGREEMENT_ALPHA
 from attnprof.report.claims import Outcome, tally
 from attnprof.report.model import Report
 from attnprof.report.published import GMAC_DIGITS, PARAMS_DIGITS, signed
@@ -158,7 +159,7 @@ def _header(report: Report) -> str:
         "MB are 10^6 bytes; arithmetic intensity is full FLOPs per byte moved.",
     ]
     if any(c.latency for c in report.cells if c.ok):
-        lines += ["", _timing_line(suite.latency, _measured_threads(report.cells))]
+        lines += ["", _timing_line(suite.latency, report.cells)]
     else:
         lines += ["", "Latency: not measured in these results."]
     lines += [
@@ -188,20 +189,42 @@ def _measured_threads(cells: tuple[Cell, ...]) -> str:
     return ", ".join(str(t) for t in found)
 
 
-def _timing_line(latency: LatencySettings, measured_threads: str = "") -> str:
+def _timing_line(latency: LatencySettings, cells: tuple[Cell, ...]) -> str:
+    """How the timings were taken, from what the entries recorded (not the suite's defaults:
+    an older file was measured differently)."""
     if not latency.enabled:
         return "Latency: not measured (disabled in the suite)."
     threads = latency.threads or "torch default"
+    measured_threads = _measured_threads(cells)
     if measured_threads and str(threads) != measured_threads:
         threads = f"{measured_threads} ({threads})" if threads == "torch default" else threads
     mode = "torch.compile" if latency.compile else "eager"
     layout = "channels_last" if latency.channels_last else "contiguous"
+    ratios = [e.ratio for c in cells for e in c.latency if e.ok and e.ratio is not None]
+    across = [r for r in ratios if r.ci_over == "processes"]
+    head = (f"Latency: {mode}, {latency.dtype}, {layout}; threads: {threads}. Each backbone's "
+            f"variants are timed together in interleaved rounds, one sample of ≥ "
+            f"{latency.sample_time} s of forwards per model per round")
+    if across:
+        most = max(r.processes for r in across)
+        per = sorted({n for r in across for n in r.rounds_per_process})
+        return (
+            f"{head}, in {most} fresh processes of {'/'.join(map(str, per))} rounds each, after "
+            "warm-up rounds until settled (no model more than "
+            f"{latency.settle_tolerance:.0%} faster than in its best earlier warm-up round; at "
+            f"most {latency.max_warmup_rounds}). Median ± IQR over all rounds. Δ latency is the "
+            "median over processes of each process's median ratio to the baseline timed in the "
+            "same rounds; its 95% CI is the order-statistic interval of those process medians, "
+            "so it covers what a new run on this machine gives. "
+            f"{DISAGREE_MARK}: the processes disagree beyond their rounds' noise (Kruskal-Wallis "
+            "p < 0.01); (n proc.): only n processes finished."
+        )
+    rounds = sorted({len(r.values) for r in ratios}) or [latency.rounds]
     return (
-        f"Latency: {mode}, {latency.dtype}, {layout}; "
-        f"{latency.rounds} rounds of ≥ {latency.sample_time} s of "
-        f"forwards each; threads: {threads}. Median ± IQR over "
+        f"{head}, in one process of {'/'.join(map(str, rounds))} rounds. Median ± IQR over "
         "rounds; Δ latency is the median of per-round ratios to the baseline timed in the same "
-        "rounds, with its 95% CI."
+        "rounds, with its 95% CI over those rounds: it describes this one process, not the "
+        "variation between runs."
     )
 
 
@@ -229,7 +252,8 @@ def _results_section(report: Report) -> str:
                        f"{k.label} throughput (img/s)"]
         body = []
         for row in rows.to_dict("records"):
-            body.append(_result_row(row, cells[row["id"]], names, units, full, timed))
+            body.append(_result_row(row, cells[row["id"]], names, units, full, timed,
+                                    report.document.suite.latency.processes))
         out += ["", _group_title(backbone, setting), "", table(header, body)]
         if not (rows["variant"].eq(BASELINE) & rows["status"].eq("ok")).any():
             out += ["", f"No counted `{BASELINE}` baseline here: no Δ% can be given."]
@@ -239,7 +263,8 @@ def _results_section(report: Report) -> str:
 
 
 def _result_row(
-    row: dict, cell: Cell, names: list[str], units: dict, full: bool, timed: list[LatencyKey]
+    row: dict, cell: Cell, names: list[str], units: dict, full: bool, timed: list[LatencyKey],
+    planned: int,
 ) -> list[str]:
     base = row["variant"] == BASELINE
     failed = row["status"] != "ok"
@@ -270,12 +295,28 @@ def _result_row(
         spread = fmt_ms(median) + ("" if is_missing(iqr) else f" ± {fmt_ms(iqr, like=median)}")
         interval = fmt_interval(row.get(f"{p}_delta_pct"), row.get(f"{p}_delta_ci95_lo_pct"),
                                 row.get(f"{p}_delta_ci95_hi_pct"))
+        interval += _replication_marks(row, p, planned)
         values += [
             DASH if is_missing(median) else spread,
             DASH if base else interval,
             fmt_plain(row.get(f"{p}_images_per_s")),
         ]
     return values
+
+
+DISAGREE_MARK = "‡"
+
+
+def _replication_marks(row: dict, p: str, planned: int) -> str:
+    """`` ‡`` where the processes disagree, `` (n proc.)`` where fewer than planned finished."""
+    marks = ""
+    processes = row.get(f"{p}_processes_count")
+    if row.get(f"{p}_ci_over") == "processes" and processes != planned:
+        marks += f" ({processes} proc.)"
+    disagreement = row.get(f"{p}_disagreement_pvalue")
+    if not is_missing(disagreement) and disagreement < DISAGREEMENT_ALPHA:
+        marks += f" {DISAGREE_MARK}"
+    return marks
 
 
 def _claims_section(report: Report) -> str:

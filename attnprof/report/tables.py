@@ -26,7 +26,7 @@ from attnprof.results import Cell, LatencyEntry, ResultsDocument
 from attnprof.suite.config import BASELINE
 
 UNIT_SUFFIXES = ("_count", "_pct", "_MAC", "_FLOP", "_bytes", "_FLOP_per_byte", "_ms",
-                 "_images_per_s")
+                 "_images_per_s", "_pvalue")
 """Every numeric column of :func:`cell_frame` ends with one of these."""
 
 
@@ -189,7 +189,10 @@ def cell_frame(doc: ResultsDocument) -> pd.DataFrame:
     and the arithmetic intensity of the whole model and of the attention alone); per timing
     condition ``<device>_b<batch>_median_ms``, ``_iqr_ms``, ``_ci95_lo_ms``, ``_ci95_hi_ms``,
     ``_delta_pct``, ``_delta_ci95_lo_pct``, ``_delta_ci95_hi_pct``, ``_images_per_s``,
-    ``_peak_mem_bytes``; finally ``error``. Failed cells carry only their identity and error.
+    ``_peak_mem_bytes``, and what stands behind the interval: ``_ci_over`` (processes or
+    rounds), ``_processes_count``, ``_rounds_count`` (in all) and ``_disagreement_pvalue``
+    (Kruskal-Wallis across processes); finally ``error``. Failed cells carry only their
+    identity and error.
     """
     names = conventions(doc)
     units = {name: convention_unit(doc, name) for name in names}
@@ -261,6 +264,11 @@ def _row(cell: Cell, base: Cell | None, names: list[str], units: dict[str, str],
         row[f"{p}_delta_ci95_hi_pct"] = delta_ci[1] if delta_ci else None
         row[f"{p}_images_per_s"] = _num(entry.images_per_s) if entry else None
         row[f"{p}_peak_mem_bytes"] = _num(entry.peak_mem_bytes) if entry else None
+        ratio = entry.ratio if entry else None
+        row[f"{p}_ci_over"] = ratio.ci_over if ratio else None
+        row[f"{p}_processes_count"] = ratio.processes if ratio else None
+        row[f"{p}_rounds_count"] = len(ratio.values) if ratio else None
+        row[f"{p}_disagreement_pvalue"] = ratio.disagreement_p if ratio else None
     row["error"] = cell.failure.error if cell.failure else _latency_errors(cell) or None
     return row
 

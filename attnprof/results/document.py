@@ -16,11 +16,12 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from attnprof.latency.records import LatencyRecord, PairedResult
+from attnprof.latency.stats import DISAGREEMENT_ALPHA
 from attnprof.records_json import JsonRecord, decode, encode
 from attnprof.results.counts import ProfileRecord
 from attnprof.suite.config import BASELINE, Suite
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA = f"attnprof-results/{SCHEMA_VERSION}"
 """The ``schema`` tag of the documents this attnprof writes."""
 
@@ -38,8 +39,11 @@ class Failure:
 class PairedRatio(JsonRecord):
     """A variant's time over the baseline's, round by round, timed in the same rounds.
 
-    ``values`` are the per-round ratios; ``median`` and its 95% interval ``ci95`` summarise
-    them, and ``delta_pct`` / ``delta_ci95_pct`` restate them as a percentage change.
+    ``values`` are the per-round ratios, process after process (``rounds_per_process``).
+    ``median`` and its 95% interval ``ci95`` are over ``ci_over``: the ``process_medians`` of
+    several fresh processes (the interval holds for a new run), or the rounds of one process
+    (it describes that process only). ``delta_pct`` / ``delta_ci95_pct`` restate them as a
+    percentage change; ``disagreement_p`` is the Kruskal-Wallis p-value across processes.
     """
 
     baseline: str
@@ -48,6 +52,11 @@ class PairedRatio(JsonRecord):
     median: float | None = None
     ci95: tuple[float, float] | None = None
     values: tuple[float, ...] = ()
+    ci_over: str = "rounds"
+    processes: int = 1
+    rounds_per_process: tuple[int, ...] = ()
+    process_medians: tuple[float, ...] = ()
+    disagreement_p: float | None = None
 
     @classmethod
     def of(cls, result: PairedResult) -> PairedRatio:
@@ -58,15 +67,30 @@ class PairedRatio(JsonRecord):
             result.ratio_median,
             result.ratio_ci95,
             result.ratios,
+            result.ci_over,
+            result.processes,
+            result.rounds_per_process,
+            result.process_medians,
+            result.disagreement_p,
         )
 
     @classmethod
-    def identity(cls, baseline: str, rounds: int) -> PairedRatio:
+    def identity(cls, baseline: str, rounds_per_process: tuple[int, ...], ci_over: str
+                 ) -> PairedRatio:
         """The baseline against itself: exactly 1 in every round."""
-        return cls(baseline, 0.0, (0.0, 0.0), 1.0, (1.0, 1.0), (1.0,) * rounds)
+        medians = (1.0,) * len(rounds_per_process) if ci_over == "processes" else ()
+        return cls(baseline, 0.0, (0.0, 0.0), 1.0, (1.0, 1.0), (1.0,) * sum(rounds_per_process),
+                   ci_over, len(rounds_per_process), rounds_per_process, medians, None)
+
+    @property
+    def disagree(self) -> bool:
+        """The processes differ beyond their own noise (Kruskal-Wallis p < 0.01)."""
+        return self.disagreement_p is not None and self.disagreement_p < DISAGREEMENT_ALPHA
 
     def to_dict(self) -> dict[str, Any]:
-        return encode(self, ("baseline", "median", "ci95", "delta_pct", "delta_ci95_pct", "values"))
+        return encode(self, ("baseline", "median", "ci95", "delta_pct", "delta_ci95_pct", "values",
+                             "ci_over", "processes", "rounds_per_process", "process_medians",
+                             "disagreement_p"))
 
 
 _TIMING_KEYS = ("median_ms", "iqr_ms", "images_per_s", "peak_mem_bytes")

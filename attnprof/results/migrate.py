@@ -6,6 +6,10 @@ says exactly what its run measured.
 
 - ``attnprof-results/1`` -> ``2``: each cell's ``profile.flops`` (which held MAC counts as
   often as FLOP counts) is renamed ``profile.counts``.
+- ``2`` -> ``3``: version 2 timed every comparison in one process without warm-up rounds, so
+  its suite's latency table gets ``processes = 1`` and ``max_warmup_rounds = 0``, and each
+  paired ratio ``ci_over = "rounds"``, ``processes = 1`` and its rounds: facts of how it was
+  measured, which version 3 records explicitly.
 
 A file of a newer version than this attnprof knows is refused with a message saying so: a
 reader must not guess at fields it has never seen renamed.
@@ -31,7 +35,25 @@ def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-STEPS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
+def _v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
+    suite = data.get("suite")
+    latency = suite.get("latency") if isinstance(suite, dict) else None
+    if isinstance(latency, dict):
+        latency.setdefault("processes", 1)
+        latency.setdefault("max_warmup_rounds", 0)  # it ran no warm-up rounds
+    for cell in data.get("cells") or ():
+        for entry in (cell.get("latency") or ()) if isinstance(cell, dict) else ():
+            ratio = entry.get("ratio") if isinstance(entry, dict) else None
+            if isinstance(ratio, dict):
+                ratio.setdefault("ci_over", "rounds")
+                ratio.setdefault("processes", 1)
+                values = ratio.get("values")
+                if isinstance(values, list) and values:
+                    ratio.setdefault("rounds_per_process", [len(values)])
+    return data
+
+
+STEPS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3}
 """``STEPS[n]`` turns a version-``n`` document into version ``n + 1``."""
 
 

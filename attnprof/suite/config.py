@@ -26,8 +26,11 @@ line naming the file, the key, the bad value and what is allowed. The format::
     devices = ["cpu"]
     heads = ["fc"]               # optional: time only these settings' heads (default: all)
     batch_sizes = [1]
-    rounds = 15
+    processes = 6                # fresh worker processes per comparison: 1, or >= 6
+    rounds = 3                   # measured rounds per process (>= 6 with processes = 1)
     sample_time = 0.25           # seconds of forwards behind each paired sample
+    max_warmup_rounds = 6        # warm-up rounds until settled, at most this many
+    settle_tolerance = 0.10      # settled: no model > 10% faster than its best warm-up round
     threads = 0                  # 0: torch's default
     dtype = "float32"
     channels_last = false
@@ -68,6 +71,8 @@ from attnprof.counting.conventions import CONVENTIONS
 from attnprof.errors import AttnprofError, choices
 from attnprof.imports import is_import_path
 from attnprof.inputs import parse_input
+from attnprof.latency.paired import DEFAULT_PROCESSES, DEFAULT_ROUNDS, DEFAULT_SAMPLE_TIME
+from attnprof.latency.rounds import DEFAULT_MAX_WARMUP_ROUNDS, DEFAULT_SETTLE_TOLERANCE
 from attnprof.latency.settings import DTYPES
 from attnprof.latency.stats import min_samples_for_ci
 from attnprof.networks import USER_HEAD, Network
@@ -124,8 +129,12 @@ class LatencySettings:
     heads: tuple[str, ...] = ()
     """Heads whose settings are timed; empty means every setting's head."""
     batch_sizes: tuple[int, ...] = (1,)
-    rounds: int = 15
-    sample_time: float = 0.25
+    processes: int = DEFAULT_PROCESSES
+    rounds: int = DEFAULT_ROUNDS
+    """Measured rounds per process."""
+    sample_time: float = DEFAULT_SAMPLE_TIME
+    max_warmup_rounds: int = DEFAULT_MAX_WARMUP_ROUNDS
+    settle_tolerance: float = DEFAULT_SETTLE_TOLERANCE
     threads: int = 0
     dtype: str = "float32"
     channels_last: bool = False
@@ -235,8 +244,11 @@ _SECTIONS = {
         "devices",
         "heads",
         "batch_sizes",
+        "processes",
         "rounds",
         "sample_time",
+        "max_warmup_rounds",
+        "settle_tolerance",
         "threads",
         "dtype",
         "channels_last",
@@ -456,6 +468,11 @@ def _parse_input(v: _Validator, key: str, value: Any) -> tuple[int, int]:
 
 def _parse_latency(v: _Validator, table: dict[str, Any]) -> LatencySettings:
     d = LatencySettings()
+    processes = v.positive_int("latency.processes", table.get("processes", d.processes))
+    if 1 < processes < min_samples_for_ci():
+        v.fail("latency.processes", processes,
+               f"1 (this process only) or an integer >= {min_samples_for_ci()} (the fewest fresh "
+               "processes for a 95% interval across processes)")
     return LatencySettings(
         enabled=v.boolean("latency.enabled", table.get("enabled", d.enabled)),
         devices=tuple(
@@ -469,11 +486,20 @@ def _parse_latency(v: _Validator, table: dict[str, Any]) -> LatencySettings:
                 "latency.batch_sizes", table.get("batch_sizes", list(d.batch_sizes))
             )
         ),
+        processes=processes,
         rounds=v.positive_int(
-            "latency.rounds", table.get("rounds", d.rounds), minimum=min_samples_for_ci()
+            "latency.rounds", table.get("rounds", d.rounds),
+            minimum=min_samples_for_ci() if processes == 1 else 1,
         ),
         sample_time=v.positive_float(
             "latency.sample_time", table.get("sample_time", d.sample_time)
+        ),
+        max_warmup_rounds=v.positive_int(
+            "latency.max_warmup_rounds", table.get("max_warmup_rounds", d.max_warmup_rounds),
+            minimum=0,
+        ),
+        settle_tolerance=v.positive_float(
+            "latency.settle_tolerance", table.get("settle_tolerance", d.settle_tolerance)
         ),
         threads=v.positive_int("latency.threads", table.get("threads", d.threads), minimum=0),
         dtype=v.choice("latency.dtype", table.get("dtype", d.dtype), DTYPES),

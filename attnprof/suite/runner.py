@@ -22,6 +22,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 from attnprof import results
@@ -83,6 +84,20 @@ def select_variants(suite: Suite, only: Iterable[str] | None) -> Suite:
         )
     keep = {BASELINE, *wanted}
     return replace(suite, variants=tuple(v for v in suite.variants if v.name in keep))
+
+
+def with_replication(suite: Suite, processes: int | None, rounds: int | None) -> Suite:
+    """The suite with its latency processes and rounds per process overridden where given."""
+    if processes is None and rounds is None:
+        return suite
+    from attnprof.latency.paired import check_processes
+
+    latency = suite.latency
+    processes, rounds = check_processes(
+        latency.processes if processes is None else processes,
+        latency.rounds if rounds is None else rounds,
+    )
+    return replace(suite, latency=replace(latency, processes=processes, rounds=rounds))
 
 
 def check_device(device: str) -> None:
@@ -266,13 +281,16 @@ class SuiteRunner:
         shape = (batch, 3, *setting.input_hw)
         comparison = paired_latency(
             {
-                v.name: (lambda v=v: build_model(target, v.attention, head=setting.head,
-                                                 input_shape=shape, **v.options_for(backbone)))
+                v.name: partial(build_model, target, v.attention, head=setting.head,
+                                input_shape=shape, **v.options_for(backbone))
                 for v in variants
             },
             (3, *setting.input_hw),
             baseline=BASELINE,
+            processes=latency.processes,
             rounds=latency.rounds,
+            max_warmup_rounds=latency.max_warmup_rounds,
+            settle_tolerance=latency.settle_tolerance,
             batch=batch,
             device=device,
             threads=latency.threads or None,
@@ -281,7 +299,8 @@ class SuiteRunner:
             compile=latency.compile,
             sample_time=latency.sample_time,
         )
-        own = PairedRatio.identity(BASELINE, len(comparison.baseline_record.times_ms))
+        first = comparison.results[0]  # every variant ran in the same processes and rounds
+        own = PairedRatio.identity(BASELINE, first.rounds_per_process, first.ci_over)
         entries = {BASELINE: LatencyEntry.measured(comparison.baseline_record, own,
                                                    comparison.notes)}
         for result in comparison.results:
