@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import statistics
 
 import pytest
 
@@ -25,6 +26,7 @@ from attnprof.compare.loaders import (
     ROLE_REFERENCE,
     parse_results,
 )
+from attnprof.compare.stats import judge_shift
 from attnprof.errors import AttnprofError
 
 # --- builders ------------------------------------------------------------------------------------
@@ -251,6 +253,43 @@ def test_a_slower_cell_is_flagged_and_a_noise_level_change_is_not():
     assert flagged.pvalue < 1e-6 and flagged.pvalue_margin < 0.05
     sge = next(c for c in outcome.changes if "|sge|" in c.cell)
     assert sge.verdict is Verdict.UNCHANGED
+
+
+def across_processes(doc_cell: dict, levels: list[float], rounds: int = 3, seed: int = 0) -> dict:
+    """``doc_cell`` timed in ``len(levels)`` fresh processes: per process a level (the
+    between-process component), rounds tight around it."""
+    rng = random.Random(seed)
+    groups = [[level * (1 + rng.gauss(0.0, 0.005)) for _ in range(rounds)] for level in levels]
+    ratio = doc_cell["latency"][0]["ratio"]
+    ratio.update(values=[v for g in groups for v in g], ci_over="processes",
+                 processes=len(levels), rounds_per_process=[rounds] * len(levels),
+                 process_medians=[statistics.median(g) for g in groups])
+    return doc_cell
+
+
+def test_processes_are_the_unit_of_replication():
+    """Rounds of one process share its conditions: judged as independent, 18 tight rounds a
+    side call a shift between two runs significant that the six process medians a side, which
+    scatter by several points, do not. A shift beyond the processes' own scatter is flagged."""
+    spread = [1.08, 1.14, 1.19, 1.25, 1.30, 1.36]
+    base = results(cell("none"), across_processes(cell("se", ratio=1.2), spread, seed=1))
+    drift = results(cell("none"),
+                    across_processes(cell("se", ratio=1.2), [v * 1.17 for v in spread], seed=2))
+    (change,) = [c for c in _compare(base, drift, metrics="latency").changes if "|se|" in c.cell]
+    assert change.sample_unit == "process" and (change.n_base, change.n_new) == (6, 6)
+    assert change.change == pytest.approx(0.17, abs=0.01)
+    assert change.verdict is Verdict.NOT_SIGNIFICANT
+    rounds = [v for v in spread for _ in range(3)]
+    pooled = judge_shift(rounds, [v * 1.17 for v in rounds], 0.10, 0.05)
+    assert pooled.verdict is Verdict.REGRESSION  # the trap: rounds taken as independent
+    slower = results(cell("none"),
+                     across_processes(cell("se", ratio=1.2), [v * 1.6 for v in spread], seed=3))
+    (change,) = [c for c in _compare(base, slower, metrics="latency").flagged]
+    assert change.verdict is Verdict.REGRESSION and change.sample_unit == "process"
+    # a one-process file against a multi-process one: both judged on their rounds
+    (mixed,) = [c for c in _compare(results(cell("none"), cell("se", ratio=1.2, seed=4)),
+                                    base, metrics="latency").changes if "|se|" in c.cell]
+    assert mixed.sample_unit == "round" and (mixed.n_base, mixed.n_new) == (20, 18)
 
 
 def test_counts_must_match_exactly():

@@ -276,6 +276,32 @@ def test_every_numeric_column_names_its_unit(results):
     assert "cpu_b1_median_ms" in header and "params_count" in header
 
 
+def test_the_report_says_what_stands_behind_each_interval(results):
+    """Timed across processes: the method line names them; a variant whose processes disagree
+    is marked, and one with fewer processes than planned says how many finished."""
+    data = results_document.migrate(copy.deepcopy(results), "fixture")
+    data["suite"]["latency"]["processes"] = 6
+    for cell in data["cells"]:
+        for entry in cell.get("latency") or ():
+            ratio = entry.get("ratio")
+            if not ratio:
+                continue
+            n = 5 if cell["variant"] == "sge" else 6
+            ratio.update(ci_over="processes", processes=n, rounds_per_process=[2] * n,
+                         values=[ratio["median"]] * 2 * n, process_medians=[ratio["median"]] * n,
+                         disagreement_p=0.001 if cell["variant"] == "se" else 0.5)
+    text = render_markdown(report_of(data))
+    assert "in 6 fresh processes of 2 rounds each" in text
+    assert "order-statistic interval of those process medians" in text
+    rows = [line for line in text.splitlines() if line.startswith("| se ")]
+    assert any(" ‡ |" in row for row in rows)
+    rows = [line for line in text.splitlines() if line.startswith("| sge ")]
+    assert any("(5 proc.) |" in row for row in rows)
+    frame = cell_frame(results_document.parse(data))
+    assert set(frame["cpu_b1_processes_count"].dropna()) == {5, 6}
+    assert frame["cpu_b1_disagreement_pvalue"].min() == pytest.approx(0.001)
+
+
 def test_minimal_results_render_without_latency_published_or_provenance(results):
     minimal = copy.deepcopy(results)
     minimal["suite"] = {"name": "tiny"}

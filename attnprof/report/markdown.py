@@ -206,10 +206,9 @@ def _timing_line(latency: LatencySettings, cells: tuple[Cell, ...]) -> str:
             f"variants are timed together in interleaved rounds, one sample of ≥ "
             f"{latency.sample_time} s of forwards per model per round")
     if across:
-        most = max(r.processes for r in across)
         per = sorted({n for r in across for n in r.rounds_per_process})
         return (
-            f"{head}, in {most} fresh processes of {'/'.join(map(str, per))} rounds each, after "
+            f"{head}, in {latency.processes} fresh processes of {'/'.join(map(str, per))} rounds each, after "
             "warm-up rounds until settled (no model more than "
             f"{latency.settle_tolerance:.0%} faster than in its best earlier warm-up round; at "
             f"most {latency.max_warmup_rounds}). Median ± IQR over all rounds. Δ latency is the "
@@ -312,7 +311,7 @@ def _replication_marks(row: dict, p: str, planned: int) -> str:
     marks = ""
     processes = row.get(f"{p}_processes_count")
     if row.get(f"{p}_ci_over") == "processes" and processes != planned:
-        marks += f" ({processes} proc.)"
+        marks += f" ({int(processes)} proc.)"
     disagreement = row.get(f"{p}_disagreement_pvalue")
     if not is_missing(disagreement) and disagreement < DISAGREEMENT_ALPHA:
         marks += f" {DISAGREE_MARK}"
