@@ -4,8 +4,9 @@ misses a real slowdown.
 The workload is the unit attnprof measures, at a size that keeps the tests fast: a ResNet-50
 stage-3 Bottleneck with SE against the same plain Bottleneck (the baseline), on a 1024 x 5 x 5
 feature map, each forward running the block 5 times. ``attnprof.latency.paired_latency`` times
-them in interleaved rounds as ``attnprof run`` does; its per-round ratios go into
-attnprof-results/1 documents, which :func:`attnprof.compare.compare` judges as the CLI does.
+them in interleaved rounds, in this process (``processes=1``: what is judged here is the rule
+on rounds, as for pytest-benchmark files); its per-round ratios go into results documents,
+which :func:`attnprof.compare.compare` judges as the CLI does.
 
 - Same code, 11 runs: run 0 against runs 1-10 must give no alarm at a 10% threshold.
 - A variant slowed by a known, deterministic amount (the SE block's work run 6 times instead of
@@ -73,8 +74,8 @@ def measure():
     def run(se_repeats: int, rounds: int = ROUNDS) -> ResultSet:
         paired = paired_latency(
             {"none": Repeated(plain, REPEATS), "se": Repeated(se, se_repeats)}, x,
-            rounds=rounds, sample_time=SAMPLE_TIME, threads=1, warmup_time=0.05, memory=False,
-            seed=next(seeds),
+            processes=1, rounds=rounds, sample_time=SAMPLE_TIME, threads=1, warmup_time=0.05,
+            memory=False, seed=next(seeds),
         )
         return parse_results(_results_document(paired), f"run{paired.rounds}")
 
@@ -86,7 +87,8 @@ def _results_document(paired) -> dict:
     """The two cells of a results file, latency only, built through the results records."""
     cells = []
     for name, ratio, record in (
-        ("none", results.PairedRatio.identity("none", paired.rounds), paired.baseline_record),
+        ("none", results.PairedRatio.identity("none", (paired.rounds,), "rounds"),
+         paired.baseline_record),
         ("se", results.PairedRatio.of(paired.result("se")), paired.result("se").record),
     ):
         profile = results.ProfileRecord(

@@ -169,12 +169,27 @@ def test_an_interrupted_run_keeps_every_finished_cell(tmp_path, capsys, monkeypa
         (["--suite", "imagenett"], ["unknown suite 'imagenett'", "valid suites:", "smoke"]),
         (["--suite", "smoke", "--only", "sx"], ["unknown variant(s) 'sx'", "none, se, sge"]),
         (["--suite", "smoke", "--device", "tpu"], ["invalid choice: 'tpu'", "cpu", "cuda"]),
+        (["--suite", "smoke", "--processes", "3"],
+         ["processes must be 1 (this process only) or at least 6", "got 3"]),
+        (["--suite", "smoke", "--processes", "1"],
+         ["rounds (with processes=1) must be an integer >= 6", "got 2"]),
     ],
 )
 def test_bad_run_arguments_get_one_clear_line(tmp_path, capsys, argv, fragments):
     code, _, err = run_cli(capsys, "run", *argv, "--out", str(tmp_path / "out"))
     assert_one_clear_line(code, err, *fragments)
     assert not (tmp_path / "out").exists()
+
+
+def test_processes_and_rounds_from_the_command_line(tmp_path, capsys):
+    code, _, err = run_cli(capsys, "run", "--suite", "smoke", "--only", "se", "--processes", "1",
+                           "--rounds", "6", "--out", str(tmp_path), "--quiet")
+    assert code == 0, err
+    data = results.load(tmp_path / "results.json")
+    entry = data.cells[1].latency[0]
+    assert entry.ratio.ci_over == "rounds" and len(entry.ratio.values) == 6
+    assert data.suite.latency.processes == 1 and data.suite.latency.rounds == 6
+    assert "in one process of 6 rounds" in (tmp_path / "report.md").read_text()
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a CPU-only machine")

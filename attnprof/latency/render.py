@@ -21,7 +21,7 @@ def latency_table(records: Sequence[LatencyRecord]) -> Table:
     """One row per device and batch size: median ± IQR, 95% CI, samples, throughput, memory."""
     table = _table(
         "Forward latency (eval, inference_mode; ms per batch)",
-        ("device", "threads", "batch", "median (ms)", "IQR (ms)", "95% CI (ms)", "samples",
+        ("device", "threads", "batch", "median (ms)", "IQR (ms)", "95% CI (ms)*", "samples",
          "throughput (img/s)", "peak memory (MB)"),
         left="device",
     )
@@ -35,13 +35,17 @@ def latency_table(records: Sequence[LatencyRecord]) -> Table:
             str(r.batch),
             f"{r.median_ms:,.3f}{flag}",
             f"{r.iqr_ms:,.3f}",
-            f"[{r.ci95_ms[0]:,.3f}, {r.ci95_ms[1]:,.3f}]",
+            "—" if r.ci95_ms is None else f"[{r.ci95_ms[0]:,.3f}, {r.ci95_ms[1]:,.3f}]",
             str(r.samples),
             f"{r.images_per_s:,.1f}",
             memory,
         )
     if records:
-        table.caption = f"peak memory: {records[0].peak_mem_kind}"
+        over = ("across fresh processes: it holds for a new run"
+                if all(r.ci_over == "processes" for r in records)
+                else "over the samples of this one process: a new run can land outside it; "
+                "`attnprof run` compares variants across fresh processes")
+        table.caption = f"* 95% CI of the median, {over}. peak memory: {records[0].peak_mem_kind}"
     return table
 
 

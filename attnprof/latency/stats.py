@@ -15,6 +15,11 @@ comparisons between models are paired by round (see :mod:`attnprof.latency.paire
   requested level; the achieved coverage (at least the level, usually a little more) is
   reported alongside. No 95% interval exists below 6 samples (``1 - 2 / 2**5 < 0.95``).
 - The interval for a median of ratios applies the same construction to the per-round ratios.
+- Rounds of one process share its conditions (memory layout, allocator state, thread
+  placement), so they are not independent draws of what a new run gives. Across several fresh
+  processes (:func:`replicated_median`) the unit is the process: the same interval is taken
+  over the per-process medians, and a Kruskal-Wallis test says whether the processes differ
+  beyond their rounds' noise.
 """
 
 from __future__ import annotations

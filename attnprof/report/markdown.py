@@ -208,10 +208,10 @@ def _timing_line(latency: LatencySettings, cells: tuple[Cell, ...]) -> str:
     if across:
         per = sorted({n for r in across for n in r.rounds_per_process})
         return (
-            f"{head}, in {latency.processes} fresh processes of {'/'.join(map(str, per))} rounds each, after "
-            "warm-up rounds until settled (no model more than "
-            f"{latency.settle_tolerance:.0%} faster than in its best earlier warm-up round; at "
-            f"most {latency.max_warmup_rounds}). Median ± IQR over all rounds. Δ latency is the "
+            f"{head}, in {latency.processes} fresh processes of {'/'.join(map(str, per))} "
+            "rounds each, after warm-up rounds until settled (no model more than "
+            f"{latency.settle_tolerance:.0%} faster than in its best earlier warm-up round; "
+            f"at most {latency.max_warmup_rounds}). Median ± IQR over all rounds. Δ latency is the "
             "median over processes of each process's median ratio to the baseline timed in the "
             "same rounds; its 95% CI is the order-statistic interval of those process medians, "
             "so it covers what a new run on this machine gives. "
