@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
+import torch.nn.functional as F
 from support import Fn
 from torch import nn
 
 from attnprof import build_model
 from attnprof.attention import attention_names
 from attnprof.counting import fvcore_count
-from attnprof.counting.full import count_full
+from attnprof.counting.full import FlopByteMode, count_full
 from attnprof.counting.rules import RULES, moves_data_only
 from attnprof.errors import AttnprofError
 
@@ -183,3 +186,73 @@ def test_zoo_leaves_nothing_uncounted(backbone, attention):
     assert result.uncounted == {}
     assert result.value > 0 and result.bytes > 0
     assert (result.attention > 0) == (attention != "none")
+
+
+# -- fused attention: priced as the math it fuses, the same on meta and on a CPU -------------
+
+
+class _Block(nn.Module):
+    """A small vision-transformer block: pre-norm self-attention and MLP, on patch tokens."""
+
+    def __init__(self, dim=32, heads=4, need_weights=False):
+        super().__init__()
+        self.need_weights = need_weights
+        self.patch = nn.Conv2d(3, dim, 4, stride=4)
+        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.attention = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.encoder = nn.TransformerEncoderLayer(dim, heads, 2 * dim, batch_first=True,
+                                                  activation="gelu")
+        self.mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
+
+    def forward(self, x):
+        tokens = self.patch(x).flatten(2).transpose(1, 2)
+        y = self.norm1(tokens)
+        tokens = tokens + self.attention(y, y, y, need_weights=self.need_weights)[0]
+        tokens = tokens + self.mlp(self.norm2(tokens))
+        heads = tokens.unflatten(-1, (4, -1)).transpose(1, 2)
+        tokens = tokens + F.scaled_dot_product_attention(heads, heads, heads
+                                                         ).transpose(1, 2).flatten(2)
+        return self.encoder(tokens).mean(1)
+
+
+def _full_on(model, device, shape=(2, 3, 32, 32)):
+    model = model.eval().to(device)
+    mode = FlopByteMode()
+    with torch.no_grad(), mode:
+        model(torch.zeros(shape, device=device))
+    return mode
+
+
+def test_sdpa_is_priced_as_its_math():
+    # a CPU runs this fused (flash needs one head size for q, k and v; 12 keys for 16 queries)
+    q, k, v = torch.zeros(2, 4, 16, 8), torch.zeros(2, 4, 12, 8), torch.zeros(2, 4, 12, 8)
+    mode = FlopByteMode()
+    with torch.no_grad(), mode:
+        F.scaled_dot_product_attention(q, k, v)
+    scores = 2 * 4 * 16 * 12
+    expected = (q.numel() + k.numel()  # q and k scaled by sqrt(scale)
+                + 2 * scores * 8  # q k^T
+                + 5 * scores  # softmax
+                + 2 * scores * 8)  # times v
+    assert mode.flops == expected and not mode.uncounted
+    assert "aten::_scaled_dot_product_flash_attention_for_cpu" in mode.by_op  # fused here
+    assert mode.bytes >= 4 * (q.numel() + k.numel() + v.numel() + 2 * 4 * 16 * 8)
+    on_meta = FlopByteMode()
+    with torch.no_grad(), on_meta:
+        F.scaled_dot_product_attention(q.to("meta"), k.to("meta"), v.to("meta"))
+    assert on_meta.flops == expected and "aten::bmm" in on_meta.by_op  # decomposed there
+
+
+@pytest.mark.parametrize("need_weights", [False, True])
+def test_fused_attention_counts_what_its_decomposition_counts(need_weights):
+    """On meta, attention decomposes into mm, bmm and softmax; on a CPU nn.MultiheadAttention
+    and nn.TransformerEncoderLayer run as fused kernels (_native_multi_head_attention,
+    _transformer_encoder_layer_fwd). Both count the same, and nothing goes uncounted."""
+    torch.manual_seed(0)
+    block = _Block(need_weights=need_weights)
+    cpu = _full_on(copy.deepcopy(block), "cpu")
+    meta = _full_on(copy.deepcopy(block), "meta")
+    fused = {"aten::_native_multi_head_attention", "aten::_transformer_encoder_layer_fwd"}
+    assert fused <= set(cpu.by_op) and not fused & set(meta.by_op)
+    assert cpu.flops == meta.flops
+    assert not cpu.uncounted and not meta.uncounted

@@ -14,7 +14,10 @@ that nothing that does arithmetic is silently 0. The principles:
   add), applying them 2 per element (``x * scale + shift`` with the affine folded into the
   per-channel scale and shift, as the eager kernels do);
 - data movement (views, copies, concatenation, padding, allocation): 0 FLOPs, but its bytes
-  still count.
+  still count;
+- fused attention kernels (scaled-dot-product attention's, multi-head attention's and the
+  transformer encoder layer's fast paths): the FLOPs of the math they fuse
+  (:mod:`attnprof.counting.fused_attention`), so a model counts the same fused or decomposed.
 
 Memory traffic (``traffic``) is eager and unfused: every op reads its tensor inputs and writes
 its outputs. A tensor is counted once per op however often it is passed (``x * x`` reads x
@@ -31,6 +34,8 @@ import math
 from collections.abc import Callable
 
 import torch
+
+from attnprof.counting import fused_attention as fused
 
 aten = torch.ops.aten
 
@@ -243,8 +248,21 @@ _add("silu mish", per_output(5), inplace=True)
 _add("gelu", _gelu, inplace=True)
 
 # Softmax over a dimension: max (1), subtract (1), exp (1), sum (1), divide (1) per element;
-# log-softmax subtracts the log of the sum instead of dividing: also 5.
-_add("_softmax _log_softmax softmax log_softmax", per_output(5))
+# log-softmax subtracts the log of the sum instead of dividing: also 5. _safe_softmax (the
+# attention math path's: rows entirely masked give 0, not NaN) is a softmax too.
+_add("_softmax _log_softmax softmax log_softmax _safe_softmax", per_output(fused.SOFTMAX))
+
+# Fused attention kernels, priced as the math they fuse (see attnprof.counting.fused_attention):
+# scaled_dot_product_attention's CPU, flash, memory-efficient and cuDNN kernels, the
+# multi-head attention fast path and the transformer encoder layer fast path.
+_add("_scaled_dot_product_flash_attention_for_cpu", fused.sdpa_flash_cpu)
+_add("_scaled_dot_product_flash_attention", fused.sdpa_flash)
+_add("_scaled_dot_product_efficient_attention _scaled_dot_product_cudnn_attention",
+     fused.sdpa_with_bias(causal_index=6))
+_add("_scaled_dot_product_fused_attention_overrideable _scaled_dot_product_attention_math",
+     fused.sdpa_with_bias(causal_index=5))
+_add("_native_multi_head_attention", fused.native_multi_head_attention)
+_add("_transformer_encoder_layer_fwd", fused.transformer_encoder_layer)
 
 # Reductions: 1 per input element. mean adds one division per output element; var and std
 # accumulate x and x^2 (3 per input element) and finish with mean and variance (2 per output
