@@ -32,7 +32,8 @@ from attnprof.results.counts import ConventionCount, ProfileRecord
 
 _OPTION_KEY = re.compile(r"^(?:(?:model|attention)\.)?[A-Za-z_][A-Za-z0-9_]*$")
 _RESERVED = frozenset(
-    {"backbone", "attention", "input", "head", "batch", "conventions", "device", "latency"}
+    {"backbone", "attention", "input", "head", "batch", "conventions", "device", "latency",
+     "breakdown"}
 )
 """Names an attention option cannot take: they are :func:`profile`'s own arguments."""
 
@@ -151,6 +152,7 @@ def profile(
     *,
     model_options: dict[str, Any] | None = None,
     insert_after: str | None = None,
+    breakdown: bool = False,
     **options: Any,
 ) -> ProfileRecord:
     """Count ``model`` with ``attention`` on a ``batch`` x 3 x H x W input.
@@ -163,7 +165,8 @@ def profile(
     ``"800x1333"`` (H x W); ``head`` is ``fc``, ``pool`` (the published detection setting: fc
     removed, global pool kept) or ``none`` for a backbone, ``model`` (the default) for a user's
     network; ``conventions`` defaults to all of :data:`~attnprof.counting.CONVENTIONS`;
-    ``latency`` (a :class:`LatencyRequest`) adds timings; ``options`` reach the attention module
+    ``latency`` (a :class:`LatencyRequest`) adds timings; ``breakdown`` adds each count's split
+    per module and per operator (``count.breakdown``); ``options`` reach the attention module
     (``groups=32``). An exception in a forward becomes one AttnprofError line naming the
     network, the variant, the attention module's place and channels, and the input shape.
     """
@@ -192,7 +195,7 @@ def profile(
         target = build("cpu") if convention.needs_real_tensors else model
         found = attention_modules(target) if target is not model else modules
         with blamed(f"{label} + {attention}", shape, found):
-            counts[name] = convention.counter(target, shape, paths)
+            counts[name] = convention.counter(target, shape, paths, breakdown=breakdown)
     timings: tuple = ()
     module_timings: tuple = ()
     if latency is not None:

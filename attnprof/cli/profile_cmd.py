@@ -91,6 +91,24 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--json", action="store_true", help="print one JSON object instead of tables"
     )
+    where = parser.add_argument_group("where the count sits")
+    where.add_argument(
+        "--by-module", action="store_true",
+        help="per module, for every convention: a tree of subtree totals with the attention "
+        "modules marked and summed per stage (rows sum to the total)",
+    )
+    where.add_argument(
+        "--depth", type=int, metavar="N",
+        help="with --by-module: module tree down to depth N (default: 2)",
+    )
+    where.add_argument(
+        "--by-op", action="store_true",
+        help="per operator, for every convention (the split sums to the total)",
+    )
+    where.add_argument(
+        "--csv", action="store_true",
+        help="with --by-module/--by-op: print the breakdown as CSV instead of tables",
+    )
     timing = parser.add_argument_group("latency")
     timing.add_argument(
         "--latency",
@@ -114,6 +132,13 @@ def register(subparsers) -> None:
 
 
 def _run(args) -> int:
+    breakdown = args.by_module or args.by_op
+    if args.depth is not None and (args.depth < 0 or not args.by_module):
+        raise AttnprofError("--depth N needs --by-module and N >= 0 (0: the whole model)")
+    if args.csv and not breakdown:
+        raise AttnprofError("--csv prints a breakdown: add --by-module or --by-op")
+    if args.csv and args.json:
+        raise AttnprofError("--csv and --json each print the whole output: choose one")
     batches = parse_batches(args.batch)
     latency = None
     if args.latency:
@@ -146,8 +171,14 @@ def _run(args) -> int:
         batch=batches[0],
         conventions=args.conventions,
         latency=latency,
+        breakdown=breakdown,
         **options,
     )
+    if args.csv:
+        from attnprof.counting.render import breakdown_csv
+
+        sys.stdout.write(breakdown_csv(record))
+        return EXIT_OK
     if args.json:
         print(json.dumps(record.to_dict(), indent=2))
         return EXIT_OK
@@ -157,6 +188,11 @@ def _run(args) -> int:
 
     console = Console(file=sys.stdout)
     console.print(render_profile(record))
+    if breakdown:
+        from attnprof.counting.render import breakdown_tables
+
+        console.print(breakdown_tables(record, args.depth, by_op=args.by_op,
+                                       by_module=args.by_module))
     if record.latency:
         from attnprof.latency.render import latency_table, module_table
 

@@ -40,15 +40,18 @@ def count(
     convention: str = "full",
     *,
     attention: Iterable[str] | None = None,
+    breakdown: bool = False,
 ) -> ConventionCount:
     """Count ``model`` on an input of ``shape`` (``(N, C, H, W)``) under ``convention``.
 
     ``attention`` names the modules whose share to report (default:
     ``model.attention_modules()`` where the model has it, else none). Build the model on the
     meta device for every convention but ``fvcore``, which materialises a meta model on the CPU
-    itself (with uninitialised weights).
+    itself (with uninitialised weights). ``breakdown`` adds where the count sits, per module
+    and per operator (:class:`~attnprof.results.counts.Breakdown`).
     """
-    return get_convention(convention).counter(model, tuple(shape), attention)
+    return get_convention(convention).counter(model, tuple(shape), attention,
+                                              breakdown=breakdown)
 
 
 __all__ = [

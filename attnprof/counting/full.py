@@ -22,7 +22,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from attnprof.counting.conventions import CONVENTIONS
 from attnprof.counting.rules import op_name, rule_for, traffic
-from attnprof.counting.tracing import AttentionScope, attention_paths, input_like
+from attnprof.counting.breakdown import make as make_breakdown
+from attnprof.counting.tracing import AttentionScope, attention_paths, input_like, module_stack
 from attnprof.results.counts import ConventionCount
 
 SPEC = CONVENTIONS["full"]
@@ -31,14 +32,19 @@ SPEC = CONVENTIONS["full"]
 class FlopByteMode(TorchDispatchMode):
     """Sums FLOPs and bytes of every op, and the part that runs inside attention modules."""
 
-    def __init__(self, scope: AttentionScope | None = None):
+    def __init__(self, scope: AttentionScope | None = None, where: list[str] | None = None):
         super().__init__()
         self.scope = scope or AttentionScope()
+        self.where = where if where is not None else []
+        """The names of the modules running, innermost last (see :func:`module_stack`)."""
         self.flops = 0
         self.bytes = 0
         self.attention_flops = 0
         self.attention_bytes = 0
         self.by_op: Counter = Counter()
+        self.bytes_by_op: Counter = Counter()
+        self.by_module: Counter = Counter()
+        self.bytes_by_module: Counter = Counter()
         self.uncounted: Counter = Counter()
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
@@ -53,7 +59,12 @@ class FlopByteMode(TorchDispatchMode):
         moved = traffic(func, args, kwargs, out)
         self.flops += flops
         self.bytes += moved
-        self.by_op[op_name(func)] += flops
+        name = op_name(func)
+        self.by_op[name] += flops
+        self.bytes_by_op[name] += moved
+        module = self.where[-1] if self.where else ""
+        self.by_module[module] += flops
+        self.bytes_by_module[module] += moved
         if self.scope.active:
             self.attention_flops += flops
             self.attention_bytes += moved
@@ -61,15 +72,17 @@ class FlopByteMode(TorchDispatchMode):
 
 
 def count_full(
-    model: nn.Module, shape: Sequence[int], attention: Iterable[str] | None = None
+    model: nn.Module, shape: Sequence[int], attention: Iterable[str] | None = None,
+    breakdown: bool = False,
 ) -> ConventionCount:
     """Count ``model`` on an input of ``shape`` under the ``full`` convention (see
     :func:`attnprof.counting.count`); cheap on the meta device, it works on real tensors too."""
     names = attention_paths(model, attention)
     scope = AttentionScope()
-    mode = FlopByteMode(scope)
+    where: list[str] = []
+    mode = FlopByteMode(scope, where)
     x = input_like(model, shape)
-    with scope.watching(model, names), torch.no_grad(), mode:
+    with scope.watching(model, names), module_stack(model, where), torch.no_grad(), mode:
         model(x)
     return ConventionCount(
         convention=SPEC.name,
@@ -80,4 +93,6 @@ def count_full(
         description=SPEC.description,
         bytes=mode.bytes,
         attention_bytes=mode.attention_bytes,
+        breakdown=make_breakdown(mode.by_module, mode.by_op, model, names, mode.bytes_by_module,
+                                 mode.bytes_by_op) if breakdown else None,
     )

@@ -22,6 +22,8 @@ from collections.abc import Iterable, Iterator, Sequence
 import torch
 from torch import nn
 
+from attnprof.counting.breakdown import exclusive
+from attnprof.counting.breakdown import make as make_breakdown
 from attnprof.counting.conventions import CONVENTIONS
 from attnprof.counting.tracing import attention_paths, input_like, model_device
 from attnprof.errors import AttnprofError
@@ -65,7 +67,8 @@ def analysis(model: nn.Module, shape: Sequence[int]):
 
 
 def count_fvcore(
-    model: nn.Module, shape: Sequence[int], attention: Iterable[str] | None = None
+    model: nn.Module, shape: Sequence[int], attention: Iterable[str] | None = None,
+    breakdown: bool = False,
 ) -> ConventionCount:
     """Count ``model`` on an input of ``shape`` with fvcore (see :func:`attnprof.counting.count`);
     the attention share is taken from fvcore's ``by_module()``."""
@@ -75,6 +78,7 @@ def count_fvcore(
         with _quiet(), torch.no_grad():
             total = flops.total()
             by_module = flops.by_module()
+            by_operator = flops.by_operator() if breakdown else {}
             unsupported = flops.unsupported_ops()
     except AttnprofError:
         raise
@@ -89,4 +93,6 @@ def count_fvcore(
         attention=int(sum(by_module.get(name, 0) for name in names)),
         uncounted=dict(sorted((str(op), int(n)) for op, n in unsupported.items())),
         description=SPEC.description,
+        breakdown=make_breakdown(exclusive(by_module), by_operator, model, names)
+        if breakdown else None,
     )

@@ -21,10 +21,12 @@ The rules (:data:`PAPER_RULES`, by module type; a subclass takes its nearest lis
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 
 from torch import nn
 
+from attnprof.counting.breakdown import make as make_breakdown
 from attnprof.counting.conventions import CONVENTIONS
 from attnprof.counting.tracing import LeafCall, attention_paths, trace_leaf_calls
 from attnprof.results.counts import ConventionCount
@@ -98,16 +100,21 @@ def call_macs(call: LeafCall) -> int:
 
 
 def count_paper(
-    model: nn.Module, shape: Sequence[int], attention: Iterable[str] | None = None
+    model: nn.Module, shape: Sequence[int], attention: Iterable[str] | None = None,
+    breakdown: bool = False,
 ) -> ConventionCount:
     """Count ``model`` on an input of ``shape`` under the ``paper`` convention (see
     :func:`attnprof.counting.count`); cheap on the meta device."""
     names = attention_paths(model, attention)
     trace, _ = trace_leaf_calls(model, shape, names)
     total = attention_total = 0
+    by_module: Counter = Counter()
+    by_type: Counter = Counter()
     for call in trace.calls:
         macs = call_macs(call)
         total += macs
+        by_module[call.name] += macs
+        by_type[type(call.module).__name__] += macs
         if call.in_attention:
             attention_total += macs
     return ConventionCount(
@@ -117,4 +124,5 @@ def count_paper(
         attention=attention_total,
         uncounted=trace.uncounted(lambda call: paper_rule(call.module) is not None),
         description=SPEC.description,
+        breakdown=make_breakdown(by_module, by_type, model, names) if breakdown else None,
     )

@@ -139,3 +139,96 @@ def render_profile(record: ProfileRecord) -> Group:
         uncounted_table(record),
     ]
     return Group(*(table for table in tables if table is not None))
+
+
+def _unit_of(count: ConventionCount) -> str:
+    return f"M{count.unit}"
+
+
+def breakdown_tables(record: ProfileRecord, depth: int | None = None, by_op: bool = False,
+                     by_module: bool = True) -> Group:
+    """Where each convention's count sits: a module tree down to ``depth`` (subtree totals,
+    attention modules marked ◆ and summed per stage), and/or a table per operator."""
+    from attnprof.counting.breakdown import by_stage, collapse, depth_of, tree_order
+
+    counts = {name: c for name, c in record.counts.items() if c.breakdown is not None}
+    parts = []
+    if by_module and counts:
+        limit = depth if depth is not None else 2
+        trees = {name: collapse(c.breakdown.by_module, limit) for name, c in counts.items()}
+        attention = next(iter(counts.values())).breakdown.attention
+        headers = [f"{name} ({_unit_of(c)})" for name, c in counts.items()]
+        full = counts.get("full")
+        if full is not None and full.breakdown.bytes_by_module:
+            bytes_tree = collapse(full.breakdown.bytes_by_module, limit)
+            headers.append("full: bytes moved (MB)")
+        table = _table(f"Per module, to depth {limit} (each row: the module and everything "
+                       "inside it; ◆ attention)", "module", *headers)
+        rows = tree_order([n for c in counts.values() for n in c.breakdown.by_module], limit)
+        for row in rows:
+            marked = any(row == a or row.startswith(a + ".") for a in attention)
+            label = ("  " * depth_of(row) + (row.rsplit(".", 1)[-1] if row else "(model)")
+                     + (" ◆" if marked else ""))
+            cells = [f"{trees[n].get(row, 0) / _MEGA:,.3f}" for n in counts]
+            if full is not None and full.breakdown.bytes_by_module:
+                cells.append(f"{bytes_tree.get(row, 0) / _MEGA:,.3f}")
+            table.add_row(label, *cells)
+        parts.append(table)
+        stage_table = _table("Attention modules summed per stage", "stage",
+                             *[f"{name} ({_unit_of(c)})" for name, c in counts.items()],
+                             *[f"{name}: share of total (%)" for name in counts])
+        sums = {name: by_stage(c.breakdown) for name, c in counts.items()}
+        stages = sorted({s for per in sums.values() for s in per}, key=lambda s: (s is None, s))
+        for stage in stages:
+            stage_table.add_row(
+                "?" if stage is None else str(stage),
+                *[f"{sums[n].get(stage, 0) / _MEGA:,.3f}" for n in counts],
+                *[_share(sums[n].get(stage, 0), c.value) for n, c in counts.items()],
+            )
+        if stages:
+            parts.append(stage_table)
+    if by_op:
+        for name, c in counts.items():
+            table = _table(f"{name}: per operator ({_unit_of(c)})", "operator",
+                           _unit_of(c), "share (%)",
+                           *(["bytes moved (MB)"] if c.breakdown.bytes_by_op else []))
+            ops = sorted(set(c.breakdown.by_op) | set(c.breakdown.bytes_by_op or {}),
+                         key=lambda op: -c.breakdown.by_op.get(op, 0))
+            for op in ops:
+                value = c.breakdown.by_op.get(op, 0)
+                extra = ([f"{c.breakdown.bytes_by_op.get(op, 0) / _MEGA:,.3f}"]
+                         if c.breakdown.bytes_by_op else [])
+                table.add_row(op, f"{value / _MEGA:,.3f}", _share(value, c.value), *extra)
+            parts.append(table)
+    return Group(*parts)
+
+
+def breakdown_csv(record: ProfileRecord) -> str:
+    """One row per convention x module (self and subtree) and per convention x operator."""
+    import csv
+    import io
+
+    from attnprof.counting.breakdown import depth_of, inclusive, tree_order
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["convention", "unit", "kind", "name", "depth", "attention", "stage",
+                     "self", "subtree", "bytes_self", "bytes_subtree"])
+    for name, c in record.counts.items():
+        b = c.breakdown
+        if b is None:
+            continue
+        subtree = inclusive(b.by_module)
+        bytes_subtree = inclusive(b.bytes_by_module) if b.bytes_by_module else {}
+        for module in tree_order(b.by_module):
+            owner = next((a for a in b.attention
+                          if module == a or module.startswith(a + ".")), None)
+            writer.writerow([name, c.unit, "module", module, depth_of(module),
+                             owner is not None, "" if owner is None else b.attention[owner],
+                             b.by_module.get(module, 0), subtree[module],
+                             b.bytes_by_module.get(module, 0) if b.bytes_by_module else "",
+                             bytes_subtree.get(module, "")])
+        for op in sorted(set(b.by_op) | set(b.bytes_by_op or {})):
+            writer.writerow([name, c.unit, "op", op, "", "", "", b.by_op.get(op, 0), "",
+                             (b.bytes_by_op or {}).get(op, ""), ""])
+    return out.getvalue()

@@ -19,11 +19,14 @@ import contextlib
 import copy
 import io
 import warnings
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 
 import torch
 from torch import nn
 
+from attnprof.counting.breakdown import exclusive
+from attnprof.counting.breakdown import make as make_breakdown
 from attnprof.counting.conventions import CONVENTIONS
 from attnprof.counting.tracing import attention_paths, input_like, model_device, trace_leaf_calls
 from attnprof.results.counts import ConventionCount
@@ -49,7 +52,8 @@ def _run_thop(model: nn.Module, shape: Sequence[int]):
 
 
 def count_thop(
-    model: nn.Module, shape: Sequence[int], attention: Iterable[str] | None = None
+    model: nn.Module, shape: Sequence[int], attention: Iterable[str] | None = None,
+    breakdown: bool = False,
 ) -> ConventionCount:
     """Count ``model`` on an input of ``shape`` with thop, on a copy of the model (see
     :func:`attnprof.counting.count`); the attention share sums thop's per-module totals."""
@@ -77,4 +81,16 @@ def count_thop(
         uncounted=trace.uncounted(lambda call: per_module.get(call.name, 0.0) > 0),
         description=SPEC.description,
         reported_params=round(float(params)),
+        breakdown=_breakdown(model, names, total, per_module) if breakdown else None,
     )
+
+
+def _breakdown(model: nn.Module, names: list[str], total, per_module: dict):
+    """thop's layer totals (a hooked module's own, the sum of its children's otherwise) as self
+    counts per module, and per leaf module type."""
+    self_counts = exclusive({"": total, **per_module})
+    modules = dict(model.named_modules())
+    by_type: Counter = Counter()
+    for name, value in self_counts.items():
+        by_type[type(modules[name]).__name__ if name in modules else "?"] += value
+    return make_breakdown(self_counts, by_type, model, names)

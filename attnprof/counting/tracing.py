@@ -116,6 +116,23 @@ def hooked(modules: Iterable[nn.Module], enter: Callable, leave: Callable) -> It
             handle.remove()
 
 
+@contextmanager
+def module_stack(model: nn.Module, where: list[str]) -> Iterator[list[str]]:
+    """Keep ``where`` listing the qualified names of the modules running, innermost last,
+    while the model runs (hooks on every submodule, removed on exit)."""
+    names = {id(module): name for name, module in model.named_modules() if name}
+
+    def enter(module, args):
+        where.append(names[id(module)])
+
+    def leave(module, args, output):
+        where.pop()
+
+    modules = [module for name, module in model.named_modules() if name]
+    with hooked(modules, enter, leave):
+        yield where
+
+
 @dataclass
 class LeafCall:
     """One call of a leaf module (a module without children)."""

@@ -15,10 +15,31 @@ from typing import Any
 from attnprof.counting.conventions import UNITS
 from attnprof.errors import AttnprofError
 from attnprof.latency.records import LatencyRecord, ModuleTiming
-from attnprof.records_json import encode
+from attnprof.records_json import JsonRecord, encode
 
 _OPTIONAL_COUNTS = ("bytes", "attention_bytes", "reported_params")
 """Written only where counted (``full`` counts bytes, ``thop`` its own parameters)."""
+
+
+@dataclass(frozen=True)
+class Breakdown(JsonRecord):
+    """Where a count sits: per module and per operator, each summing exactly to the total.
+
+    ``by_module`` maps a module's qualified name to the part of the count spent in that module
+    itself, outside its children (``""``: in the model's own forward, outside every
+    submodule), so the values sum to the convention's total; a module's whole subtree is the sum
+    over its name and the names below it (:func:`attnprof.counting.breakdown.inclusive`).
+    ``by_op`` splits the same total by operator: aten ops for ``full``, what the counter names
+    for the others (module types for ``paper`` and ``thop``, fvcore's operator names).
+    ``bytes_by_module`` / ``bytes_by_op`` split the bytes moved, where counted (``full``).
+    ``attention`` maps each attention module's name to its stage (``None`` when unknown).
+    """
+
+    by_module: dict[str, int]
+    by_op: dict[str, int]
+    bytes_by_module: dict[str, int] | None = None
+    bytes_by_op: dict[str, int] | None = None
+    attention: dict[str, int | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -42,6 +63,8 @@ class ConventionCount:
     bytes: int | None = None
     attention_bytes: int | None = None
     reported_params: int | None = None
+    breakdown: Breakdown | None = None
+    """Per module and per operator, when asked for (``profile(..., breakdown=True)``)."""
 
     def __post_init__(self):
         if self.unit not in UNITS:
@@ -76,7 +99,7 @@ class ConventionCount:
 
     def to_dict(self) -> dict[str, Any]:
         data = encode(self, ("convention", "description", "value", "unit", "attention"))
-        counted = encode(self, ("uncounted", *_OPTIONAL_COUNTS))
+        counted = encode(self, ("uncounted", *_OPTIONAL_COUNTS, "breakdown"))
         return {**data, **{key: value for key, value in counted.items() if value is not None}}
 
     @classmethod
@@ -91,6 +114,8 @@ class ConventionCount:
                 uncounted={str(k): int(v) for k, v in data.get("uncounted", {}).items()},
                 description=data.get("description", ""),
                 **{key: _optional_int(data.get(key)) for key in _OPTIONAL_COUNTS},
+                breakdown=(Breakdown.from_dict(data["breakdown"])
+                           if data.get("breakdown") is not None else None),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise AttnprofError(f"not a convention count ({convention or '?'}): {exc!r}") from None
