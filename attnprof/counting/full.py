@@ -20,9 +20,9 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from attnprof.counting.breakdown import make as make_breakdown
 from attnprof.counting.conventions import CONVENTIONS
 from attnprof.counting.rules import op_name, rule_for, traffic
-from attnprof.counting.breakdown import make as make_breakdown
 from attnprof.counting.tracing import AttentionScope, attention_paths, input_like, module_stack
 from attnprof.results.counts import ConventionCount
 
