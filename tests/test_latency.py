@@ -466,3 +466,12 @@ def test_cpu_contention_is_measured():
     with CpuContention() as contention:
         sum(i * i for i in range(200_000))
     assert contention.other_cpus is None or contention.other_cpus >= 0
+
+
+def test_backbone_variants_can_travel_to_fresh_processes():
+    from attnprof.latency import backbone_variants
+    from attnprof.latency.workers import check_picklable
+
+    variants = backbone_variants("resnet18", ("none", "se"))
+    check_picklable(variants)  # raises for a lambda
+    assert type(variants["se"]()).__name__ == "ResNet"

@@ -27,6 +27,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 
 import torch
 from torch import nn
@@ -44,10 +45,16 @@ from attnprof.latency.records import (
 from attnprof.latency.rounds import (
     DEFAULT_MAX_WARMUP_ROUNDS,
     DEFAULT_SETTLE_TOLERANCE,
+    ModelOrFactory,
     RoundsJob,
     run_rounds,
 )
-from attnprof.latency.settings import check_positive, check_samples, resolve_settings
+from attnprof.latency.settings import (
+    RunSettings,
+    check_positive,
+    check_samples,
+    resolve_settings,
+)
 from attnprof.latency.stats import CI_LEVEL, min_samples_for_ci
 from attnprof.latency.timing import input_shape_of
 from attnprof.latency.workers import (
@@ -66,9 +73,6 @@ DEFAULT_PROCESSES = min_samples_for_ci(CI_LEVEL)
 DEFAULT_ROUNDS = 3
 DEFAULT_SAMPLE_TIME = 0.25
 MIN_ROUNDS_ONE_PROCESS = min_samples_for_ci(CI_LEVEL)
-
-ModelOrFactory = nn.Module | Callable[[], nn.Module]
-
 
 def check_processes(processes: int, rounds: int) -> tuple[int, int]:
     """``processes`` is 1 or at least 6; one process needs 6 rounds, several need 1 each."""
@@ -95,10 +99,9 @@ def backbone_variants(
 
     for attention in attentions:
         get_attention_spec(attention)  # unknown names fail now, before any model is built
-    return {
-        attention: (lambda a=attention: build_model(backbone, a, head=head))
-        for attention in attentions
-    }
+    # partial, not lambda: a factory must travel to fresh worker processes
+    return {attention: partial(build_model, backbone, attention, head=head)
+            for attention in attentions}
 
 
 def paired_latency(
@@ -165,7 +168,7 @@ def paired_latency(
     raw_settings = {"device": device, "threads": threads, "dtype": dtype,
                     "channels_last": channels_last, "compile": compile}
     settings = resolve_settings(**raw_settings)
-    shape = input_shape_of(input_shape_or_tensor)
+    input_shape_of(input_shape_or_tensor)  # a bad input fails here, before any process starts
     if processes > 1:
         check_picklable(variants)
 
@@ -196,16 +199,17 @@ def paired_latency(
                 cause = WorkerTraceback(failed.run.traceback or failed.run.error)
                 raise AttnprofError(failed.run.error or "worker failed") from cause
             workers.append(failed.run)
+    return _compare(job(0), baseline, processes, workers, settings,
+                    time.perf_counter() - started)
+
+
+def _compare(plan: RoundsJob, baseline: str, processes: int, workers: list[ProcessRun],
+             settings: RunSettings, wall_s: float) -> PairedComparison:
+    """The statistics across the processes that finished, and the notes a reader needs.
+    ``plan`` is the first process's job: what every process was asked to do."""
+    names, batch, rounds = list(plan.variants), plan.batch, plan.rounds
+    sample_time, shape = plan.sample_time, input_shape_of(plan.input_spec)
     environment = collect_environment(settings.device)
-    return _compare(names, baseline, workers, settings, shape, batch, rounds, processes,
-                    sample_time, shuffle, seed, max_other_cpus, max_warmup_rounds,
-                    settle_tolerance, environment, time.perf_counter() - started)
-
-
-def _compare(names, baseline, workers, settings, shape, batch, rounds, processes, sample_time,
-             shuffle, seed, max_other_cpus, max_warmup_rounds, settle_tolerance, environment,
-             wall_s) -> PairedComparison:
-    """The statistics across the processes that finished, and the notes a reader needs."""
     done = [run for run in workers if run.ok]
     peaks = next((run.peak_memory for run in done if run.peak_memory), {})
     loads = [run.other_cpu_load for run in done if run.other_cpu_load is not None]
@@ -238,7 +242,7 @@ def _compare(names, baseline, workers, settings, shape, batch, rounds, processes
             **settings.meta(),
         )
 
-    notes = _notes(workers, done, processes, settings, max_other_cpus, max_warmup_rounds, load)
+    notes = _notes(workers, done, processes, settings, plan, load)
     results = tuple(
         PairedResult.from_groups(name, baseline, groups(name), groups(baseline), record(name),
                                  across_processes=several)
@@ -250,22 +254,22 @@ def _compare(names, baseline, workers, settings, shape, batch, rounds, processes
         baseline_record=record(baseline),
         results=results,
         rounds=rounds,
-        shuffle=shuffle,
-        seed=seed if shuffle else None,
+        shuffle=plan.shuffle,
+        seed=plan.seed if plan.shuffle else None,
         sample_time_s=sample_time,
         wall_s=wall_s,
         processes=processes,
         workers=tuple(workers),
         environment=environment,
         notes=tuple(notes),
-        max_other_cpus=max_other_cpus,
-        max_warmup_rounds=max_warmup_rounds,
-        settle_tolerance=settle_tolerance,
+        max_other_cpus=plan.max_other_cpus,
+        max_warmup_rounds=plan.max_warmup_rounds,
+        settle_tolerance=plan.settle_tolerance,
     )
 
 
-def _notes(workers, done, processes, settings, max_other_cpus, max_warmup_rounds, load
-           ) -> list[str]:
+def _notes(workers: list[ProcessRun], done: list[ProcessRun], processes: int,
+           settings: RunSettings, plan: RoundsJob, load: float | None) -> list[str]:
     notes = []
     if settings.threads > (os.cpu_count() or settings.threads):
         notes.append(f"{settings.threads} threads exceed the {os.cpu_count()} logical CPUs")
@@ -281,7 +285,7 @@ def _notes(workers, done, processes, settings, max_other_cpus, max_warmup_rounds
     unsettled = [run.index + 1 for run in done if not run.settled]
     if unsettled:
         notes.append(
-            f"warm-up did not settle within {max_warmup_rounds} rounds in process(es) "
+            f"warm-up did not settle within {plan.max_warmup_rounds} rounds in process(es) "
             f"{', '.join(map(str, unsettled))}: their first rounds may still be warming"
         )
     if processes == 1:
@@ -291,7 +295,7 @@ def _notes(workers, done, processes, settings, max_other_cpus, max_warmup_rounds
     if discarded:
         notes.append(
             f"{discarded} round(s) re-run because other work kept more than "
-            f"{max_other_cpus:g} logical CPUs busy"
+            f"{plan.max_other_cpus:g} logical CPUs busy"
         )
     if load is not None and load > CONTENDED_OTHER_CPUS:
         notes.append(
