@@ -191,8 +191,7 @@ class PairedResult(JsonRecord):
 
     @property
     def processes_disagree(self) -> bool:
-        return (self.disagreement_p is not None
-                and self.disagreement_p < stats.DISAGREEMENT_ALPHA)
+        return stats.disagree(self.disagreement_p)
 
     def to_dict(self) -> dict[str, Any]:
         derived = {"significant": self.significant,

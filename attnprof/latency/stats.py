@@ -153,6 +153,12 @@ DISAGREEMENT_ALPHA = 0.01
 """Kruskal-Wallis p-value below which the processes of one comparison are said to disagree."""
 
 
+def disagree(pvalue: float | None) -> bool:
+    """Whether a Kruskal-Wallis p-value across processes says they disagree (``None`` or NaN:
+    not tested, so no)."""
+    return pvalue is not None and pvalue < DISAGREEMENT_ALPHA
+
+
 @dataclass(frozen=True)
 class ReplicatedMedian:
     """A median and its interval, over the unit that replicates: fresh processes, or rounds.
@@ -177,7 +183,7 @@ class ReplicatedMedian:
 
     @property
     def disagree(self) -> bool:
-        return self.disagreement_p is not None and self.disagreement_p < DISAGREEMENT_ALPHA
+        return disagree(self.disagreement_p)
 
 
 def kruskal_pvalue(groups: Sequence[Sequence[float]]) -> float:

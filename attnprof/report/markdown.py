@@ -12,7 +12,7 @@ import math
 from collections.abc import Sequence
 
 from attnprof.counting.conventions import CONVENTIONS
-from attnprof.latency.stats import DISAGREEMENT_ALPHA
+from attnprof.latency.stats import disagree
 from attnprof.report.claims import Outcome, tally
 from attnprof.report.model import Report
 from attnprof.report.published import GMAC_DIGITS, PARAMS_DIGITS, signed
@@ -312,8 +312,7 @@ def _replication_marks(row: dict, p: str, planned: int) -> str:
     processes = row.get(f"{p}_processes_count")
     if row.get(f"{p}_ci_over") == "processes" and processes != planned:
         marks += f" ({int(processes)} proc.)"
-    disagreement = row.get(f"{p}_disagreement_pvalue")
-    if not is_missing(disagreement) and disagreement < DISAGREEMENT_ALPHA:
+    if disagree(row.get(f"{p}_disagreement_pvalue")):
         marks += f" {DISAGREE_MARK}"
     return marks
 

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from attnprof.latency.records import LatencyRecord, PairedResult
-from attnprof.latency.stats import DISAGREEMENT_ALPHA
 from attnprof.records_json import JsonRecord, decode, encode
 from attnprof.results.counts import ProfileRecord
 from attnprof.suite.config import BASELINE, Suite
@@ -81,11 +80,6 @@ class PairedRatio(JsonRecord):
         medians = (1.0,) * len(rounds_per_process) if ci_over == "processes" else ()
         return cls(baseline, 0.0, (0.0, 0.0), 1.0, (1.0, 1.0), (1.0,) * sum(rounds_per_process),
                    ci_over, len(rounds_per_process), rounds_per_process, medians, None)
-
-    @property
-    def disagree(self) -> bool:
-        """The processes differ beyond their own noise (Kruskal-Wallis p < 0.01)."""
-        return self.disagreement_p is not None and self.disagreement_p < DISAGREEMENT_ALPHA
 
     def to_dict(self) -> dict[str, Any]:
         return encode(self, ("baseline", "median", "ci95", "delta_pct", "delta_ci95_pct", "values",
