@@ -72,6 +72,11 @@ def collapse(self_counts: Mapping[str, int], depth: int) -> dict[str, int]:
             if depth_of(name) <= depth}
 
 
+def attention_owner(name: str, attention: Iterable[str]) -> str | None:
+    """The attention module that ``name`` is, or lies inside; ``None`` outside all of them."""
+    return next((a for a in attention if name == a or name.startswith(a + ".")), None)
+
+
 def attention_stages(model: nn.Module, names: Iterable[str]) -> dict[str, int | None]:
     """Each attention module's stage, as attnprof's builders tag it (``None`` if untagged)."""
     return {name: getattr(model.get_submodule(name), "attnprof_stage", None) for name in names}

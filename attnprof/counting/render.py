@@ -149,7 +149,13 @@ def breakdown_tables(record: ProfileRecord, depth: int | None = None, by_op: boo
                      by_module: bool = True) -> Group:
     """Where each convention's count sits: a module tree down to ``depth`` (subtree totals,
     attention modules marked ◆ and summed per stage), and/or a table per operator."""
-    from attnprof.counting.breakdown import by_stage, collapse, depth_of, tree_order
+    from attnprof.counting.breakdown import (
+        attention_owner,
+        by_stage,
+        collapse,
+        depth_of,
+        tree_order,
+    )
 
     counts = {name: c for name, c in record.counts.items() if c.breakdown is not None}
     parts = []
@@ -166,7 +172,7 @@ def breakdown_tables(record: ProfileRecord, depth: int | None = None, by_op: boo
                        "inside it; ◆ attention)", "module", *headers)
         rows = tree_order([n for c in counts.values() for n in c.breakdown.by_module], limit)
         for row in rows:
-            marked = any(row == a or row.startswith(a + ".") for a in attention)
+            marked = attention_owner(row, attention) is not None
             label = ("  " * depth_of(row) + (row.rsplit(".", 1)[-1] if row else "(model)")
                      + (" ◆" if marked else ""))
             cells = [f"{trees[n].get(row, 0) / _MEGA:,.3f}" for n in counts]
@@ -208,7 +214,7 @@ def breakdown_csv(record: ProfileRecord) -> str:
     import csv
     import io
 
-    from attnprof.counting.breakdown import depth_of, inclusive, tree_order
+    from attnprof.counting.breakdown import attention_owner, depth_of, inclusive, tree_order
 
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -221,8 +227,7 @@ def breakdown_csv(record: ProfileRecord) -> str:
         subtree = inclusive(b.by_module)
         bytes_subtree = inclusive(b.bytes_by_module) if b.bytes_by_module else {}
         for module in tree_order(b.by_module):
-            owner = next((a for a in b.attention
-                          if module == a or module.startswith(a + ".")), None)
+            owner = attention_owner(module, b.attention)
             writer.writerow([name, c.unit, "module", module, depth_of(module),
                              owner is not None, "" if owner is None else b.attention[owner],
                              b.by_module.get(module, 0), subtree[module],
