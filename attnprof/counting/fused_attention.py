@@ -19,17 +19,13 @@ from __future__ import annotations
 
 import math
 
+from attnprof.counting.op_args import arg as _arg
+
 SOFTMAX = 5
 """FLOPs per element of a softmax (max, subtract, exp, sum, divide), as in the rule table."""
 RELU, GELU = 1, 5
 LAYER_NORM_AFFINE = 7
 """FLOPs per element of an affine layer norm, as the rule table's ``native_layer_norm``."""
-
-
-def _arg(args: tuple, kwargs: dict, index: int, name: str, default=None):
-    if len(args) > index:
-        return args[index]
-    return kwargs.get(name, default)
 
 
 def attention_core(q_shape, k_shape, v_shape, masked: bool, scale_keys: bool = True) -> int:

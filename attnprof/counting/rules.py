@@ -36,6 +36,7 @@ from collections.abc import Callable
 import torch
 
 from attnprof.counting import fused_attention as fused
+from attnprof.counting.op_args import arg as _arg
 
 aten = torch.ops.aten
 
@@ -59,12 +60,6 @@ def numel(value) -> int:
     """Elements of the first tensor in ``value`` (looking inside lists and tuples), else 0."""
     tensor = next(_tensors(value), None)
     return 0 if tensor is None else tensor.numel()
-
-
-def _arg(args: tuple, kwargs: dict, index: int, name: str, default=None):
-    if len(args) > index:
-        return args[index]
-    return kwargs.get(name, default)
 
 
 # ---- handler factories -------------------------------------------------------------------
