@@ -1,5 +1,6 @@
 """Small helpers shared by the tests (pytest puts this folder on sys.path)."""
 
+import torch
 from torch import nn
 
 
@@ -12,3 +13,21 @@ class Fn(nn.Module):
 
     def forward(self, x):
         return self.fn(x)
+
+
+class Recorder(nn.Module):
+    """An attention module that records its width, stage and inputs, and returns a
+    distinguishable transform of them (``x * 0.5 + 0.25``)."""
+
+    def __init__(self, channels: int, stage: int | None = None):
+        super().__init__()
+        self.channels = channels
+        self.stage = stage
+        self.seen: list[torch.Tensor] = []
+        self.returned: list[torch.Tensor] = []
+
+    def forward(self, x):
+        self.seen.append(x.detach().clone())
+        out = x * 0.5 + 0.25
+        self.returned.append(out.detach().clone())
+        return out

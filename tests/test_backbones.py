@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from support import Recorder
 from torch import nn
 
 import attnprof
@@ -58,25 +59,9 @@ def test_model_is_returned_in_eval_mode_and_runs_on_cpu():
     assert model(torch.randn(1, 3, 32, 32)).shape == (1, 10)
 
 
-class _Recorder(nn.Module):
-    """Records what it sees and returns a distinguishable transform of it."""
-
-    def __init__(self, channels: int):
-        super().__init__()
-        self.channels = channels
-        self.seen: list[torch.Tensor] = []
-        self.returned: list[torch.Tensor] = []
-
-    def forward(self, x):
-        self.seen.append(x.detach().clone())
-        out = x * 0.5 + 0.25
-        self.returned.append(out.detach().clone())
-        return out
-
-
 @pytest.fixture
 def recorder_name():
-    register_attention("test-recorder", _Recorder)
+    register_attention("test-recorder", Recorder)
     yield "test-recorder"
     unregister_attention("test-recorder")
 
@@ -114,7 +99,7 @@ def test_every_block_gets_one_block_module(recorder_name):
 
 
 def test_stage_placement_goes_between_stages_1_to_3():
-    class Between(_Recorder):
+    class Between(Recorder):
         attnprof_placement = "stage"
 
     register_attention("test-between", Between, placement="stage")
@@ -147,7 +132,7 @@ def test_conv_placement_replaces_the_3x3_conv_and_its_bn():
 
 
 def test_options_reach_the_attention_module(recorder_name):
-    class WithOption(_Recorder):
+    class WithOption(Recorder):
         def __init__(self, channels, scale=1):
             super().__init__(channels)
             self.scale = scale

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from support import Recorder
 from torch import nn
 
 import attnprof
@@ -234,24 +235,7 @@ def test_a_mobilenet_built_on_the_cpu_runs_with_its_own_initialisation():
 # ------------------------------------------------------------------------- placement, stages
 
 
-class _Recorder(nn.Module):
-    """Records its width, stage and inputs; returns a distinguishable transform of them."""
-
-    def __init__(self, channels: int, stage: int | None = None):
-        super().__init__()
-        self.channels = channels
-        self.stage = stage
-        self.seen: list[torch.Tensor] = []
-        self.returned: list[torch.Tensor] = []
-
-    def forward(self, x):
-        self.seen.append(x.detach().clone())
-        out = x * 0.5 + 0.25
-        self.returned.append(out.detach().clone())
-        return out
-
-
-class _BackboneAware(_Recorder):
+class _BackboneAware(Recorder):
     def __init__(self, channels: int, stage: int | None = None, backbone: str | None = None):
         super().__init__(channels, stage)
         self.backbone = backbone
@@ -259,7 +243,7 @@ class _BackboneAware(_Recorder):
 
 @pytest.fixture
 def recorder():
-    attnprof.register_attention("test-host-recorder", _Recorder, stage_aware=True, replace=True)
+    attnprof.register_attention("test-host-recorder", Recorder, stage_aware=True, replace=True)
     yield "test-host-recorder"
     unregister_attention("test-host-recorder")
 
@@ -318,7 +302,7 @@ def test_depthwise_placement_sees_the_relu6_and_feeds_the_projection(recorder):
 
 
 def test_stage_placement_goes_between_the_mobilenet_blocks():
-    class Between(_Recorder):
+    class Between(Recorder):
         pass
 
     attnprof.register_attention("test-host-between", Between, placement="stage", replace=True)
@@ -389,7 +373,7 @@ def test_resnext_block_and_stage_places(recorder):
 
 def test_backbone_name_reaches_only_factories_that_take_it():
     attnprof.register_attention("test-host-aware", _BackboneAware, stage_aware=True, replace=True)
-    attnprof.register_attention("test-host-plain", _Recorder, stage_aware=True, replace=True)
+    attnprof.register_attention("test-host-plain", Recorder, stage_aware=True, replace=True)
     try:
         for backbone in ("mobilenet_v2", "resnext50_32x4d"):
             model = build_model(backbone, "test-host-aware", device="meta")
