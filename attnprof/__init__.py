@@ -12,7 +12,7 @@ FLOPs under named conventions, times them, and writes comparison tables.
 
 from attnprof.attention import build_attention, register_attention
 from attnprof.backbones import build_model
-from attnprof.counting import count
+from attnprof.counting import Convention, count, register_convention
 from attnprof.errors import AttnprofError
 from attnprof.networks import AttentionSlot, Network
 from attnprof.profiling import LatencyRequest, profile
@@ -22,6 +22,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AttentionSlot",
     "AttnprofError",
+    "Convention",
     "LatencyRequest",
     "Network",
     "__version__",
@@ -30,4 +31,5 @@ __all__ = [
     "count",
     "profile",
     "register_attention",
+    "register_convention",
 ]

@@ -22,7 +22,7 @@ from torch import nn
 
 from attnprof.backbones import build_model
 from attnprof.blame import blamed
-from attnprof.counting import CONVENTIONS, DEFAULT_CONVENTIONS, get_convention
+from attnprof.counting import CONVENTIONS, DEFAULT_CONVENTIONS, Convention, get_convention
 from attnprof.counting.tracing import attention_params, model_params
 from attnprof.errors import AttnprofError, choices
 from attnprof.imports import is_import_path
@@ -48,24 +48,24 @@ def parse_batch(value: int | str) -> int:
     return batch
 
 
-def parse_conventions(value: str | Iterable[str] | None) -> list[str]:
-    """Convention names from ``"paper,full"`` or a list; ``None`` means all of them."""
+def parse_conventions(value: str | Iterable[str | Convention] | None) -> list[Convention]:
+    """Conventions from ``"paper,full"`` or a list of names or :class:`Convention` declarations
+    (a suite's own); ``None`` means :data:`~attnprof.counting.DEFAULT_CONVENTIONS`."""
     if value is None:
-        return list(DEFAULT_CONVENTIONS)
+        return [get_convention(name) for name in DEFAULT_CONVENTIONS]
     items = value.split(",") if isinstance(value, str) else list(value)
-    names: list[str] = []
+    found: dict[str, Convention] = {}
     for item in items:
-        if not isinstance(item, str) or not item.strip():
+        if not isinstance(item, Convention) and (not isinstance(item, str) or not item.strip()):
             raise AttnprofError(
                 f"invalid conventions {value!r}: give comma-separated names from "
                 f"{choices(CONVENTIONS)}"
             )
-        name = get_convention(item).name
-        if name not in names:
-            names.append(name)
-    if not names:
+        convention = get_convention(item)
+        found.setdefault(convention.name, convention)
+    if not found:
         raise AttnprofError(f"no conventions given; valid conventions: {choices(CONVENTIONS)}")
-    return names
+    return list(found.values())
 
 
 def parse_option_value(text: str) -> Any:
@@ -176,7 +176,7 @@ def profile(
     network = as_network(model, model_options, insert_after)
     height, width = parse_input(input)
     batch = parse_batch(batch)
-    names = parse_conventions(conventions)
+    chosen = parse_conventions(conventions)
     shape = (batch, IN_CHANNELS, height, width)
     label = network.name if isinstance(network, Network) else network.lower()
     if isinstance(network, Network):
@@ -190,12 +190,12 @@ def profile(
     modules = attention_modules(model)
     paths = [name for name, _ in modules]
     counts: dict[str, ConventionCount] = {}
-    for name in names:
-        convention = CONVENTIONS[name]
+    for convention in chosen:
         target = build("cpu") if convention.needs_real_tensors else model
         found = attention_modules(target) if target is not model else modules
         with blamed(f"{label} + {attention}", shape, found):
-            counts[name] = convention.counter(target, shape, paths, breakdown=breakdown)
+            counts[convention.name] = convention.count(target, shape, paths,
+                                                       breakdown=breakdown)
     timings: tuple = ()
     module_timings: tuple = ()
     if latency is not None:

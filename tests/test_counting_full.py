@@ -12,14 +12,14 @@ from torch import nn
 
 from attnprof import build_model
 from attnprof.attention import attention_names
-from attnprof.counting import fvcore_count
-from attnprof.counting.full import FlopByteMode, count_full
+from attnprof.counting import count, fvcore_count
+from attnprof.counting.full import FlopByteMode
 from attnprof.counting.rules import RULES, moves_data_only
 from attnprof.errors import AttnprofError
 
 
 def full(module: nn.Module, shape, attention=()):
-    return count_full(module.to("meta").eval(), shape, attention=list(attention))
+    return count(module.to("meta").eval(), shape, "full", attention=list(attention))
 
 
 @pytest.mark.parametrize(
@@ -160,7 +160,7 @@ def test_full_is_twice_fvcore_for_bias_free_conv_and_linear(module, shape):
     model = module().eval()
     with torch.no_grad():
         fvcore_macs = fvcore_count.analysis(model, shape).total()
-    assert count_full(model, shape, attention=[]).value == 2 * fvcore_macs > 0
+    assert count(model, shape, "full", attention=[]).value == 2 * fvcore_macs > 0
 
 
 def test_rule_table_bins():
@@ -182,7 +182,7 @@ def test_zoo_leaves_nothing_uncounted(backbone, attention):
     # SA's 2 * groups must divide ResNet-18's 64 channels: 32 groups there instead of 64.
     options = {"groups": 32} if (backbone, attention) == ("resnet18", "sa") else {}
     model = build_model(backbone, attention, device="meta", **options)
-    result = count_full(model, (1, 3, 64, 64))
+    result = count(model, (1, 3, 64, 64), "full")
     assert result.uncounted == {}
     assert result.value > 0 and result.bytes > 0
     assert (result.attention > 0) == (attention != "none")

@@ -9,12 +9,11 @@ from torch import nn
 
 from attnprof import build_model
 from attnprof.counting import count
-from attnprof.counting.paper import count_paper
 from attnprof.profiling import profile
 
 
 def paper(module: nn.Module, shape, attention=()):
-    return count_paper(module.to("meta").eval(), shape, attention=list(attention))
+    return count(module.to("meta").eval(), shape, "paper", attention=list(attention))
 
 
 @pytest.mark.parametrize(

@@ -142,9 +142,10 @@ def test_parse_option_rejects(bad):
 
 
 def test_parse_conventions_and_batch():
-    assert parse_conventions(None) == list(DEFAULT_CONVENTIONS)
-    assert parse_conventions("full, paper,full") == ["full", "paper"]
-    with pytest.raises(AttnprofError, match="valid conventions: paper, fvcore, thop, full"):
+    assert [c.name for c in parse_conventions(None)] == list(DEFAULT_CONVENTIONS)
+    assert [c.name for c in parse_conventions("full, paper,full")] == ["full", "paper"]
+    with pytest.raises(AttnprofError,
+                       match="valid conventions: paper, fvcore, thop, full, conv-linear"):
         parse_conventions("paper,flops")
     with pytest.raises(AttnprofError):
         parse_conventions("")

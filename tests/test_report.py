@@ -204,21 +204,26 @@ def test_gap_summary_medians(results):
 
 
 def test_published_rows_match_to_the_printed_digits(results):
+    # The fixture is a version-3 file: its params_m / gmac rows were migrated to printed
+    # figures with 2 and 3 decimals under the paper convention.
     rows = {(c.backbone, c.variant): c for c in report_of(results).published}
     # 25,557,032 -> 25.56 M and 4.122 GMAC: both as printed
     assert rows["resnet50", "none"].matches
-    # 28,088,024 -> 28.09 M; 4.130 GMAC
+    # 28,088,024 -> 28.09 M; 4.130 GMAC (the trailing 0 survives the migration)
     assert rows["resnet50", "se"].matches
+    assert str(rows["resnet50", "se"].cost.figure) == "4.130 GMAC"
     assert rows["resnet50", "se"].notes() == []
     # 11,689,512 -> 11.69 M, not the printed 11.70
-    assert rows["resnet18", "none"].params_match is False
-    assert rows["resnet18", "none"].gmac_match is True
-    # 1,821,820,000 -> 1.822 GMAC, not the printed 1.819 (+0.00282 GMAC = +0.155%)
-    assert rows["resnet18", "se"].params_match is True
-    assert rows["resnet18", "se"].gmac_diff == pytest.approx(0.00282)
-    assert rows["resnet18", "se"].notes() == [
-        "resnet18 se (fc@224x224): measured 1.822 GMAC (paper convention); hand-made prints "
-        "1.819 GMAC (+0.003 GMAC, +0.16%)."
+    assert rows["resnet18", "none"].params.reproduced is False
+    assert rows["resnet18", "none"].cost.reproduced is True
+    # 1,821,820,000 -> 1.822 GMAC, not the printed 1.819 (+0.155%)
+    se = rows["resnet18", "se"]
+    assert se.params.reproduced is True
+    assert se.cost.diff_pct == pytest.approx(0.155, abs=1e-3)
+    assert se.reproducing() == []
+    assert se.notes() == [
+        "resnet18 se (fc@224x224): hand-made prints 1.819 GMAC; measured under paper, printed "
+        "the same way: 1.822 GMAC (+0.16%). No counted convention reproduces it."
     ]
     failed = rows["resnet50", "sge"]
     assert not failed.matches
@@ -230,10 +235,10 @@ def test_published_rows_match_to_the_printed_digits(results):
 
 def test_every_mismatch_gets_a_note_in_the_report(results):
     text = render_markdown(report_of(results))
-    notes = text.split("Rows that do not match:", 1)[1].split("\n## ", 1)[0]
+    notes = text.split("Figures that do not reproduce:", 1)[1].split("\n## ", 1)[0]
     bullets = [line for line in notes.splitlines() if line.startswith("- ")]
     assert len(bullets) == 3  # resnet50 sge (failed), resnet18 none (params), resnet18 se (GMAC)
-    assert "prints 11.70 M" in notes
+    assert "prints 11.70 M params" in notes
 
 
 # -- units and robustness -----------------------------------------------------------------------

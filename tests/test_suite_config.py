@@ -61,15 +61,19 @@ def test_detection_suite_has_pool_and_none_heads_at_800x1333():
 
 
 def test_paper_sge_suite_carries_the_published_table():
-    published = {(p.variant, p.params_m, p.gmac) for p in load_suite("paper-sge").published}
+    published = {(p.variant, p.params, p.cost, p.convention)
+                 for p in load_suite("paper-sge").published}
     assert published == {
-        ("none", 25.56, 4.122),
-        ("se", 28.09, 4.130),
-        ("sk", 26.15, 4.185),
-        ("bam", 25.92, 4.205),
-        ("cbam", 28.09, 4.139),
-        ("sge", 25.56, 4.127),
+        ("none", "25.56 M", "4.122 GMAC", "paper"),
+        ("se", "28.09 M", "4.130 GMAC", "paper"),  # the trailing 0 is kept: 3 decimals printed
+        ("sk", "26.15 M", "4.185 GMAC", "paper"),
+        ("bam", "25.92 M", "4.205 GMAC", "paper"),
+        ("cbam", "28.09 M", "4.139 GMAC", "paper"),
+        ("sge", "25.56 M", "4.127 GMAC", "paper"),
     }
+    row = load_suite("paper-sge").published[1]
+    figure = row.cost_figure
+    assert (figure.decimals, figure.scale, figure.unit) == (3, "G", "MAC")
 
 
 def test_a_user_file_with_variant_options_loads(tmp_path):

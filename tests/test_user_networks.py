@@ -18,7 +18,7 @@ from torch import nn
 
 import attnprof
 from attnprof.cli import main
-from attnprof.counting.paper import count_paper
+from attnprof.counting import count
 from attnprof.errors import AttnprofError
 
 PKG = "tests_user_networks_helpers"
@@ -118,7 +118,7 @@ def test_import_path_counts_equal_fvcore_and_paper_on_the_same_object(nets):
     fvcore.unsupported_ops_warnings(False)
     fvcore.uncalled_modules_warnings(False)
     assert record.counts["fvcore"].value == fvcore.total()
-    assert record.counts["paper"].value == count_paper(model, SHAPE, []).value
+    assert record.counts["paper"].value == count(model, SHAPE, "paper", attention=[]).value
     assert record.params == n_params(model)
     # ... and by import path, the network built by attnprof counts the same
     by_path = attnprof.profile(f"{PKG}:SlotNet", "se", input=32, conventions=["paper", "fvcore"])

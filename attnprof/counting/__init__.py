@@ -6,10 +6,14 @@ A figure is meaningless without its convention, so attnprof never prints one wit
 - ``fvcore`` (MAC): ``fvcore.nn.FlopCountAnalysis`` as it is (jit trace, real tensors: slow);
 - ``thop``   (MAC): ``thop.profile`` as it is (with its own, sometimes wrong, parameter count);
 - ``full``   (FLOP): every aten op priced by attnprof's rule table, nothing silently 0, with the
-  bytes each op moves.
+  bytes each op moves;
+- ``conv-linear`` (MAC): multiply-adds of convolutions and linear layers only (the MobileNet
+  papers' MAdds);
+- and any convention a user declares (:func:`register_convention`, or a suite file).
 
-The table of conventions is :mod:`~attnprof.counting.conventions`; each counter lives in its
-own module, and :func:`count` dispatches to them and returns a :class:`ConventionCount`.
+Conventions are data (:mod:`~attnprof.counting.conventions`): the rules conventions are counted
+by one engine (:mod:`~attnprof.counting.engine`), fvcore and thop by wrappers of their own.
+:func:`count` returns a :class:`ConventionCount`.
 :func:`attnprof.profiling.profile` builds the models and gathers the counts into a
 :class:`ProfileRecord`.
 """
@@ -20,24 +24,21 @@ from collections.abc import Iterable, Sequence
 
 from torch import nn
 
-from attnprof.counting.conventions import CONVENTIONS, DEFAULT_CONVENTIONS, UNITS, Convention
-from attnprof.errors import AttnprofError, choices
+from attnprof.counting.conventions import (
+    CONVENTIONS,
+    DEFAULT_CONVENTIONS,
+    UNITS,
+    Convention,
+    get_convention,
+    register_convention,
+)
 from attnprof.results.counts import ConventionCount, ProfileRecord
-
-
-def get_convention(name: str) -> Convention:
-    key = name.strip().lower() if isinstance(name, str) else name
-    if key not in CONVENTIONS:
-        raise AttnprofError(
-            f"unknown counting convention {name!r}; valid conventions: {choices(CONVENTIONS)}"
-        )
-    return CONVENTIONS[key]
 
 
 def count(
     model: nn.Module,
     shape: Sequence[int],
-    convention: str = "full",
+    convention: str | Convention = "full",
     *,
     attention: Iterable[str] | None = None,
     breakdown: bool = False,
@@ -50,8 +51,7 @@ def count(
     itself (with uninitialised weights). ``breakdown`` adds where the count sits, per module
     and per operator (:class:`~attnprof.results.counts.Breakdown`).
     """
-    return get_convention(convention).counter(model, tuple(shape), attention,
-                                              breakdown=breakdown)
+    return get_convention(convention).count(model, tuple(shape), attention, breakdown=breakdown)
 
 
 __all__ = [
@@ -63,4 +63,5 @@ __all__ = [
     "ProfileRecord",
     "count",
     "get_convention",
+    "register_convention",
 ]

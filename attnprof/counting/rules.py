@@ -102,59 +102,84 @@ ALLOC = _zero_family("0: allocates without initialising; touches no data")
 
 
 # ---- matrix products and convolutions ----------------------------------------------------
+# Each product is described by its multiply-adds and its bias adds, kept apart so that a rule
+# text can name either ("macs", "bias"; see attnprof.counting.rule_text); the ``full`` formula
+# is 2 per multiply-add plus 1 per bias add.
 
 
-def _convolution(args, kwargs, out) -> int:
+def _conv_macs(args, kwargs, out) -> int:
     """aten.convolution / _convolution(input, weight, bias, stride, padding, dilation,
     transposed, output_padding, groups)."""
-    x, weight, bias = args[0], args[1], _arg(args, kwargs, 2, "bias")
-    transposed = bool(_arg(args, kwargs, 6, "transposed", False))
+    x, weight = args[0], args[1]
     kernel = math.prod(weight.shape[2:])
-    if transposed:
+    if bool(_arg(args, kwargs, 6, "transposed", False)):
         # weight is (C_in, C_out / groups, k...): every input element meets C_out/groups * k
         # weights.
-        macs = x.numel() * weight.shape[1] * kernel
-    else:
-        # weight is (C_out, C_in / groups, k...): every output element is a dot product of
-        # length C_in/groups * k.
-        macs = numel(out) * weight.shape[1] * kernel
-    return 2 * macs + (numel(out) if bias is not None else 0)
+        return x.numel() * weight.shape[1] * kernel
+    # weight is (C_out, C_in / groups, k...): every output element is a dot product of length
+    # C_in/groups * k.
+    return numel(out) * weight.shape[1] * kernel
 
 
-def _mm(args, kwargs, out) -> int:
+def _mm_macs(args, kwargs, out) -> int:
     a, b = args[0], args[1]  # (n, k) @ (k, m)
-    return 2 * a.shape[0] * a.shape[1] * b.shape[1]
+    return a.shape[0] * a.shape[1] * b.shape[1]
 
 
-def _addmm(args, kwargs, out) -> int:
-    a, b = args[1], args[2]  # bias + (n, k) @ (k, m): one add per output for the bias
-    return 2 * a.shape[0] * a.shape[1] * b.shape[1] + numel(out)
-
-
-def _bmm(args, kwargs, out) -> int:
+def _bmm_macs(args, kwargs, out) -> int:
     a, b = args[0], args[1]  # (B, n, k) @ (B, k, m)
-    return 2 * a.shape[0] * a.shape[1] * a.shape[2] * b.shape[2]
+    return a.shape[0] * a.shape[1] * a.shape[2] * b.shape[2]
 
 
-def _baddbmm(args, kwargs, out) -> int:
-    return _bmm(args[1:], kwargs, out) + numel(out)
+def _first_numel_macs(args, kwargs, out) -> int:
+    return args[0].numel()  # mv (n, k) @ (k,) and dot: one multiply-add per matrix element
 
 
-def _mv(args, kwargs, out) -> int:
-    return 2 * args[0].numel()  # (n, k) @ (k,): n * k multiply-adds
+def _linear_macs(args, kwargs, out) -> int:
+    return numel(out) * args[1].shape[1]  # weight (out, in)
 
 
-def _addmv(args, kwargs, out) -> int:
-    return 2 * args[1].numel() + numel(out)
+def _skip_first(measure):
+    """For the add-forms (addmm(bias, a, b), ...): the product's operands come after the bias."""
+    return lambda args, kwargs, out: measure(args[1:], kwargs, out)
 
 
-def _dot(args, kwargs, out) -> int:
-    return 2 * args[0].numel()
+def _bias_argument(args, kwargs, out) -> int:
+    return numel(out) if _arg(args, kwargs, 2, "bias") is not None else 0
 
 
-def _linear(args, kwargs, out) -> int:
-    weight, bias = args[1], _arg(args, kwargs, 2, "bias")  # weight (out, in)
-    return 2 * numel(out) * weight.shape[1] + (numel(out) if bias is not None else 0)
+def _per_output_bias(args, kwargs, out) -> int:
+    return numel(out)
+
+
+def _no_bias(args, kwargs, out) -> int:
+    return 0
+
+
+MACS: dict[str, Formula] = {
+    "convolution": _conv_macs, "_convolution": _conv_macs, "mm": _mm_macs,
+    "addmm": _skip_first(_mm_macs), "bmm": _bmm_macs, "baddbmm": _skip_first(_bmm_macs),
+    "mv": _first_numel_macs, "addmv": _skip_first(_first_numel_macs), "dot": _first_numel_macs,
+    "vdot": _first_numel_macs, "linear": _linear_macs,
+}
+"""Multiply-adds of each convolution and matrix-product op, by op name."""
+
+BIAS: dict[str, Formula] = {
+    "convolution": _bias_argument, "_convolution": _bias_argument, "linear": _bias_argument,
+    "addmm": _per_output_bias, "baddbmm": _per_output_bias, "addmv": _per_output_bias,
+    "mm": _no_bias, "bmm": _no_bias, "mv": _no_bias, "dot": _no_bias, "vdot": _no_bias,
+}
+"""Bias adds (one per output element where the op adds a bias) of the same ops."""
+
+
+def _product(name: str) -> Formula:
+    macs, bias = MACS[name], BIAS[name]
+
+    def formula(args, kwargs, out) -> int:
+        return 2 * macs(args, kwargs, out) + bias(args, kwargs, out)
+
+    formula.__doc__ = "2 per multiply-add + 1 per bias add"
+    return formula
 
 
 # ---- normalisations ----------------------------------------------------------------------
@@ -206,15 +231,8 @@ def _add(names: str, formula: Formula, inplace: bool = False) -> None:
 
 
 # Matrix products and convolutions: 2 per multiply-add, +1 per output element for a bias.
-_add("convolution _convolution", _convolution)
-_add("mm", _mm)
-_add("addmm", _addmm)
-_add("bmm", _bmm)
-_add("baddbmm", _baddbmm)
-_add("mv", _mv)
-_add("addmv", _addmv)
-_add("dot vdot", _dot)
-_add("linear", _linear)
+for _name in MACS:
+    _add(_name, _product(_name))
 
 # Elementary pointwise ops: 1 per output element (arithmetic, comparisons, selections,
 # clamps, elementary functions).

@@ -11,13 +11,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from attnprof.counting.conventions import CONVENTIONS
 from attnprof.latency.stats import disagree
 from attnprof.report.claims import Outcome, tally
 from attnprof.report.model import Report
-from attnprof.report.published import GMAC_DIGITS, PARAMS_DIGITS, signed
+from attnprof.report.published import signed
 from attnprof.report.tables import (
     LatencyKey,
+    convention_summary,
     failed_latency,
     group_frame,
     latency_entry,
@@ -149,8 +149,7 @@ def _header(report: Report) -> str:
         )
     lines += ["", "## Conventions", ""]
     for name in report.conventions:
-        known = CONVENTIONS.get(name)
-        note = known.summary if known else "a counter this report does not describe"
+        note = convention_summary(document, name)
         lines.append(f"- **{name}** ({report.units[name]}): {note}.")
     claims = report.thresholds
     lines += [
@@ -412,49 +411,50 @@ def _published_section(report: Report) -> str:
     comparisons = report.published
     if not comparisons:
         return ""
-    header = [
-        "backbone", "variant", "setting", "published params (M)", "measured params (M)",
-        "difference (M)", "published (GMAC)", "measured paper (GMAC)", "difference (GMAC)",
-        "matches printed digits", "source",
-    ]
-    rows = [
-        [
-            c.backbone,
-            c.variant,
-            c.setting or DASH,
-            f"{c.published_params_m:.{PARAMS_DIGITS}f}",
-            DASH if c.measured_params_m is None else f"{c.measured_params_m:.3f}",
-            DASH if c.params_diff_m is None else signed(c.params_diff_m, 3),
-            f"{c.published_gmac:.{GMAC_DIGITS}f}",
-            DASH if c.measured_gmac is None else f"{c.measured_gmac:.{GMAC_DIGITS}f}",
-            DASH if c.gmac_diff is None else signed(c.gmac_diff, 3),
-            _match(c),
-            c.source or DASH,
-        ]
-        for c in comparisons
-    ]
+    header = ["backbone", "variant", "setting", "figure", "published", "measured, as printed",
+              "difference (%)", "convention", "reproduces", "reproduced by", "source"]
+    rows = []
+    for c in comparisons:
+        where = [c.backbone, c.variant, c.setting or DASH]
+        if not c.checks:
+            rows.append([*where, DASH, DASH, DASH, DASH, DASH, DASH, DASH, c.source or DASH])
+        for check in c.checks:
+            is_cost = check is c.cost
+            rows.append([
+                *where,
+                "cost" if is_cost else "params",
+                str(check.figure),
+                DASH if check.measured is None
+                else f"{check.measured_printed} {check.figure.unit_text()}",
+                DASH if check.diff_pct is None else signed(check.diff_pct, 2),
+                check.convention or DASH,
+                _yes_no(check.reproduced),
+                (", ".join(c.reproducing()) or "none") if is_cost and check.measured is not None
+                else DASH,
+                c.source or DASH,
+            ])
     out = [
         "## Published vs measured",
         "",
-        "Parameters must match to the printed 2 decimals of M, MACs (paper convention) to the "
-        "printed 3 decimals of a GMAC.",
+        "Each figure is compared at the precision it was printed with: the measured value in "
+        "the same scale, rounded to the same decimals, must print the same digits. A cost is "
+        "judged under the convention it was counted in; *reproduced by* lists every counted "
+        "convention in its unit that prints the same digits.",
         "",
-        table(header, rows, align="lll" + "r" * 6 + "ll"),
+        table(header, rows, align="lllll" + "rr" + "llll"),
         "",
     ]
     notes = [note for c in comparisons for note in c.notes()]
     if notes:
-        out += ["Rows that do not match:", ""]
+        out += ["Figures that do not reproduce:", ""]
         out += [f"- {note}" for note in notes]
     else:
-        out.append("Every published row matches the measurement to the printed digits.")
+        out.append("Every published figure is reproduced to the printed digits.")
     return "\n".join(out)
 
 
-def _match(c) -> str:
-    if c.params_match is None and c.gmac_match is None:
-        return DASH
-    return "yes" if c.matches else "no"
+def _yes_no(value: bool | None) -> str:
+    return DASH if value is None else "yes" if value else "no"
 
 
 def _uncounted_section(report: Report) -> str:

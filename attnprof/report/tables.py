@@ -102,6 +102,21 @@ def convention_unit(doc: ResultsDocument, convention: str) -> str:
     return known.unit if known else "MAC"
 
 
+def convention_summary(doc: ResultsDocument, convention: str) -> str:
+    """What ``convention`` counts, in one sentence: the suite's own declaration (stored in the
+    file), else the built-in's, else the description its counts stored."""
+    for declared in doc.suite.declared:
+        if declared.name == convention:
+            return f"{declared.shown} (declared in {declared.origin or 'the suite file'})"
+    known = CONVENTIONS.get(convention)
+    if known is not None:
+        return known.shown
+    for cell in ok_cells(doc):
+        if convention in cell.profile.counts and cell.profile.counts[convention].description:
+            return cell.profile.counts[convention].description
+    return "a counter this report does not describe"
+
+
 def latency_keys(doc: ResultsDocument) -> list[LatencyKey]:
     """Every timing condition found in the cells, ordered by device then batch size.
 

@@ -20,7 +20,7 @@ from attnprof.records_json import JsonRecord, decode, encode
 from attnprof.results.counts import ProfileRecord
 from attnprof.suite.config import BASELINE, Suite
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 SCHEMA = f"attnprof-results/{SCHEMA_VERSION}"
 """The ``schema`` tag of the documents this attnprof writes."""
 

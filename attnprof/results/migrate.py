@@ -10,6 +10,10 @@ says exactly what its run measured.
   its suite's latency table gets ``processes = 1`` and ``max_warmup_rounds = 0``, and each
   paired ratio ``ci_over = "rounds"``, ``processes = 1`` and its rounds: facts of how it was
   measured, which version 3 records explicitly.
+- ``3`` -> ``4``: published rows held ``params_m`` and ``gmac`` as numbers, compared to 2 and
+  3 decimals under the ``paper`` convention; version 4 keeps each figure as printed, with its
+  convention, so they become ``params = "25.56 M"``, ``cost = "4.122 GMAC"``,
+  ``convention = "paper"``: the same digits and the same comparison.
 
 A file of a newer version than this attnprof knows is refused with a message saying so: a
 reader must not guess at fields it has never seen renamed.
@@ -53,7 +57,22 @@ def _v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-STEPS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2, 2: _v2_to_v3}
+def _v3_to_v4(data: dict[str, Any]) -> dict[str, Any]:
+    suite = data.get("suite")
+    for row in (suite.get("published") or ()) if isinstance(suite, dict) else ():
+        if not isinstance(row, dict):
+            continue
+        if isinstance(row.get("params_m"), (int, float)):
+            row["params"] = f"{row.pop('params_m'):.2f} M"
+        if isinstance(row.get("gmac"), (int, float)):
+            row["cost"] = f"{row.pop('gmac'):.3f} GMAC"
+            row.setdefault("convention", "paper")
+    return data
+
+
+STEPS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4,
+}
 """``STEPS[n]`` turns a version-``n`` document into version ``n + 1``."""
 
 

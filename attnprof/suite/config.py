@@ -19,8 +19,14 @@ line naming the file, the key, the bad value and what is allowed. The format::
     heads = ["fc"]               # fc, pool, none: one setting per head (backbones only)
 
     [counting]
-    conventions = ["paper", "fvcore", "thop", "full"]
+    conventions = ["paper", "fvcore", "thop", "full", "conv-linear", "paper-sigmoid"]
     batch = 1
+
+    [conventions.paper-sigmoid]  # optional: a convention of the suite's own, as data
+    unit = "MAC"                 # (see attnprof.suite.declared)
+    description = "paper, plus one MAC per sigmoid output element"
+    base = "paper"
+    modules = { Sigmoid = "output" }
 
     [latency]                    # optional; enabled = false skips timing
     devices = ["cpu"]
@@ -42,12 +48,14 @@ line naming the file, the key, the bad value and what is allowed. The format::
     latency_pct = 5.0
     convention = "paper"
 
-    [[published]]                # optional: a paper's table, compared with what was measured
+    [[published]]                # optional: a paper's figures, compared at their printed precision
     backbone = "resnet50"
     variant = "se"
-    params_m = 28.09
-    gmac = 4.130
+    params = "28.09 M"           # as printed: digits, scale, unit
+    cost = "4.130 GMAC"
+    convention = "paper"         # the convention the cost was counted in (a counted one)
     source = "SGE paper, Table 1"
+    why = ""                     # optional: what is known about a figure that does not reproduce
 
 The ``none`` variant is the baseline every Δ is taken against; a suite must include it.
 
@@ -67,7 +75,12 @@ from typing import Any
 
 from attnprof.attention.registry import get_attention_spec
 from attnprof.backbones import BACKBONES, HEADS
-from attnprof.counting.conventions import CONVENTIONS
+from attnprof.counting.conventions import (
+    CONVENTIONS,
+    DEFAULT_CONVENTIONS,
+    Convention,
+    get_convention,
+)
 from attnprof.errors import AttnprofError, choices
 from attnprof.imports import is_import_path
 from attnprof.inputs import parse_input
@@ -76,6 +89,8 @@ from attnprof.latency.rounds import DEFAULT_MAX_WARMUP_ROUNDS, DEFAULT_SETTLE_TO
 from attnprof.latency.settings import DTYPES
 from attnprof.latency.stats import min_samples_for_ci
 from attnprof.networks import USER_HEAD, Network
+from attnprof.results.printed import PrintedFigure
+from attnprof.suite.declared import from_data, parse_declarations
 
 DEVICES = ("cpu", "cuda")
 BASELINE = "none"
@@ -151,13 +166,25 @@ class Claims:
 
 @dataclass(frozen=True)
 class Published:
-    """A published row: parameters in millions, multiply-accumulates in G."""
+    """A published row: its figures as printed (``"28.09 M"``, ``"4.130 GMAC"``; see
+    :class:`~attnprof.results.printed.PrintedFigure`), the convention the cost was counted in,
+    and what is known about a figure that does not reproduce."""
 
     backbone: str
     variant: str
-    params_m: float
-    gmac: float
+    params: str | None = None
+    cost: str | None = None
+    convention: str | None = None
     source: str = ""
+    why: str = ""
+
+    @property
+    def params_figure(self) -> PrintedFigure | None:
+        return None if self.params is None else PrintedFigure.parse(self.params, "params")
+
+    @property
+    def cost_figure(self) -> PrintedFigure | None:
+        return None if self.cost is None else PrintedFigure.parse(self.cost)
 
 
 @dataclass(frozen=True)
@@ -175,6 +202,15 @@ class Suite:
     published: tuple[Published, ...] = ()
     models: tuple[Network, ...] = ()
     """The user's own networks, crossed with every variant at each input (head ``model``)."""
+    declared: tuple[Convention, ...] = ()
+    """The counting conventions this suite declares itself (``[conventions.NAME]``)."""
+
+    def convention(self, name: str) -> Convention:
+        """A convention this suite counts: its own declaration, else the registry's."""
+        for convention in self.declared:
+            if convention.name == name:
+                return convention
+        return get_convention(name)
 
     def networks(self) -> list[tuple[str, str | Network, tuple[Setting, ...]]]:
         """``(name, what build_model takes, settings)`` for every backbone, then every model."""
@@ -194,9 +230,15 @@ class Suite:
             for key in ("per_backbone", "backbones"):
                 if not variant[key]:
                     del variant[key]
-        del data["models"]
+        del data["models"], data["declared"]
         if self.models:
             data["models"] = [model.to_dict() for model in self.models]
+        if self.declared:
+            data["declared_conventions"] = {c.name: c.data for c in self.declared}
+        for row in data["published"]:  # written only when given
+            for key in ("params", "cost", "convention"):
+                if row[key] is None:
+                    del row[key]
         return json.loads(json.dumps(data))  # plain JSON types: tuples become lists
 
     @classmethod
@@ -232,6 +274,8 @@ class Suite:
             claims=table(Claims, data.get("claims")),
             published=tuple(table(Published, row) for row in data.get("published") or ()),
             models=tuple(Network.from_dict(m) for m in data.get("models") or ()),
+            declared=tuple(from_data(name, table, data.get("source", ""))
+                           for name, table in (data.get("declared_conventions") or {}).items()),
         )
 
 
@@ -255,7 +299,8 @@ _SECTIONS = {
         "compile",
     },
     "claims": {"params_pct", "macs_pct", "latency_pct", "convention"},
-    "published": {"backbone", "variant", "params_m", "gmac", "source"},
+    "published": {"backbone", "variant", "params", "cost", "convention", "source", "why"},
+    "conventions": None,  # a table of conventions: see attnprof.suite.declared
 }
 
 
@@ -298,6 +343,8 @@ def _parse(raw: dict[str, Any], path: Path) -> Suite:
     for section, value in raw.items():
         if section not in _SECTIONS:
             v.fail(section, value, f"an unknown section; valid sections: {choices(_SECTIONS)}")
+        if _SECTIONS[section] is None:
+            continue
         tables = value if section == "published" else [value]
         if section == "published" and not isinstance(value, list):
             v.fail(section, value, "an array of tables ([[published]])")
@@ -345,11 +392,13 @@ def _parse(raw: dict[str, Any], path: Path) -> Suite:
     )
     settings = tuple(Setting(input_hw, head) for head in heads)
 
+    declared = parse_declarations(raw.get("conventions", {}), path)
+    countable = [*CONVENTIONS, *(c.name for c in declared)]
     counting = raw.get("counting", {})
     conventions = tuple(
-        v.choice("counting.conventions", c, CONVENTIONS)
+        v.choice("counting.conventions", c, countable)
         for c in v.nonempty_list(
-            "counting.conventions", counting.get("conventions", list(CONVENTIONS))
+            "counting.conventions", counting.get("conventions", list(DEFAULT_CONVENTIONS))
         )
     )
     count_batch = v.positive_int("counting.batch", counting.get("batch", 1))
@@ -358,8 +407,11 @@ def _parse(raw: dict[str, Any], path: Path) -> Suite:
     for head in latency.heads:
         v.choice("latency.heads", head, heads)
     claims = _parse_claims(v, raw.get("claims", {}), conventions)
+    units = {name: (next((c for c in declared if c.name == name), None)
+                    or get_convention(name)).unit for name in conventions}
     published = tuple(
-        _parse_published(v, row, network_names, names) for row in raw.get("published", [])
+        _parse_published(v, row, network_names, names, units)
+        for row in raw.get("published", [])
     )
     description = v.string("suite.description", suite.get("description", ""), allow_empty=True)
     _check_variant_options(path, backbones, user_models, variants, input_hw)
@@ -376,6 +428,7 @@ def _parse(raw: dict[str, Any], path: Path) -> Suite:
         claims=claims,
         published=published,
         models=user_models,
+        declared=tuple(c for c in declared if c.name in conventions),
     )
 
 
@@ -525,15 +578,36 @@ def _parse_claims(v: _Validator, table: dict[str, Any], conventions: tuple[str, 
 
 
 def _parse_published(
-    v: _Validator, row: dict[str, Any], backbones: list[str], variants: list[str]
+    v: _Validator, row: dict[str, Any], backbones: list[str], variants: list[str],
+    units: dict[str, str],
 ) -> Published:
-    return Published(
+    published = Published(
         backbone=v.choice("published.backbone", row.get("backbone"), backbones),
         variant=v.choice("published.variant", row.get("variant"), variants),
-        params_m=v.positive_float("published.params_m", row.get("params_m")),
-        gmac=v.positive_float("published.gmac", row.get("gmac")),
+        params=None if row.get("params") is None else v.string("published.params", row["params"]),
+        cost=None if row.get("cost") is None else v.string("published.cost", row["cost"]),
+        convention=row.get("convention"),
         source=v.string("published.source", row.get("source", ""), allow_empty=True),
+        why=v.string("published.why", row.get("why", ""), allow_empty=True),
     )
+    where = f"{v.path}: published[{published.backbone} {published.variant}]"
+    if published.params is None and published.cost is None:
+        v.fail("published", row, "params and/or cost, each as printed: "
+               "params = \"28.09 M\", cost = \"4.130 GMAC\"")
+    try:
+        published.params_figure  # noqa: B018 - parsed here so that a bad one fails now
+        cost = published.cost_figure
+    except AttnprofError as exc:
+        raise AttnprofError(f"{where}: {exc}") from None
+    if cost is not None:
+        v.choice("published.convention", published.convention, list(units))
+        if units[published.convention] != cost.unit:
+            v.fail("published.cost", published.cost,
+                   f"a figure in {units[published.convention]}, the unit of convention "
+                   f"{published.convention!r} (a FLOP is not a MAC: attnprof never converts)")
+    elif published.convention is not None:
+        v.fail("published.convention", published.convention, "a cost for it to apply to")
+    return published
 
 
 class _Validator:

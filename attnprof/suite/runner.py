@@ -212,7 +212,7 @@ class SuiteRunner:
                 input=setting.input_hw,
                 head=setting.head,
                 batch=self.suite.count_batch,
-                conventions=list(self.suite.conventions),
+                conventions=[self.suite.convention(name) for name in self.suite.conventions],
                 **variant.options_for(backbone),
             )
             cell = replace(cell, profile=record)
