@@ -146,8 +146,8 @@ def profile(
     attention: str = "none",
     input: int | str | Sequence[int] = 224,
     head: str | None = None,
-    batch: int = 1,
-    conventions: str | Iterable[str] | None = None,
+    batch: int | str | Sequence[int] = 1,
+    conventions: str | Iterable[str | Convention] | None = None,
     latency: LatencyRequest | None = None,
     *,
     model_options: dict[str, Any] | None = None,
@@ -156,6 +156,9 @@ def profile(
     **options: Any,
 ) -> ProfileRecord:
     """Count ``model`` with ``attention`` on a ``batch`` x 3 x H x W input.
+
+    ``batch`` may list several sizes (``"1,8"``, ``(1, 8)``): each one is counted, the first in
+    ``counts`` (and ``input``), the others in ``other_batches``, never silently skipped.
 
     ``model`` is a backbone name (``"resnet50"``), a user's network by import path
     (``"pkg.mod:factory"``), a class or function returning an ``nn.Module``, an ``nn.Module``
@@ -175,9 +178,9 @@ def profile(
         raise AttnprofError(f"{reserved[0]!r} is not an attention option")
     network = as_network(model, model_options, insert_after)
     height, width = parse_input(input)
-    batch = parse_batch(batch)
+    batches = parse_batches(batch)
     chosen = parse_conventions(conventions)
-    shape = (batch, IN_CHANNELS, height, width)
+    shape = (batches[0], IN_CHANNELS, height, width)
     label = network.name if isinstance(network, Network) else network.lower()
     if isinstance(network, Network):
         head = USER_HEAD if head is None else head
@@ -189,13 +192,16 @@ def profile(
     model = build("meta")
     modules = attention_modules(model)
     paths = [name for name, _ in modules]
-    counts: dict[str, ConventionCount] = {}
-    for convention in chosen:
-        target = build("cpu") if convention.needs_real_tensors else model
-        found = attention_modules(target) if target is not model else modules
-        with blamed(f"{label} + {attention}", shape, found):
-            counts[convention.name] = convention.count(target, shape, paths,
-                                                       breakdown=breakdown)
+    counted: dict[int, dict[str, ConventionCount]] = {}
+    for size in batches:
+        at = (size, *shape[1:])
+        counted[size] = {}
+        for convention in chosen:
+            target = build("cpu") if convention.needs_real_tensors else model
+            found = attention_modules(target) if target is not model else modules
+            with blamed(f"{label} + {attention}", at, found):
+                counted[size][convention.name] = convention.count(target, at, paths,
+                                                                  breakdown=breakdown)
     timings: tuple = ()
     module_timings: tuple = ()
     if latency is not None:
@@ -208,7 +214,8 @@ def profile(
         head=head,
         params=model_params(model),
         attention_params=attention_params(model, paths),
-        counts=counts,
+        counts=counted.pop(batches[0]),
+        other_batches=counted,
         options=dict(options),
         latency=timings,
         module_latency=module_timings,

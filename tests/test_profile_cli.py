@@ -43,6 +43,13 @@ def test_table_states_units(capsys):
     assert "2x3x32x48" in out
 
 
+def test_each_requested_batch_size_is_counted(capsys):
+    code, out, err = run(capsys, *FAST, "--batch", "1,4")
+    assert code == 0, err
+    assert out.count("Total N=1") == out.count("Total N=4") == 2  # the MAC and FLOP tables
+    assert "Memory traffic at batch N=1" in out
+
+
 def test_options_are_parsed(capsys):
     code, out, err = run(capsys, *FAST, "--attention", "sge", "--option", "groups=32", "--json")
     assert code == 0, err
@@ -85,7 +92,9 @@ def test_latency_adds_timings_per_batch_and_module_timings(capsys):
     )
     assert code == 0, err
     data = json.loads(out)
-    assert data["input"] == [1, 3, 32, 32]  # counting uses the first batch size
+    assert data["input"] == [1, 3, 32, 32]  # the first batch size's counts are "counts"
+    for name, count in data["other_batches"]["2"].items():  # and every other size is counted
+        assert count["value"] == 2 * data["counts"][name]["value"] > 0, name
     assert [entry["batch"] for entry in data["latency"]] == [1, 2]
     for entry in data["latency"]:
         assert entry["device"] == "cpu" and entry["threads"] == 1

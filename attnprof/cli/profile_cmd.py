@@ -65,8 +65,8 @@ def register(subparsers) -> None:
         "--batch",
         default="1",
         metavar="N[,N...]",
-        help="batch size; with --latency a comma-separated list, each timed "
-        "(counting uses the first) (default: %(default)s)",
+        help="batch sizes, comma-separated: each one is counted (and timed with --latency) "
+        "(default: %(default)s)",
     )
     parser.add_argument(
         "--head",
@@ -168,7 +168,7 @@ def _run(args) -> int:
         args.attention,
         input=args.input,
         head=args.head,
-        batch=batches[0],
+        batch=batches,
         conventions=args.conventions,
         latency=latency,
         breakdown=breakdown,

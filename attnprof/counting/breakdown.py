@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 
 from torch import nn
 
-from attnprof.results.counts import Breakdown
+from attnprof.results.counts import AttentionSplit, Breakdown
 
 
 def parent_of(name: str) -> str:
@@ -82,18 +82,37 @@ def attention_stages(model: nn.Module, names: Iterable[str]) -> dict[str, int | 
     return {name: getattr(model.get_submodule(name), "attnprof_stage", None) for name in names}
 
 
-def by_stage(breakdown: Breakdown) -> dict[int | None, int]:
-    """The attention modules' subtree totals summed per stage."""
-    totals = inclusive(breakdown.by_module)
+def by_stage(breakdown: Breakdown, moved: bool = False) -> dict[int | None, int]:
+    """The attention modules' subtree totals summed per stage (of the bytes with ``moved``)."""
+    self_counts = breakdown.bytes_by_module if moved else breakdown.by_module
+    totals = inclusive(self_counts or {})
     sums: Counter = Counter()
     for name, stage in breakdown.attention.items():
         sums[stage] += totals.get(name, 0)
     return dict(sums)
 
 
+def attention_split(breakdown: Breakdown) -> AttentionSplit:
+    """The attention part of ``breakdown``, per stage and per operator."""
+
+    def keyed(sums: dict[int | None, int]) -> dict[str, int]:
+        return {("?" if stage is None else str(stage)): value
+                for stage, value in sorted(sums.items(), key=lambda kv: (kv[0] is None, kv[0]))}
+
+    moved = breakdown.bytes_by_module is not None
+    return AttentionSplit(
+        by_stage=keyed(by_stage(breakdown)),
+        by_op=breakdown.attention_by_op,
+        bytes_by_stage=keyed(by_stage(breakdown, moved=True)) if moved else None,
+        bytes_by_op=breakdown.attention_bytes_by_op,
+    )
+
+
 def make(by_module: Mapping[str, int], by_op: Mapping[str, int], model: nn.Module,
          attention: Iterable[str], bytes_by_module: Mapping[str, int] | None = None,
-         bytes_by_op: Mapping[str, int] | None = None) -> Breakdown:
+         bytes_by_op: Mapping[str, int] | None = None,
+         attention_by_op: Mapping[str, int] | None = None,
+         attention_bytes_by_op: Mapping[str, int] | None = None) -> Breakdown:
     """A :class:`Breakdown` with zero entries dropped, modules in the order they ran and
     operators largest first."""
 
@@ -104,5 +123,6 @@ def make(by_module: Mapping[str, int], by_op: Mapping[str, int], model: nn.Modul
         return {key: int(value) for key, value in items if value}
 
     return Breakdown(clean(by_module), clean(by_op, True), clean(bytes_by_module),
-                     clean(bytes_by_op, True), attention_stages(model, attention))
+                     clean(bytes_by_op, True), attention_stages(model, attention),
+                     clean(attention_by_op, True), clean(attention_bytes_by_op, True))
 

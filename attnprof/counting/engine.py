@@ -71,6 +71,8 @@ class RuleCounter(TorchDispatchMode):
         self.by_kind: Counter = Counter()
         self.bytes_by_module: Counter = Counter()
         self.bytes_by_op: Counter = Counter()
+        self.attention_by_kind: Counter = Counter()
+        self.attention_bytes_by_op: Counter = Counter()
         self.uncounted: Counter = Counter()
 
     # Aliases that read naturally for the FLOP convention.
@@ -96,6 +98,8 @@ class RuleCounter(TorchDispatchMode):
             if rule is not None:
                 value = int(rule(args, kwargs, out))
                 self.by_kind[name] += value
+                if self.scope.active:
+                    self.attention_by_kind[name] += value
             elif not moves_data_only(func):
                 if self.name_ops or not (self.calls and self.calls[-1].leaf):
                     self.uncounted[name] += 1
@@ -111,6 +115,7 @@ class RuleCounter(TorchDispatchMode):
             self.bytes_by_op[name] += moved
             if self.scope.active:
                 self.attention_bytes += moved
+                self.attention_bytes_by_op[name] += moved
         return out
 
     def _add(self, module: str, value: int, in_attention: bool) -> None:
@@ -135,6 +140,8 @@ class RuleCounter(TorchDispatchMode):
                 value = int(call.rule(call.module, call.in_numel, numel(output)))
                 self._add(call.name, value, call.in_attention)
                 self.by_kind[type(call.module).__name__] += value
+                if call.in_attention:
+                    self.attention_by_kind[type(call.module).__name__] += value
         elif call.computed and not self.name_ops:
             self.uncounted[type(call.module).__name__] += 1
 
@@ -188,5 +195,7 @@ def count_with_rules(
             counter.by_module, counter.by_kind, model, names,
             counter.bytes_by_module if convention.bytes else None,
             counter.bytes_by_op if convention.bytes else None,
+            counter.attention_by_kind,
+            counter.attention_bytes_by_op if convention.bytes else None,
         ) if breakdown else None,
     )

@@ -72,16 +72,25 @@ _UNIT_TITLES = {
 
 
 def count_table(record: ProfileRecord, unit: str) -> Table | None:
-    """The conventions counting in ``unit`` (MAC or FLOP): one table per unit, never mixed."""
+    """The conventions counting in ``unit`` (MAC or FLOP): one table per unit, never mixed;
+    one total column per counted batch size."""
     rows = [c for c in record.counts.values() if c.unit == unit]
     if not rows:
         return None
-    table = _table(_UNIT_TITLES[unit], "Convention", f"Total (G{unit})", f"Attention (G{unit})",
+    first = record.input[0]
+    others = sorted(record.other_batches)
+    totals = [f"Total N={first} (G{unit})", *(f"Total N={b} (G{unit})" for b in others)]
+    at = f" N={first}" if others else ""
+    if not others:
+        totals = [f"Total (G{unit})"]
+    table = _table(_UNIT_TITLES[unit], "Convention", *totals, f"Attention{at} (G{unit})",
                    "Attention (%)")
     for count in rows:
+        more = [record.other_batches[b].get(count.convention) for b in others]
         table.add_row(
             count.convention,
             f"{count.value / _GIGA:.3f}",
+            *("-" if c is None else f"{c.value / _GIGA:.3f}" for c in more),
             f"{count.attention / _GIGA:.4f}",
             _share(count.attention, count.value),
         )
@@ -92,8 +101,9 @@ def traffic_table(record: ProfileRecord) -> Table | None:
     rows = [c for c in record.counts.values() if c.bytes is not None and c.unit == "FLOP"]
     if not rows:
         return None
+    at = f" at batch N={record.input[0]}" if record.other_batches else ""
     table = _table(
-        "Memory traffic, eager and unfused (1 MB = 10^6 bytes; B = byte)", "Convention",
+        f"Memory traffic{at}, eager and unfused (1 MB = 10^6 bytes; B = byte)", "Convention",
         "Traffic (MB)", "Attention traffic (MB)", "Attention (%)", "Intensity (FLOP/B)",
         "Attention intensity (FLOP/B)",
     )

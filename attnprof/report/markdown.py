@@ -107,6 +107,7 @@ def render(report: Report, plot_file: str | None = None, plot_note: str | None =
         _header(report),
         _results_section(report),
         _claims_section(report),
+        _attention_section(report),
         _published_section(report),
         _uncounted_section(report),
         _failed_section(report),
@@ -405,6 +406,40 @@ def _tally_phrase(counts: dict[Outcome, int]) -> str:
     if len(parts) == 1 and total > 1:
         return parts[0].replace(f" in {total}", " in both" if total == 2 else f" in all {total}")
     return ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
+
+
+def _attention_section(report: Report) -> str:
+    places = report.attention
+    if not places:
+        return ""
+    unit = places[0].unit
+    convention = places[0].convention
+    moved = next((p.bytes_convention for p in places if p.bytes_convention), None)
+    out = ["## Where the attention cost sits", "",
+           f"Each attention variant's own part, summed per stage of the backbone (0 is the "
+           f"first): {unit}s under `{convention}`"
+           + (f", and the bytes it moves under `{moved}` with the operators that move most "
+              "(share of the attention bytes)." if moved else ".")]
+    for backbone, setting in dict.fromkeys((p.backbone, p.setting) for p in places):
+        rows = [p for p in places if (p.backbone, p.setting) == (backbone, setting)]
+        header = ["variant", f"attention (M{unit})", f"per stage (M{unit})"]
+        if moved:
+            header += ["attention (MB)", "per stage (MB)", "heaviest operators"]
+        body = []
+        for p in rows:
+            row = [p.variant, fmt_millions(p.total), _per_stage(p.by_stage)]
+            if moved:
+                row += [fmt_mb(p.bytes_total), _per_stage(p.bytes_by_stage or {}),
+                        ", ".join(f"{op.removeprefix('aten::')} {share:.0%}"
+                                  for op, share in p.heaviest_ops) or DASH]
+            body.append(row)
+        out += ["", _group_title(backbone, setting), "",
+                table(header, body, align="lrlrll"[:len(header)])]
+    return "\n".join(out)
+
+
+def _per_stage(values: dict[str, int]) -> str:
+    return " · ".join(f"{stage}: {value / 1e6:.3g}" for stage, value in values.items()) or DASH
 
 
 def _published_section(report: Report) -> str:

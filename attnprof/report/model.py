@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from attnprof.report.attention import AttentionPlace, attention_places
 from attnprof.report.claims import CellClaims, Gap, evaluate_claims, gap_summary
 from attnprof.report.published import PublishedComparison, compare_published
 from attnprof.report.tables import (
@@ -54,6 +55,8 @@ class Report:
     gaps: tuple[Gap, ...]
     published: tuple[PublishedComparison, ...]
     points: tuple[Point, ...]
+    attention: tuple[AttentionPlace, ...] = ()
+    """Where each variant's attention cost sits, under the claims' convention."""
 
     @property
     def suite(self) -> Suite:
@@ -100,4 +103,5 @@ def build_report(doc: ResultsDocument) -> Report:
         gaps=tuple(gap_summary(claims)),
         published=tuple(compare_published(doc)),
         points=points,
+        attention=tuple(attention_places(doc, thresholds.convention)),
     )

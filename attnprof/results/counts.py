@@ -40,6 +40,24 @@ class Breakdown(JsonRecord):
     bytes_by_module: dict[str, int] | None = None
     bytes_by_op: dict[str, int] | None = None
     attention: dict[str, int | None] = field(default_factory=dict)
+    attention_by_op: dict[str, int] | None = None
+    """The part of ``by_op`` spent inside attention modules (rules conventions only)."""
+    attention_bytes_by_op: dict[str, int] | None = None
+
+
+@dataclass(frozen=True)
+class AttentionSplit(JsonRecord):
+    """Where the attention part of a count sits: summed per stage (``"1"`` .. ``"4"``, ``"?"``
+    where a module has no stage) and, where the convention prices ops, per operator.
+
+    The part of a :class:`Breakdown` a suite stores for every cell (a whole breakdown per cell
+    would dwarf the results file); ``bytes_*`` where bytes were counted.
+    """
+
+    by_stage: dict[str, int]
+    by_op: dict[str, int] | None = None
+    bytes_by_stage: dict[str, int] | None = None
+    bytes_by_op: dict[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +83,8 @@ class ConventionCount:
     reported_params: int | None = None
     breakdown: Breakdown | None = None
     """Per module and per operator, when asked for (``profile(..., breakdown=True)``)."""
+    attention_split: AttentionSplit | None = None
+    """The attention part per stage and operator (what a suite keeps of the breakdown)."""
 
     def __post_init__(self):
         if self.unit not in UNITS:
@@ -99,7 +119,7 @@ class ConventionCount:
 
     def to_dict(self) -> dict[str, Any]:
         data = encode(self, ("convention", "description", "value", "unit", "attention"))
-        counted = encode(self, ("uncounted", *_OPTIONAL_COUNTS, "breakdown"))
+        counted = encode(self, ("uncounted", *_OPTIONAL_COUNTS, "breakdown", "attention_split"))
         return {**data, **{key: value for key, value in counted.items() if value is not None}}
 
     @classmethod
@@ -116,6 +136,8 @@ class ConventionCount:
                 **{key: _optional_int(data.get(key)) for key in _OPTIONAL_COUNTS},
                 breakdown=(Breakdown.from_dict(data["breakdown"])
                            if data.get("breakdown") is not None else None),
+                attention_split=(AttentionSplit.from_dict(data["attention_split"])
+                                 if data.get("attention_split") is not None else None),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise AttnprofError(f"not a convention count ({convention or '?'}): {exc!r}") from None
@@ -143,6 +165,9 @@ class ProfileRecord:
     """Forward latency per batch size, when asked for (``profile(..., latency=...)``)."""
     module_latency: tuple[ModuleTiming, ...] = ()
     """Each attention module timed alone on the feature map it sees, when asked for."""
+    other_batches: dict[int, dict[str, ConventionCount]] = field(default_factory=dict)
+    """The counts at every other requested batch size (``counts`` holds ``input``'s), so a
+    batch size is never silently left uncounted."""
 
     @property
     def conventions(self) -> list[str]:
@@ -150,9 +175,12 @@ class ProfileRecord:
 
     def to_dict(self) -> dict[str, Any]:
         timings = encode(self, ("latency", "module_latency"))  # only where timed
+        other = {str(batch): {name: count.to_dict() for name, count in counts.items()}
+                 for batch, counts in self.other_batches.items()}
         return {
             **encode(self, ("backbone", "attention", "options", "input", "head", "params",
                             "attention_params", "counts")),
+            **({"other_batches": other} if other else {}),
             **{key: value for key, value in timings.items() if value},
         }
 
@@ -184,6 +212,11 @@ class ProfileRecord:
                 module_latency=tuple(
                     ModuleTiming.from_dict(t) for t in data.get("module_latency", ())
                 ),
+                other_batches={
+                    int(batch): {str(name): ConventionCount.from_dict(entry, name)
+                                 for name, entry in counts.items()}
+                    for batch, counts in (data.get("other_batches") or {}).items()
+                },
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise AttnprofError(f"not a profile record: {exc!r}") from None

@@ -199,6 +199,7 @@ class SuiteRunner:
         self, key: str, backbone: str, variant: Variant, setting: Setting, fingerprint: str,
         summary,
     ) -> None:
+        from attnprof.counting.breakdown import attention_split
         from attnprof.profiling import profile
 
         label = f"count {key}"
@@ -213,9 +214,15 @@ class SuiteRunner:
                 head=setting.head,
                 batch=self.suite.count_batch,
                 conventions=[self.suite.convention(name) for name in self.suite.conventions],
+                breakdown=True,
                 **variant.options_for(backbone),
             )
-            cell = replace(cell, profile=record)
+            # Kept: the attention part per stage and operator; a whole per-module breakdown
+            # per cell would dwarf the results file (attnprof profile --by-module shows it).
+            counts = {name: replace(count, breakdown=None,
+                                    attention_split=attention_split(count.breakdown))
+                      for name, count in record.counts.items()}
+            cell = replace(cell, profile=replace(record, counts=counts))
             summary.counted += 1
         except Exception as exc:  # recorded with the cell; the run goes on
             cell = replace(cell, failure=_failure(exc))
