@@ -60,7 +60,8 @@ class GC(nn.Module):
             nn.ReLU(inplace=True),
             nn.Conv2d(hidden, channels, 1),
         )
-        nn.init.kaiming_normal_(self.mask.weight, mode="fan_in", nonlinearity="relu")
+        if not self.mask.weight.is_meta:  # nothing to fill on meta, and slow to decompose there
+            nn.init.kaiming_normal_(self.mask.weight, mode="fan_in", nonlinearity="relu")
         nn.init.zeros_(self.mask.bias)
         nn.init.zeros_(self.transform[-1].weight)
         nn.init.zeros_(self.transform[-1].bias)

@@ -33,7 +33,10 @@ def _fail(message: str) -> int:
     return EXIT_USAGE
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The whole parser; given ``argv`` naming one command, only that command's module is
+    imported (each pulls in what it needs: pandas for reports, scipy for comparisons), so
+    ``attnprof profile`` starts without them."""
     parser = _Parser(
         prog="attnprof",
         description="Profile the real cost of CNN attention modules: params, MACs/FLOPs under "
@@ -45,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers.required = True
     import importlib
 
-    for name in _COMMANDS:
+    first = next((arg for arg in (argv or ()) if not arg.startswith("-")), None)
+    for name in (first,) if first in _COMMANDS else _COMMANDS:
         module = importlib.import_module(f"attnprof.cli.{name}_cmd")
         module.register(subparsers)
     for command in subparsers.choices.values():
@@ -60,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``attnprof`` console script; returns the exit code."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     args = None
     try:
         args = parser.parse_args(argv)

@@ -21,13 +21,14 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from attnprof.counting.breakdown import make as make_breakdown
+from attnprof.counting.no_dynamo import dynamo_stand_in
 from attnprof.counting.rule_text import CompiledRules, ModuleRule, compile_tables
 from attnprof.counting.rules import moves_data_only, numel, op_name, traffic
 from attnprof.counting.tracing import (
     AttentionScope,
+    CountingMode,
     attention_paths,
     hooked,
     input_like,
@@ -49,7 +50,7 @@ class _Call:
     computed: bool = False
 
 
-class RuleCounter(TorchDispatchMode):
+class RuleCounter(CountingMode):
     """Prices every op by a convention's op rules, unless a ruled module running claims it.
 
     ``where`` lists the names of the modules running (innermost last) and ``calls`` the running
@@ -179,8 +180,8 @@ def count_with_rules(
     scope = AttentionScope()
     counter = RuleCounter(rules, count_bytes=convention.bytes, scope=scope)
     x = input_like(model, shape)
-    with scope.watching(model, names), watching(counter, model, names), torch.no_grad(), \
-            counter:
+    with dynamo_stand_in(), scope.watching(model, names), watching(counter, model, names), \
+            torch.no_grad(), counter:
         model(x)
     return ConventionCount(
         convention=convention.name,

@@ -28,6 +28,7 @@ from torch import nn
 from attnprof.counting.breakdown import exclusive
 from attnprof.counting.breakdown import make as make_breakdown
 from attnprof.counting.conventions import CONVENTIONS
+from attnprof.counting.no_dynamo import dynamo_stand_in
 from attnprof.counting.tracing import attention_paths, input_like, model_device, trace_leaf_calls
 from attnprof.results.counts import ConventionCount
 
@@ -43,7 +44,7 @@ def _layer_ops(tree: dict, prefix: str = "") -> Iterator[tuple[str, float]]:
 
 
 def _run_thop(model: nn.Module, shape: Sequence[int]):
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), dynamo_stand_in():
         warnings.simplefilter("ignore")  # thop imports distutils' deprecated LooseVersion
         from thop import profile
 

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from attnprof.counting.no_dynamo import dynamo_stand_in
 from attnprof.counting.rules import moves_data_only, numel
 from attnprof.errors import AttnprofError
 from attnprof.networks.slot import attention_modules
@@ -168,7 +169,22 @@ class LeafTrace:
         return dict(sorted(found.items()))
 
 
-class _ComputeCensus(TorchDispatchMode):
+class CountingMode(TorchDispatchMode):
+    """A dispatch mode that only observes ops, never run under ``torch.compile``.
+
+    Caveat first: torch wraps every mode's ``__torch_dispatch__`` so that a compiler skips it,
+    and that wrapper imports ``torch._dynamo`` on its first call: over a second of a cold
+    start, for nothing, since counting never compiles. Opting out (the hook torch documents on
+    :class:`TorchDispatchMode`) keeps it off; :mod:`attnprof.counting.no_dynamo` does the same
+    for torch's own meta kernels.
+    """
+
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        return False
+
+
+class _ComputeCensus(CountingMode):
     """Marks the running leaf call as having computed, or counts a functional op."""
 
     def __init__(self, stack: list[LeafCall], functional: Counter):
@@ -210,7 +226,8 @@ def trace_leaf_calls(
 
     x = input_like(model, shape)
     leaves = [module for module in model.modules() if next(module.children(), None) is None]
-    with hooked(leaves, enter, leave), torch.no_grad(), _ComputeCensus(stack, functional):
+    with dynamo_stand_in(), hooked(leaves, enter, leave), torch.no_grad(), \
+            _ComputeCensus(stack, functional):
         output = model(x)
     return LeafTrace(calls, functional), output
 

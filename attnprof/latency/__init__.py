@@ -9,19 +9,25 @@
   it sees, to show which stage's module costs most.
 """
 
-from attnprof.latency.environment import Environment, collect_environment
-from attnprof.latency.memory import PEAK_MEM_KINDS
-from attnprof.latency.modules import time_attention_modules
-from attnprof.latency.paired import backbone_variants, paired_latency
-from attnprof.latency.records import (
-    DiscardedRound,
-    LatencyRecord,
-    ModuleTiming,
-    PairedComparison,
-    PairedResult,
-)
-from attnprof.latency.settings import RunSettings, resolve_settings
-from attnprof.latency.timing import measure_latency
+from importlib import import_module
+
+_WHERE = {
+    "Environment": "environment", "collect_environment": "environment",
+    "PEAK_MEM_KINDS": "memory", "time_attention_modules": "modules",
+    "backbone_variants": "paired", "paired_latency": "paired",
+    "DiscardedRound": "records", "LatencyRecord": "records", "ModuleTiming": "records",
+    "PairedComparison": "records", "PairedResult": "records",
+    "RunSettings": "settings", "resolve_settings": "settings", "measure_latency": "timing",
+}
+"""Loaded on first use: the timing modules import torch.utils.benchmark, which a count (whose
+records live in :mod:`.records`) has no need of."""
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module 'attnprof.latency' has no attribute {name!r}")
+    return getattr(import_module(f"attnprof.latency.{_WHERE[name]}"), name)
+
 
 __all__ = [
     "PEAK_MEM_KINDS",

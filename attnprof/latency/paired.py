@@ -33,6 +33,11 @@ import torch
 from torch import nn
 
 from attnprof.errors import AttnprofError, choices
+from attnprof.latency.defaults import (
+    DEFAULT_PROCESSES,
+    DEFAULT_ROUNDS,
+    DEFAULT_SAMPLE_TIME,
+)
 from attnprof.latency.environment import collect_environment
 from attnprof.latency.memory import NOT_MEASURED
 from attnprof.latency.records import (
@@ -64,15 +69,6 @@ from attnprof.latency.workers import (
     run_in_fresh_process,
 )
 
-# Defaults, chosen on a 2-core CPU with ResNet-50 at 224x224, batch 1 (~65-80 ms a forward).
-# Within one process the per-round ratio scatters by ~10%; between fresh processes the
-# process medians scatter by ~5 points (SA: 1.24 to 1.37 in four processes), so precision
-# comes from processes, not rounds: 6 processes (the fewest for a 95% order-statistic
-# interval) of 3 rounds each. A 0.25 s sample is 3-4 timed forwards plus the untimed re-warm.
-DEFAULT_PROCESSES = min_samples_for_ci(CI_LEVEL)
-DEFAULT_ROUNDS = 3
-DEFAULT_SAMPLE_TIME = 0.25
-MIN_ROUNDS_ONE_PROCESS = min_samples_for_ci(CI_LEVEL)
 
 def check_processes(processes: int, rounds: int) -> tuple[int, int]:
     """``processes`` is 1 or at least 6; one process needs 6 rounds, several need 1 each."""

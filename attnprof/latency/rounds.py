@@ -34,15 +34,16 @@ from dataclasses import dataclass
 from torch import nn
 
 from attnprof.errors import AttnprofError
+from attnprof.latency.defaults import (
+    DEFAULT_MAX_WARMUP_ROUNDS,
+    DEFAULT_SETTLE_TOLERANCE,
+    MIN_WARMUP_ROUNDS,
+)
 from attnprof.latency.environment import CpuContention
 from attnprof.latency.memory import measure_peak_memory
 from attnprof.latency.records import DiscardedRound, ProcessRun
 from attnprof.latency.settings import resolve_settings
 from attnprof.latency.timing import make_input, make_timer, prepare_model, run_context, warm_up
-
-MIN_WARMUP_ROUNDS = 2
-DEFAULT_MAX_WARMUP_ROUNDS = 6
-DEFAULT_SETTLE_TOLERANCE = 0.10
 
 ModelOrFactory = nn.Module | Callable[[], nn.Module]
 

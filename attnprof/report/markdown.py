@@ -155,6 +155,8 @@ def _header(report: Report) -> str:
     claims = report.thresholds
     lines += [
         "",
+        f"Counts are for one forward pass of a batch of {suite.count_batch}"
+        + (" (one image)" if suite.count_batch == 1 else "") + ". "
         f"Δ% is against the `{BASELINE}` baseline of the same backbone and setting. "
         "MB are 10^6 bytes; arithmetic intensity is full FLOPs per byte moved.",
     ]

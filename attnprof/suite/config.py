@@ -84,8 +84,13 @@ from attnprof.counting.conventions import (
 from attnprof.errors import AttnprofError, choices
 from attnprof.imports import is_import_path
 from attnprof.inputs import parse_input
-from attnprof.latency.paired import DEFAULT_PROCESSES, DEFAULT_ROUNDS, DEFAULT_SAMPLE_TIME
-from attnprof.latency.rounds import DEFAULT_MAX_WARMUP_ROUNDS, DEFAULT_SETTLE_TOLERANCE
+from attnprof.latency.defaults import (
+    DEFAULT_MAX_WARMUP_ROUNDS,
+    DEFAULT_PROCESSES,
+    DEFAULT_ROUNDS,
+    DEFAULT_SAMPLE_TIME,
+    DEFAULT_SETTLE_TOLERANCE,
+)
 from attnprof.latency.settings import DTYPES
 from attnprof.latency.stats import min_samples_for_ci
 from attnprof.networks import USER_HEAD, Network
