@@ -229,3 +229,17 @@ def test_a_bad_suite_convention_is_refused_before_anything_runs(tmp_path):
         path.write_text(text)
         with pytest.raises(AttnprofError, match=message):
             load_suite(path)
+
+
+def test_resume_counts_again_when_a_declared_convention_changes(tmp_path):
+    suite = tmp_path / "declared.toml"
+    suite.write_text(SUITE)
+    out = tmp_path / "out"
+    assert main(["run", "--suite", str(suite), "--out", str(out), "--quiet"]) == 0
+    before = json.loads((out / "results.json").read_text())["cells"]
+    suite.write_text(SUITE.replace('ops = { "aten::mul" = "output" }', ""))
+    assert main(["run", "--suite", str(suite), "--out", str(out), "--quiet", "--resume"]) == 0
+    after = json.loads((out / "results.json").read_text())["cells"]
+    se = [c["profile"]["counts"]["gates"]["value"] for c in (before[1], after[1])]
+    maps = 2 * 64 * 16 * 16 + 2 * 128 * 8 * 8 + 2 * 256 * 4 * 4 + 2 * 512 * 2 * 2
+    assert se[0] - se[1] == maps  # the products are no longer priced: not a stale count

@@ -133,6 +133,7 @@ class SuiteRunner:
         self.progress = progress or (lambda step: None)
         self.cells: dict[str, Cell] = {}
         self.previous_provenance: results.Provenance | None = None
+        self.previous_declared: dict[str, dict] = {}
         if resume:
             self._load_previous()
         self.provenance = provenance.collect()
@@ -184,7 +185,8 @@ class SuiteRunner:
                 # edited code or options: nothing measured before holds for it
                 summary.redone.append(key)
                 self.cells[key] = cell = replace(cell, latency=())
-            elif cell is not None and cell.ok and cell.profile is not None:
+            elif cell is not None and cell.ok and cell.profile is not None \
+                    and not self._counts_outdated(cell):
                 summary.skipped += 1
                 continue
             self._count(key, backbone, variant, setting, current, summary)
@@ -341,6 +343,16 @@ class SuiteRunner:
     def _save(self) -> None:
         results.write(self.results_path, self.document())
 
+    def _counts_outdated(self, cell: Cell) -> bool:
+        """Whether a kept cell lacks a convention the suite counts now, or holds one the suite
+        file declares differently now (its rules changed): then it is counted again, and its
+        timings are kept (the model did not change)."""
+        counted = cell.profile.counts
+        if any(name not in counted for name in self.suite.conventions):
+            return True
+        now = {c.name: c.data for c in self.suite.declared}
+        return any(self.previous_declared.get(name) != data for name, data in now.items())
+
     def _load_previous(self) -> None:
         if not self.results_path.exists():
             return
@@ -351,6 +363,7 @@ class SuiteRunner:
                 f"{self.suite.name!r}; use another --out folder or run without --resume"
             )
         self.previous_provenance = previous.provenance
+        self.previous_declared = {c.name: c.data for c in previous.suite.declared}
         self.cells = {cell.id: cell for cell in previous.cells}
 
 
