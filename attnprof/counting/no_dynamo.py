@@ -60,13 +60,17 @@ def _parent(name: str):
     return sys.modules.get(package), child
 
 
-def _import_real(name: str):
-    """Drop the stand-in (if still there) and import the real module."""
+def _drop(name: str) -> None:
+    """Remove the stand-in for ``name`` (if still there) from sys.modules and its package."""
     if isinstance(sys.modules.get(name), _StandIn):
         del sys.modules[name]
     parent, child = _parent(name)
     if parent is not None and isinstance(parent.__dict__.get(child), _StandIn):
         delattr(parent, child)
+
+
+def _import_real(name: str):
+    _drop(name)
     return importlib.import_module(name)
 
 
@@ -82,10 +86,7 @@ def _standing_in(name: str, functions: dict[str, Callable]) -> Iterator[_StandIn
     try:
         yield stand_in
     finally:
-        if sys.modules.get(name) is stand_in:
-            del sys.modules[name]
-        if parent.__dict__.get(child) is stand_in:
-            delattr(parent, child)
+        _drop(name)
 
 
 def _identity_on_bool(name: str):

@@ -96,12 +96,21 @@ def module_bias(module, in_numel: int, out_numel: int) -> int:
     return out_numel if bias is not None and not isinstance(bias, bool) else 0
 
 
+def _total(rule: RuleText, measure: Callable[[str], int]) -> int:
+    """The rule's value, ``measure(term)`` giving each term's count for this call."""
+    return rule.constant + sum(k * measure(term) for term, k in rule.terms)
+
+
 def module_rule(rule: RuleText) -> ModuleRule:
     def apply(module, in_numel: int, out_numel: int) -> int:
-        values = {"input": lambda: in_numel, "output": lambda: out_numel,
-                  "macs": lambda: module_macs(module, in_numel, out_numel),
-                  "bias": lambda: module_bias(module, in_numel, out_numel)}
-        return rule.constant + sum(k * values[term]() for term, k in rule.terms)
+        def measure(term: str) -> int:
+            if term == "input":
+                return in_numel
+            if term == "output":
+                return out_numel
+            return (module_macs if term == "macs" else module_bias)(module, in_numel, out_numel)
+
+        return _total(rule, measure)
 
     apply.__doc__ = rule.text
     return apply
@@ -111,21 +120,20 @@ def op_rule(rule: RuleText, name: str) -> OpRule:
     from attnprof.counting import rules as table
 
     def apply(args: tuple, kwargs: dict, out) -> int:
-        total = rule.constant
-        for term, k in rule.terms:
+        def measure(term: str) -> int:
             if term == "input":
-                total += k * table.numel(args)
-            elif term == "output":
-                total += k * table.numel(out)
-            else:
-                measure = (table.MACS if term == "macs" else table.BIAS).get(name)
-                if measure is None:
-                    raise AttnprofError(
-                        f"rule term {term!r} is defined for convolutions and matrix products; "
-                        f"aten::{name} is neither: price it with input or output"
-                    )
-                total += k * measure(args, kwargs, out)
-        return total
+                return table.numel(args)
+            if term == "output":
+                return table.numel(out)
+            found = (table.MACS if term == "macs" else table.BIAS).get(name)
+            if found is None:
+                raise AttnprofError(
+                    f"rule term {term!r} is defined for convolutions and matrix products; "
+                    f"aten::{name} is neither: price it with input or output"
+                )
+            return found(args, kwargs, out)
+
+        return _total(rule, measure)
 
     apply.__doc__ = rule.text
     return apply
@@ -187,15 +195,14 @@ def op_packet(key, where: str):
 class CompiledRules:
     """A convention's rules, resolved: module types to module rules, op packets to op rules."""
 
-    modules: tuple[tuple[type, ModuleRule], ...]
+    modules: Mapping[type, ModuleRule]
     ops: Mapping[object, OpRule]
 
     def for_module(self, module) -> ModuleRule | None:
         """The rule of ``module``'s type or its nearest listed base class, or None."""
-        listed = dict(self.modules)
         for cls in type(module).__mro__:
-            if cls in listed:
-                return listed[cls]
+            if cls in self.modules:
+                return self.modules[cls]
         return None
 
     def for_op(self, func) -> OpRule | None:
@@ -204,7 +211,7 @@ class CompiledRules:
 
 def compile_tables(modules: Mapping, ops: Mapping, where: str) -> CompiledRules:
     """Resolve every key and rule of a convention's tables; one error names the first bad one."""
-    compiled_modules = []
+    compiled_modules = {}
     for key, rule in modules.items():
         place = f"{where}: modules.{key if isinstance(key, str) else key.__name__}"
         kind = module_type(key, place)
@@ -212,7 +219,7 @@ def compile_tables(modules: Mapping, ops: Mapping, where: str) -> CompiledRules:
             rule = module_rule(parse_rule(rule, place))
         elif not callable(rule):
             raise AttnprofError(f"{place}: {rule!r} is not a rule; {_HOW}")
-        compiled_modules.append((kind, rule))
+        compiled_modules[kind] = rule
     compiled_ops = {}
     for key, rule in ops.items():
         place = f"{where}: ops.{key}"
@@ -222,4 +229,4 @@ def compile_tables(modules: Mapping, ops: Mapping, where: str) -> CompiledRules:
         elif not callable(rule):
             raise AttnprofError(f"{place}: {rule!r} is not a rule; {_HOW}")
         compiled_ops[packet] = rule
-    return CompiledRules(tuple(compiled_modules), compiled_ops)
+    return CompiledRules(compiled_modules, compiled_ops)

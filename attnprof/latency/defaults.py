@@ -15,7 +15,6 @@ from attnprof.latency.stats import CI_LEVEL, min_samples_for_ci
 DEFAULT_PROCESSES = min_samples_for_ci(CI_LEVEL)
 DEFAULT_ROUNDS = 3
 DEFAULT_SAMPLE_TIME = 0.25
-MIN_ROUNDS_ONE_PROCESS = min_samples_for_ci(CI_LEVEL)
 MIN_WARMUP_ROUNDS = 2
 DEFAULT_MAX_WARMUP_ROUNDS = 6
 DEFAULT_SETTLE_TOLERANCE = 0.10

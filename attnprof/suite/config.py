@@ -79,7 +79,6 @@ from attnprof.counting.conventions import (
     CONVENTIONS,
     DEFAULT_CONVENTIONS,
     Convention,
-    get_convention,
 )
 from attnprof.errors import AttnprofError, choices
 from attnprof.imports import is_import_path
@@ -95,7 +94,7 @@ from attnprof.latency.settings import DTYPES
 from attnprof.latency.stats import min_samples_for_ci
 from attnprof.networks import USER_HEAD, Network
 from attnprof.results.printed import PrintedFigure
-from attnprof.suite.declared import from_data, parse_declarations
+from attnprof.suite.declared import from_data, lookup, parse_declarations
 
 DEVICES = ("cpu", "cuda")
 BASELINE = "none"
@@ -212,10 +211,7 @@ class Suite:
 
     def convention(self, name: str) -> Convention:
         """A convention this suite counts: its own declaration, else the registry's."""
-        for convention in self.declared:
-            if convention.name == name:
-                return convention
-        return get_convention(name)
+        return lookup(self.declared, name)
 
     def networks(self) -> list[tuple[str, str | Network, tuple[Setting, ...]]]:
         """``(name, what build_model takes, settings)`` for every backbone, then every model."""
@@ -412,8 +408,7 @@ def _parse(raw: dict[str, Any], path: Path) -> Suite:
     for head in latency.heads:
         v.choice("latency.heads", head, heads)
     claims = _parse_claims(v, raw.get("claims", {}), conventions)
-    units = {name: (next((c for c in declared if c.name == name), None)
-                    or get_convention(name)).unit for name in conventions}
+    units = {name: lookup(declared, name).unit for name in conventions}
     published = tuple(
         _parse_published(v, row, network_names, names, units)
         for row in raw.get("published", [])

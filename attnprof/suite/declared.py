@@ -21,7 +21,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from attnprof.counting.conventions import CONVENTIONS, Convention, check_convention
+from attnprof.counting.conventions import (
+    CONVENTIONS,
+    Convention,
+    check_convention,
+    get_convention,
+)
 from attnprof.errors import AttnprofError, choices
 
 KEYS = ("unit", "description", "summary", "base", "bytes", "modules", "ops")
@@ -56,6 +61,11 @@ def parse_declarations(raw: Any, source: Path | str) -> tuple[Convention, ...]:
             raise AttnprofError(f"{where}: bytes = {table['bytes']!r}; expected true or false")
         found.append(check_convention(from_data(name, table, str(source)), where))
     return tuple(found)
+
+
+def lookup(declared: tuple[Convention, ...], name: str) -> Convention:
+    """The convention ``name``: a suite's own declaration, else the registry's."""
+    return next((c for c in declared if c.name == name), None) or get_convention(name)
 
 
 def from_data(name: str, table: dict[str, Any], origin: str) -> Convention:
