@@ -153,6 +153,7 @@ def profile(
     model_options: dict[str, Any] | None = None,
     insert_after: str | None = None,
     breakdown: bool = False,
+    train: bool = False,
     **options: Any,
 ) -> ProfileRecord:
     """Count ``model`` with ``attention`` on a ``batch`` x 3 x H x W input.
@@ -169,7 +170,10 @@ def profile(
     removed, global pool kept) or ``none`` for a backbone, ``model`` (the default) for a user's
     network; ``conventions`` defaults to all of :data:`~attnprof.counting.CONVENTIONS`;
     ``latency`` (a :class:`LatencyRequest`) adds timings; ``breakdown`` adds each count's split
-    per module and per operator (``count.breakdown``); ``options`` reach the attention module
+    per module and per operator (``count.breakdown``); ``train`` adds one training step's count
+    at the first batch size (``record.training``: forward and backward FLOPs and bytes under
+    ``full``, the activation bytes autograd saves; :mod:`attnprof.counting.training`);
+    ``options`` reach the attention module
     (``groups=32``). An exception in a forward becomes one AttnprofError line naming the
     network, the variant, the attention module's place and channels, and the input shape.
     """
@@ -202,6 +206,12 @@ def profile(
             with blamed(f"{label} + {attention}", at, found):
                 counted[size][convention.name] = convention.count(target, at, paths,
                                                                   breakdown=breakdown)
+    training = None
+    if train:
+        from attnprof.counting.training import count_training
+
+        with blamed(f"{label} + {attention} (training step)", shape, modules):
+            training = count_training(model, shape, attention=paths)
     timings: tuple = ()
     module_timings: tuple = ()
     if latency is not None:
@@ -219,6 +229,7 @@ def profile(
         options=dict(options),
         latency=timings,
         module_latency=module_timings,
+        training=training,
     )
 
 

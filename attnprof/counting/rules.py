@@ -17,7 +17,16 @@ that nothing that does arithmetic is silently 0. The principles:
   still count;
 - fused attention kernels (scaled-dot-product attention's, multi-head attention's and the
   transformer encoder layer's fast paths): the FLOPs of the math they fuse
-  (:mod:`attnprof.counting.fused_attention`), so a model counts the same fused or decomposed.
+  (:mod:`attnprof.counting.fused_attention`), so a model counts the same fused or decomposed;
+- backward ops (a training step, :mod:`attnprof.counting.training`): priced by the math they
+  do, never as a multiple of the forward. A convolution's input gradient and its weight
+  gradient each cost the forward's multiply-adds, and only the gradients an op is asked for
+  (its ``output_mask``) are paid, so the first layer's backward costs one forward, not two;
+  activation and softmax gradients count their textbook formula per element; normalisation
+  gradients the sums they take (of g, of g * x) and the ``g * a + x * b + c`` they apply;
+  max pooling gradients 1 per element they scatter, average pooling 1 per element on either
+  side; handing a gradient back to a view's base is data movement. Backward ops that reuse
+  forward ops (a Linear's mm and sum, mean's expand and div) are priced by the forward rules.
 
 Memory traffic (``traffic``) is eager and unfused: every op reads its tensor inputs and writes
 its outputs. A tensor is counted once per op however often it is passed (``x * x`` reads x
@@ -341,6 +350,153 @@ _add(
 )
 # Uninitialised allocations: touch nothing.
 _add("empty empty_like empty_strided new_empty new_empty_strided", ALLOC)
+
+# ---- backward ops and losses (a training step) --------------------------------------------
+# What autograd runs for a training step (attnprof.counting.training): the loss, the ops that
+# only run in training mode, and the backward kernels. Backward ops that merely reuse forward
+# ops (a Linear's grads are mm and sum, mean's is expand and div) are priced by the rules
+# above; those below are the backward's own. A ``*_backward`` op with an ``output_mask`` pays
+# only for the gradients asked for (the first layer computes no input gradient).
+
+
+def _conv_backward(args, kwargs, out) -> int:
+    """convolution_backward(grad_output, input, weight, bias_sizes, stride, padding, dilation,
+    transposed, output_padding, groups, output_mask): the input gradient is a convolution of
+    grad_output with the weight, the weight gradient one of grad_output with the input, each
+    with the forward's multiply-adds; the bias gradient sums grad_output."""
+    grad_output, x, weight = args[0], args[1], args[2]
+    mask = _arg(args, kwargs, 10, "output_mask", (True, True, True))
+    kernel = math.prod(weight.shape[2:])
+    if bool(_arg(args, kwargs, 7, "transposed", False)):
+        macs = x.numel() * weight.shape[1] * kernel
+    else:
+        macs = grad_output.numel() * weight.shape[1] * kernel
+    return 2 * macs * (int(bool(mask[0])) + int(bool(mask[1]))) + (
+        grad_output.numel() if mask[2] else 0)
+
+
+def _norm_backward(mask_index: int, train_index: int | None) -> Formula:
+    """Batch and group norm backward, per element of the input: the sums of g (1: add) and of
+    g * x (2: multiply, add; the mean correction of the weight gradient is per channel, not
+    counted) where a gradient needs them, and the input gradient ``g * a + x * b + c`` (4) with
+    the per-channel a, b, c folded, as the forward folds its scale and shift; batch norm in
+    eval mode uses fixed statistics, so its input gradient is ``g * scale`` (1) and needs no
+    sums. ``train_index`` is where batch norm's ``train`` flag sits (None: group norm, always
+    batch statistics)."""
+
+    def formula(args, kwargs, out) -> int:
+        grad_input, grad_weight, grad_bias = (bool(m) for m in
+                                              _arg(args, kwargs, mask_index, "output_mask"))
+        train = True if train_index is None else bool(_arg(args, kwargs, train_index, "train"))
+        per_element = (1 if grad_bias or grad_weight or (grad_input and train) else 0)
+        per_element += 2 if grad_weight or (grad_input and train) else 0
+        per_element += (4 if train else 1) if grad_input else 0
+        return per_element * args[1].numel()
+
+    return formula
+
+
+def _layer_norm_backward(args, kwargs, out) -> int:
+    """native_layer_norm_backward(grad_out, input, normalized_shape, mean, rstd, weight, bias,
+    output_mask), per element: x_hat = (x - mean) * rstd (2) where a gradient needs it; the
+    weight gradient sums g * x_hat (2), the bias gradient g (1); the input gradient scales g by
+    the weight (1, with one), sums it and its product with x_hat per row (3) and applies
+    ``(g_w - mean(g_w) - x_hat * mean(g_w * x_hat)) * rstd`` (4)."""
+    grad_input, grad_weight, grad_bias = (bool(m) for m in
+                                          _arg(args, kwargs, 7, "output_mask"))
+    weight = _arg(args, kwargs, 5, "weight")
+    per_element = 2 if grad_input or grad_weight else 0
+    per_element += (2 if grad_weight else 0) + (1 if grad_bias else 0)
+    if grad_input:
+        per_element += (1 if weight is not None else 0) + 3 + 4
+    return per_element * args[1].numel()
+
+
+def _gelu_backward(args, kwargs, out) -> int:
+    # exact: g * (cdf + x * pdf), cdf 0.5 * (1 + erf(x / sqrt 2)) 4, pdf exp(-x^2 / 2) / sqrt(2
+    # pi) 4, the rest 3 = 11; tanh approximation: the inner polynomial 5, tanh 1, 0.5 * (1 + t)
+    # 2, its derivative 0.5 x (1 - t^2) k (1 + 3 c x^2) 9, add and multiply by g 2 = 19.
+    approximate = _arg(args, kwargs, 2, "approximate", "none")
+    return (19 if approximate == "tanh" else 11) * numel(out)
+
+
+def _per_element_of(index: int) -> Formula:
+    """1 per element of the tensor argument at ``index`` (nll_loss's target: one per sample;
+    scatter_add's source: one add per element)."""
+
+    def formula(args, kwargs, out) -> int:
+        return args[index].numel()
+
+    formula.__doc__ = f"1 per element of argument {index}"
+    return formula
+
+
+def _accumulating_put(args, kwargs, out) -> int:
+    # index_put(self, indices, values, accumulate): 1 per value element when it accumulates
+    # (the backward of indexing), else data movement (0).
+    return numel(args[2]) if bool(_arg(args, kwargs, 3, "accumulate", False)) else 0
+
+
+# Convolution backward: 2 per multiply-add of the forward for each of the input and the weight
+# gradients asked for (output_mask), 1 per grad_output element for the bias gradient; so a
+# bias-free convolution's backward is 2x its forward, 1x without the input gradient.
+_add("convolution_backward", _conv_backward)
+# Normalisation backward (see _norm_backward): batch norm in training 1 + 2 + 4 = 7 per element
+# with all three gradients, group norm likewise; layer norm see _layer_norm_backward (13 with
+# its affine).
+_add("native_batch_norm_backward batch_norm_backward", _norm_backward(9, train_index=7))
+_add("native_group_norm_backward", _norm_backward(9, train_index=None))
+_add("native_layer_norm_backward", _layer_norm_backward)
+# Activation backward, per element: threshold (ReLU) one comparison selecting g or 0, the
+# selection folded in as in the forward's clamps (1); hardtanh (ReLU6) two comparisons (2);
+# leaky_relu a comparison and a multiply by the slope (2).
+_add("threshold_backward", per_output(1))
+_add("hardtanh_backward leaky_relu_backward", per_output(2))
+# sigmoid g * y * (1 - y) and tanh g * (1 - y^2), from the saved output: 3 each; hardsigmoid
+# two comparisons and g / 6 (3).
+_add("sigmoid_backward tanh_backward hardsigmoid_backward", per_output(3))
+# hardswish two comparisons and g * (x / 3 + 0.5) (5); silu the sigmoid (4) and
+# g * s * (1 + x * (1 - s)) (5) = 9; gelu see _gelu_backward.
+_add("hardswish_backward", per_output(5))
+_add("silu_backward", per_output(9))
+_add("gelu_backward", _gelu_backward)
+# Softmax backward from the saved output y: y * (g - sum(g * y)) is multiply, sum, subtract,
+# multiply (4 per element); log-softmax g - exp(y) * sum(g) is sum, exp, multiply, subtract (4).
+_add("_softmax_backward_data _log_softmax_backward_data", per_output(4))
+# Max pooling backward: 1 per grad_output element, added into the (zeroed) input gradient at
+# its argmax; the zeroing is data movement.
+_add("max_pool2d_with_indices_backward max_pool3d_with_indices_backward "
+     "adaptive_max_pool2d_backward adaptive_max_pool3d_backward", per_input(1))
+# Average pooling backward: 1 per grad_output element (division by the window) and 1 per
+# input-gradient element (the adds gathering the windows that cover it).
+_add("avg_pool2d_backward avg_pool3d_backward _adaptive_avg_pool2d_backward "
+     "_adaptive_avg_pool3d_backward", per_input(1, per_out=1))
+# Upsampling backward, per grad_output element: nearest adds it into one input element (1);
+# bilinear spreads it over 4 taps, a multiply and an add each (8).
+_add("upsample_nearest2d_backward _upsample_nearest_exact2d_backward", per_input(1))
+_add("upsample_bilinear2d_backward", per_input(8))
+# The loss (attnprof.passes.loss_of; cross-entropy is log_softmax + nll_loss): nll_loss picks
+# each sample's log-probability and adds it, 1 per target element (the negation and the mean's
+# division are O(1)); its backward writes -g / total_weight at each target, 1 per target
+# element, into a zeroed gradient (data movement).
+_add("nll_loss_forward nll_loss2d_forward", _per_element_of(1))
+_add("nll_loss_backward nll_loss2d_backward", _per_element_of(2))
+# Dropout in training mode: bernoulli draws a uniform number and compares it with p, 1 per
+# element (the generator's own arithmetic not counted); native_dropout draws and multiplies by
+# the mask and the scale (3); its backward g * mask * scale (2).
+_add("bernoulli", per_output(1), inplace=True)
+_add("native_dropout", per_output(3))
+_add("native_dropout_backward", per_output(2))
+# Backward data movement, 0 FLOPs: scattering a view's gradient into a zeroed gradient of its
+# base (select, slice, diagonal, unfold, index_select backward, the *_scatter ops) and scatter
+# with a value or source (max.dim's backward); reads and writes.
+_add("select_backward slice_backward diagonal_backward unfold_backward index_select_backward "
+     "select_scatter slice_scatter diagonal_scatter as_strided_scatter scatter",
+     COPY)
+# Accumulating scatters (backward of gather and of indexing): 1 per added element.
+_add("scatter_add", _per_element_of(3))
+_add("index_put _index_put_impl _unsafe_index_put", _accumulating_put, inplace=True)
+
 
 _ZERO_FAMILIES = (VIEW, COPY, FILL, ALLOC)
 

@@ -144,6 +144,48 @@ class ConventionCount:
 
 
 @dataclass(frozen=True)
+class TrainingCount(JsonRecord):
+    """What one training step costs under ``full``: the forward and the backward apart, in
+    FLOPs and bytes moved, and the activation memory autograd keeps between them.
+
+    Sums over the aten ops that actually ran (forward in train mode, the stand-in loss of
+    :func:`attnprof.passes.loss_of`, backward), never a fixed multiple of the forward; the
+    first layer computes no input gradient, so its backward costs one forward, not two.
+    ``activation_bytes`` are the bytes of the distinct storages autograd saves for backward
+    (saved-tensor hooks), parameters and buffers excluded; ``attention_*`` the parts of them
+    inside attention modules (the backward's part where the counter could attribute it).
+    The optimizer step is not counted. ``uncounted`` names ops that ran without a rule.
+    """
+
+    forward: int
+    backward: int
+    forward_bytes: int
+    backward_bytes: int
+    activation_bytes: int
+    unit: str = "FLOP"
+    convention: str = "full"
+    attention_forward: int | None = None
+    attention_backward: int | None = None
+    attention_activation_bytes: int | None = None
+    uncounted: dict[str, int] = field(default_factory=dict)
+    loss: str = ""
+
+    @property
+    def value(self) -> int:
+        """Forward plus backward, in ``unit``."""
+        return self.forward + self.backward
+
+    @property
+    def bytes(self) -> int:
+        return self.forward_bytes + self.backward_bytes
+
+    @property
+    def backward_ratio(self) -> float | None:
+        """Backward over forward: about 2 for a network of convolutions, never assumed."""
+        return self.backward / self.forward if self.forward else None
+
+
+@dataclass(frozen=True)
 class ProfileRecord:
     """What one model costs: parameters and its operation counts under several conventions.
 
@@ -168,6 +210,8 @@ class ProfileRecord:
     other_batches: dict[int, dict[str, ConventionCount]] = field(default_factory=dict)
     """The counts at every other requested batch size (``counts`` holds ``input``'s), so a
     batch size is never silently left uncounted."""
+    training: TrainingCount | None = None
+    """One training step under ``full``, when asked for (``profile(..., train=True)``)."""
 
     @property
     def conventions(self) -> list[str]:
@@ -181,6 +225,7 @@ class ProfileRecord:
             **encode(self, ("backbone", "attention", "options", "input", "head", "params",
                             "attention_params", "counts")),
             **({"other_batches": other} if other else {}),
+            **({"training": self.training.to_dict()} if self.training is not None else {}),
             **{key: value for key, value in timings.items() if value},
         }
 
@@ -217,6 +262,8 @@ class ProfileRecord:
                                  for name, entry in counts.items()}
                     for batch, counts in (data.get("other_batches") or {}).items()
                 },
+                training=(TrainingCount.from_dict(data["training"])
+                          if data.get("training") is not None else None),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise AttnprofError(f"not a profile record: {exc!r}") from None
