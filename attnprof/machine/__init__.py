@@ -1,0 +1,29 @@
+"""The device's own limits, measured in a few seconds, to put a roofline bound on a timing.
+
+- :func:`probe_machine`: memory bandwidth (a streaming copy far larger than the last-level
+  cache) and peak FLOP/s (large GEMMs) for one device, dtype and thread count, as a
+  :class:`MachineLimits` record;
+- :func:`roofline`: the least time ``F`` FLOPs and ``B`` bytes can take under those limits,
+  which limit binds, and how close a measured time came (:class:`Roofline`);
+- :func:`bytes_time_s`: the time extra bytes alone cost at the measured bandwidth.
+
+Caveats (what the two figures mean, why the sizes) are in :mod:`attnprof.machine.probe`.
+"""
+
+from attnprof.machine.probe import (
+    MachineLimits,
+    Roofline,
+    bytes_time_s,
+    last_level_cache_bytes,
+    probe_machine,
+    roofline,
+)
+
+__all__ = [
+    "MachineLimits",
+    "Roofline",
+    "bytes_time_s",
+    "last_level_cache_bytes",
+    "probe_machine",
+    "roofline",
+]
