@@ -46,8 +46,9 @@ def test_committed_results_are_current_and_valid(path):
 def test_committed_results_re_render_byte_identical(path):
     report = build_report(results.load(path))
     md = (path.parent / "report.md").read_text(encoding="utf-8")
-    # report.md embeds the plot written beside it; without a plot the rest is the same text
-    assert render_markdown(report, plot_file="macs_vs_latency.png") == md
+    # report.md embeds the plots written beside it; without them the rest is the same text
+    second = "bytes_vs_latency.png" if (path.parent / "bytes_vs_latency.png").exists() else None
+    assert render_markdown(report, plot_file="macs_vs_latency.png", bytes_plot=second) == md
     assert render_csv(report) == (path.parent / "results.csv").read_text(encoding="utf-8")
 
 
@@ -95,7 +96,7 @@ def test_fields_a_newer_writer_added_survive_a_round_trip():
         (lambda d: d["cells"][1].update(variant="none"),
          "a second cell for resnet18/fc@224x224/none"),
         (lambda d: d["cells"][0]["latency"].append(copy.deepcopy(d["cells"][0]["latency"][0])),
-         "a second timing for this device and batch"),
+         "a second timing for this device, batch, pass and mode"),
         (lambda d: d["cells"][0]["profile"]["flops"]["paper"].update(value=-1),
          "counts.paper.value: found -1, expected at least 0"),
         (lambda d: d["cells"][0]["profile"]["flops"]["paper"].update(unit="GMAC"),

@@ -109,6 +109,15 @@ def test_a_user_file_with_variant_options_loads(tmp_path):
             "latency.processes = 3 is invalid; expected 1 (this process only) or an integer >= 6",
         ),
         (MINIMAL + "[latency]\ndevices = ['tpu']\n", "expected one of cpu, cuda"),
+        (MINIMAL + "[latency]\npasses = ['backward']\n",
+         "latency.passes = 'backward' is invalid; expected one of inference, train"),
+        (MINIMAL + "[latency]\nmodes = ['eager', 'eager']\n",
+         "expected a list without repeats of eager, compile"),
+        (MINIMAL + "[latency]\nmodes = []\n", "latency.modes = [] is invalid"),
+        (MINIMAL + "[latency]\nmodes = ['jit']\n", "expected one of eager, compile"),
+        (MINIMAL + "[latency]\noptimizer = 'adam'\n", "expected one of none, sgd"),
+        (MINIMAL + "[latency]\ncompile = true\nmodes = ['eager']\n",
+         "no 'compile' key beside 'modes'"),
         (MINIMAL + "[extra]\nx = 1\n", "extra = {'x': 1} is invalid; expected an unknown section"),
         (MINIMAL.replace("input = 64", "input = 64\ncolour = 1"), "models.colour = 1 is invalid"),
         (
@@ -127,6 +136,26 @@ def test_bad_suite_files_fail_with_file_key_and_value(tmp_path, text, expected):
     assert str(path) in message
     assert expected in message
     assert "\n" not in message
+
+
+def test_passes_and_modes_default_to_an_eager_forward_and_parse(tmp_path):
+    plain = load_suite(str(write(tmp_path, MINIMAL)))
+    assert plain.latency.passes == ("inference",) and plain.latency.modes == ("eager",)
+    assert not plain.latency.counts_training
+    both = load_suite(str(write(tmp_path, MINIMAL + "[latency]\npasses = ['inference', 'train']"
+                                "\nmodes = ['eager', 'compile']\noptimizer = 'sgd'\n")))
+    assert both.latency.passes == ("inference", "train") and both.latency.counts_training
+    assert both.latency.modes == ("eager", "compile") and both.latency.optimizer == "sgd"
+    older = load_suite(str(write(tmp_path, MINIMAL + "[latency]\ncompile = true\n")))
+    assert older.latency.modes == ("compile",)
+
+
+def test_the_train_compile_suite_is_shipped_and_imagenet_stays_an_eager_forward():
+    heavy = load_suite("train-compile")
+    assert heavy.latency.passes == ("inference", "train")
+    assert heavy.latency.modes == ("eager", "compile")
+    main = load_suite("imagenet")
+    assert main.latency.passes == ("inference",) and main.latency.modes == ("eager",)
 
 
 def test_unknown_suite_name_lists_the_shipped_ones():

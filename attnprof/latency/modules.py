@@ -151,7 +151,7 @@ def time_attention_modules(
         groups = _capture(modules, lambda: runnable(x))
         model_ms = None
         if time_model:
-            _, estimate = warm_up(lambda: runnable(x), settings, forwards=warmup)
+            estimate = warm_up(lambda: runnable(x), settings, forwards=warmup).last
             whole = collect_samples(make_timer(runnable, x, settings, "model"),
                                     min_run_time=min_run_time, samples=samples,
                                     estimate_s=estimate)
@@ -162,8 +162,8 @@ def time_attention_modules(
             if group.channels_last:
                 feature = feature.contiguous(memory_format=torch.channels_last)
             module = group.module
-            _, estimate = warm_up(lambda m=module, f=feature: m(f), settings,
-                                      forwards=warmup, seconds=0.05)
+            estimate = warm_up(lambda m=module, f=feature: m(f), settings,
+                               forwards=warmup, seconds=0.05).last
             collected = collect_samples(make_timer(module, feature, settings, group.names[0]),
                                         min_run_time=min_run_time, samples=samples,
                                         estimate_s=estimate, what=group.names[0])

@@ -68,6 +68,7 @@ from attnprof.latency.workers import (
     check_picklable,
     run_in_fresh_process,
 )
+from attnprof.passes import check_optimizer, check_pass
 
 
 def check_processes(processes: int, rounds: int) -> tuple[int, int]:
@@ -122,6 +123,8 @@ def paired_latency(
     seed: int | None = 0,
     memory: bool = True,
     max_other_cpus: float | None = None,
+    pass_name: str = "inference",
+    optimizer: str = "none",
     progress: Callable[[int, int], None] | None = None,
 ) -> PairedComparison:
     """Time ``variants`` (name -> model or zero-argument factory) in interleaved rounds.
@@ -141,7 +144,10 @@ def paired_latency(
     ``max_other_cpus`` (off by default) re-runs a round during which other work kept more than
     that many logical CPUs busy (:class:`~attnprof.latency.environment.CpuContention`): a rule
     fixed in advance on a measurement independent of the timings, so it cannot favour a
-    variant. The other settings are those of :func:`~attnprof.latency.timing.measure_latency`.
+    variant. ``pass_name="train"`` times a training step instead of a forward
+    (:class:`attnprof.passes.TrainStep`, with ``optimizer`` ``none`` or ``sgd``); ``compile``
+    times the compiled model, its compilation recorded apart (``first_call_s``). The other
+    settings are those of :func:`~attnprof.latency.timing.measure_latency`.
     """
     if not isinstance(variants, Mapping) or len(variants) < 2:
         raise AttnprofError("paired_latency needs a mapping of at least two named variants")
@@ -151,6 +157,8 @@ def paired_latency(
             f"baseline {baseline!r} is not among the variants; valid: {choices(names)}"
         )
     processes, rounds = check_processes(processes, rounds)
+    check_pass(pass_name)
+    check_optimizer(optimizer)
     if max_other_cpus is not None:
         max_other_cpus = check_positive("max_other_cpus", max_other_cpus)
     sample_time = check_positive("sample_time", sample_time)
@@ -175,7 +183,7 @@ def paired_latency(
             seed=None if seed is None else seed + index, index=index, shuffle=shuffle,
             warmup=warmup, warmup_time=warmup_time, max_warmup_rounds=max_warmup_rounds,
             settle_tolerance=settle_tolerance, max_other_cpus=max_other_cpus,
-            memory=memory and index == 0,
+            memory=memory and index == 0, pass_name=pass_name, optimizer=optimizer,
         )
 
     started = time.perf_counter()
@@ -232,6 +240,10 @@ def _compare(plan: RoundsJob, baseline: str, processes: int, workers: list[Proce
             method=(f"paired-interleaved(processes={len(done)}, rounds={rounds} per process, "
                     f"sample_time={sample_time:g}s)"),
             warmup_forwards=sum(run.warmup_forwards[name] for run in done),
+            first_call_s=tuple(run.first_call_s[name] for run in done
+                               if name in run.first_call_s),
+            pass_name=plan.pass_name,
+            optimizer=plan.optimizer,
             wall_s=wall_s,
             other_cpu_load=load,
             environment=environment,

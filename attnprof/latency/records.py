@@ -76,6 +76,15 @@ class LatencyRecord(JsonRecord):
     process_medians_ms: tuple[float, ...] = ()
     ci_over: str = "rounds"
     """``"processes"`` or ``"rounds"``: the unit ``ci95_ms`` is taken over."""
+    pass_name: str = "inference"
+    """What was timed (:data:`attnprof.passes.PASSES`): a forward, or a training step."""
+    mode: str = "eager"
+    """How it ran (:data:`attnprof.passes.MODES`): ``eager`` or ``compile``."""
+    optimizer: str = "none"
+    """The optimizer step inside a timed training step (``none``: forward, loss, backward)."""
+    first_call_s: tuple[float, ...] = ()
+    """The first call of the model in each process, apart from every timing: under
+    ``compile`` it holds the compilation (and one run), so it is the compile time's record."""
 
     @classmethod
     def from_times(cls, times_ms: Sequence[float], *, batch: int, **meta) -> LatencyRecord:
@@ -232,6 +241,8 @@ class ProcessRun(JsonRecord):
     discarded_rounds: tuple[DiscardedRound, ...] = ()
     other_cpu_load: float | None = None
     peak_memory: dict[str, tuple[int | None, int | None, str]] = field(default_factory=dict)
+    first_call_s: dict[str, float] = field(default_factory=dict)
+    """Each model's first call in this process (under ``compile``: compilation and one run)."""
     wall_s: float = 0.0
     error: str | None = None
     traceback: str | None = None

@@ -7,9 +7,12 @@ processes and takes its interval across them. Only with ``processes=1`` do the r
 become the unit of the interval, and then it describes this process only.
 
 A *round* gives every model one sample: one ``Timer.blocked_autorange`` of ``sample_time``
-seconds, its mean per forward. The order within a round is shuffled (seeded, recorded) so no
-model always follows the same neighbour; each Timer call starts with one untimed forward (its
-block-size estimate), a re-warm after the previous model evicted the caches.
+seconds, its mean per call. A call is one forward, or for ``pass_name="train"`` one training
+step (:class:`attnprof.passes.TrainStep`: train mode, forward, loss, backward, the optional
+optimizer step); each model's first call is timed apart and recorded (under compile it holds
+the compilation), never mixed into the samples. The order within a round is shuffled (seeded,
+recorded) so no model always follows the same neighbour; each Timer call starts with one
+untimed call (its block-size estimate), a re-warm after the previous model evicted the caches.
 
 Warm-up, a stated stopping rule: after one forward per model (oneDNN's first-call setup,
 compilation), *warm-up rounds*, identical to measured rounds and discarded, run until no model
@@ -43,7 +46,15 @@ from attnprof.latency.environment import CpuContention
 from attnprof.latency.memory import measure_peak_memory
 from attnprof.latency.records import DiscardedRound, ProcessRun
 from attnprof.latency.settings import resolve_settings
-from attnprof.latency.timing import make_input, make_timer, prepare_model, run_context, warm_up
+from attnprof.latency.timing import (
+    make_input,
+    make_step_timer,
+    make_timer,
+    prepare_model,
+    run_context,
+    warm_up,
+)
+from attnprof.passes import TrainStep
 
 ModelOrFactory = nn.Module | Callable[[], nn.Module]
 
@@ -72,6 +83,8 @@ class RoundsJob:
     settle_tolerance: float = DEFAULT_SETTLE_TOLERANCE
     max_other_cpus: float | None = None
     memory: bool = False
+    pass_name: str = "inference"
+    optimizer: str = "none"
 
 
 def materialise(name: str, item: ModelOrFactory) -> nn.Module:
@@ -111,10 +124,17 @@ def run_rounds(job: RoundsJob, progress: Callable[[int, int], None] | None = Non
     build_order = list(names)
     if job.shuffle:  # the build order sets the memory layout: vary it with the process
         warmup_rng.shuffle(build_order)
+    train = job.pass_name == "train"
     models = {name: materialise(name, job.variants[name]) for name in build_order}
-    runnables = {name: prepare_model(models[name], settings) for name in names}
+    runnables = {name: prepare_model(models[name], settings, train=train) for name in names}
     x = make_input(job.input_spec, job.batch, settings)
-    timers = {name: make_timer(runnables[name], x, settings, name) for name in names}
+    if train:
+        steps = {name: TrainStep(models[name], runnables[name], x, job.optimizer)
+                 for name in names}
+        timers = {name: make_step_timer(steps[name], settings, name) for name in names}
+    else:
+        steps = {name: (lambda m=runnables[name]: m(x)) for name in names}
+        timers = {name: make_timer(runnables[name], x, settings, name) for name in names}
 
     def one_round(rng: random.Random
                   ) -> tuple[tuple[str, ...], dict[str, float], dict[str, int], float | None]:
@@ -136,10 +156,10 @@ def run_rounds(job: RoundsJob, progress: Callable[[int, int], None] | None = Non
     order: list[tuple[str, ...]] = []
     loads: list[float | None] = []
     discarded: list[DiscardedRound] = []
-    with run_context(settings):
-        first = {
-            name: warm_up(lambda m=runnables[name]: m(x), settings, forwards=job.warmup,
-                          seconds=job.warmup_time, what=name)[0]
+    with run_context(settings, train=train):
+        warmed = {
+            name: warm_up(steps[name], settings, forwards=job.warmup,
+                          seconds=job.warmup_time, what=name)
             for name in names
         }
         best = dict.fromkeys(names, math.inf)
@@ -169,13 +189,13 @@ def run_rounds(job: RoundsJob, progress: Callable[[int, int], None] | None = Non
         peaks = {}
         if job.memory:
             for name in names:
-                peak = measure_peak_memory(lambda m=runnables[name]: m(x), models[name], x,
-                                           settings.device)
+                peak = measure_peak_memory(steps[name], models[name], x, settings.device)
                 peaks[name] = (peak.peak_bytes, peak.activation_bytes, peak.kind)
     return ProcessRun(
         index=job.index,
         seed=job.seed,
-        warmup_forwards=first,
+        warmup_forwards={name: warmed[name].count for name in names},
+        first_call_s={name: warmed[name].first for name in names},
         warmup_rounds=warmup_rounds,
         settled=is_settled,
         samples_ms={name: tuple(values) for name, values in samples.items()},

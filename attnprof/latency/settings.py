@@ -47,6 +47,11 @@ class RunSettings:
         return self.compile_mode is not None
 
     @property
+    def mode(self) -> str:
+        """The execution mode (:data:`attnprof.passes.MODES`): ``compile`` or ``eager``."""
+        return "compile" if self.compile else "eager"
+
+    @property
     def device_label(self) -> str:
         if self.device.type == "cuda":
             index = self.device.index if self.device.index is not None else 0
@@ -63,6 +68,7 @@ class RunSettings:
             "channels_last": self.channels_last,
             "compile": self.compile,
             "compile_mode": self.compile_mode,
+            "mode": self.mode,
         }
 
 

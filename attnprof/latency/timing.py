@@ -93,12 +93,12 @@ def input_shape_of(spec: int | Sequence[int] | torch.Tensor) -> tuple[int, int, 
     return parse_input_chw(spec)
 
 
-def prepare_model(model: nn.Module, settings: RunSettings) -> nn.Module:
-    """Eval mode, on the device, channels-last and compiled as asked (the module is moved in
-    place; the compiled wrapper, when any, is returned)."""
+def prepare_model(model: nn.Module, settings: RunSettings, *, train: bool = False) -> nn.Module:
+    """Eval mode (train mode for a training step), on the device, channels-last and compiled
+    as asked (the module is moved in place; the compiled wrapper, when any, is returned)."""
     if not isinstance(model, nn.Module):
         raise AttnprofError(f"expected a torch.nn.Module, got {type(model).__name__}")
-    model.eval()
+    model.train(train)
     model.to(settings.device)
     if settings.channels_last:
         model.to(memory_format=torch.channels_last)
@@ -108,15 +108,17 @@ def prepare_model(model: nn.Module, settings: RunSettings) -> nn.Module:
 
 
 @contextlib.contextmanager
-def run_context(settings: RunSettings) -> Iterator[None]:
-    """Threads set (and restored), inference mode, autocast when the dtype asks for it."""
+def run_context(settings: RunSettings, *, train: bool = False) -> Iterator[None]:
+    """Threads set (and restored), inference mode (gradients on for a training step),
+    autocast when the dtype asks for it."""
     previous = torch.get_num_threads()
     torch.set_num_threads(settings.threads)
     # The Timer synchronises the *current* CUDA device: make it the measured one.
     on_device = (torch.cuda.device(settings.device) if settings.device.type == "cuda"
                  else contextlib.nullcontext())
     try:
-        with on_device, torch.inference_mode():
+        grad = torch.enable_grad() if train else torch.inference_mode()
+        with on_device, grad:
             if settings.autocast:
                 dtype = getattr(torch, settings.dtype)
                 with torch.autocast(settings.device.type, dtype=dtype):
@@ -132,16 +134,26 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+@dataclass(frozen=True)
+class WarmUp:
+    """What a warm-up did: ``count`` calls, the ``first`` one's and the ``last`` one's
+    duration in seconds (the first holds one-time setup, and under compile the compilation)."""
+
+    count: int
+    first: float
+    last: float
+
+
 def warm_up(
     forward: Callable[[], object], settings: RunSettings, *, forwards: int = DEFAULT_WARMUP,
     seconds: float = DEFAULT_WARMUP_TIME, what: str = "model",
-) -> tuple[int, float]:
+) -> WarmUp:
     """Run ``forward`` at least ``forwards`` times and ``seconds`` long.
 
-    Returns the number of forwards and the last one's duration (an estimate for sizing the
-    measurement). A compile failure surfaces here and is turned into an AttnprofError.
+    The last call's duration estimates one call for sizing the measurement. A compile
+    failure surfaces here and is turned into an AttnprofError.
     """
-    count, started, last = 0, time.perf_counter(), math.inf
+    count, started, last, first = 0, time.perf_counter(), math.inf, math.inf
     while count < forwards or time.perf_counter() - started < seconds:
         begin = time.perf_counter()
         try:
@@ -156,8 +168,9 @@ def warm_up(
             raise
         _synchronize(settings.device)
         last = time.perf_counter() - begin
+        first = last if count == 0 else first
         count += 1
-    return count, last
+    return WarmUp(count, first, last)
 
 
 def make_timer(module: nn.Module, x: torch.Tensor, settings: RunSettings, label: str) -> Timer:
@@ -169,6 +182,12 @@ def make_timer(module: nn.Module, x: torch.Tensor, settings: RunSettings, label:
         label=label,
         description=settings.device_label,
     )
+
+
+def make_step_timer(step: Callable[[], object], settings: RunSettings, label: str) -> Timer:
+    """The Timer of one training step: ``step()``, with the thread count set."""
+    return Timer(stmt="step()", globals={"step": step}, num_threads=settings.threads,
+                 label=label, description=settings.device_label)
 
 
 @dataclass(frozen=True)
@@ -266,8 +285,9 @@ def measure_latency(
         x = make_input(input_shape_or_tensor, batch, settings, seed)
         started = time.perf_counter()
         with run_context(settings):
-            count, estimate = warm_up(lambda x=x: runnable(x), settings, forwards=warmup,
-                                      seconds=warmup_time, what=label)
+            warmed = warm_up(lambda x=x: runnable(x), settings, forwards=warmup,
+                             seconds=warmup_time, what=label)
+            count, estimate = warmed.count, warmed.last
             timer = make_timer(runnable, x, settings, label)
             with CpuContention() as contention:
                 collected = collect_samples(timer, min_run_time=min_run_time, samples=samples,
@@ -292,6 +312,7 @@ def measure_latency(
             wall_s=time.perf_counter() - started,
             other_cpu_load=contention.other_cpus,
             environment=environment,
+            first_call_s=(warmed.first,),
             **settings.meta(),
         ))
     return records

@@ -23,6 +23,8 @@ from attnprof.report.terminal import summary_table
 
 FORMATS = ("md", "csv", "png")
 FILE_NAMES = {"md": "report.md", "csv": "results.csv", "png": "macs_vs_latency.png"}
+BYTES_PLOT = "bytes_vs_latency.png"
+"""The second plot, written with ``png`` wherever a point has a Δ bytes."""
 
 render_markdown = _markdown.render
 render_csv = _csv.render
@@ -44,35 +46,42 @@ def write_reports(report: Report, out_dir: Path, formats: Iterable[str] = FORMAT
     """Write the requested reports into ``out_dir``; return the paths written, in order.
 
     ``formats`` is any of ``md`` (report.md), ``csv`` (results.csv), ``png`` (the Δ MACs vs
-    Δ latency plot). The plot is skipped, never an error, when matplotlib is missing or there
-    is nothing to plot; report.md then says why (see :func:`plot_skip_reason`).
+    Δ latency plot, and beside it the Δ bytes vs Δ latency plot where bytes were counted).
+    The plot is skipped, never an error, when matplotlib is missing or there is nothing to
+    plot; report.md then says why (see :func:`plot_skip_reason`).
     """
     wanted = check_formats(formats)
     rendered: dict[str, str | bytes] = {}
-    plot_file = None
+    plot_file = bytes_plot = None
     plot_note = None
     if "png" in wanted:
         png = _plot.render_png(report)
         if png is None:
             plot_note = _plot.skip_reason(report)
         else:
-            rendered["png"] = png
+            rendered[FILE_NAMES["png"]] = png
             plot_file = FILE_NAMES["png"]
+            second = _plot.render_bytes_png(report)
+            if second is not None:
+                rendered[BYTES_PLOT] = second
+                bytes_plot = BYTES_PLOT
     if "md" in wanted:
-        rendered["md"] = _markdown.render(report, plot_file=plot_file, plot_note=plot_note)
+        rendered[FILE_NAMES["md"]] = _markdown.render(
+            report, plot_file=plot_file, plot_note=plot_note, bytes_plot=bytes_plot)
     if "csv" in wanted:
-        rendered["csv"] = _csv.render(report)
+        rendered[FILE_NAMES["csv"]] = _csv.render(report)
     out_dir = ensure_writable_dir(Path(out_dir))
     written = []
-    for fmt in FORMATS:
-        if fmt in rendered:
-            path = out_dir / FILE_NAMES[fmt]
-            write_atomic(path, rendered[fmt])
+    for name in (FILE_NAMES["md"], FILE_NAMES["csv"], FILE_NAMES["png"], BYTES_PLOT):
+        if name in rendered:
+            path = out_dir / name
+            write_atomic(path, rendered[name])
             written.append(path)
     return written
 
 
 __all__ = [
+    "BYTES_PLOT",
     "FILE_NAMES",
     "FORMATS",
     "Report",

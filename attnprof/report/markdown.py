@@ -100,18 +100,24 @@ def _escape(text: str) -> str:
 # -- sections -----------------------------------------------------------------------------------
 
 
-def render(report: Report, plot_file: str | None = None, plot_note: str | None = None) -> str:
-    """The whole report.md. ``plot_file`` (a name next to the report) is embedded when given;
-    ``plot_note`` says why there is no plot."""
+def render(report: Report, plot_file: str | None = None, plot_note: str | None = None,
+           bytes_plot: str | None = None) -> str:
+    """The whole report.md. ``plot_file`` (a name next to the report) is embedded when given,
+    with ``bytes_plot`` beside it; ``plot_note`` says why there is no plot."""
+    from attnprof.report import markdown_beyond as beyond  # it formats with this module's helpers
+
     parts = [
         _header(report),
         _results_section(report),
         _claims_section(report),
+        beyond.training_section(report.training),
+        beyond.modes_section(report.modes),
+        beyond.limits_section(report.limits, report.machine),
         _attention_section(report),
         _published_section(report),
         _uncounted_section(report),
         _failed_section(report),
-        _plot_section(plot_file, plot_note),
+        _plot_section(plot_file, plot_note, bytes_plot),
     ]
     return "\n\n".join(p for p in parts if p).rstrip() + "\n"
 
@@ -200,7 +206,13 @@ def _timing_line(latency: LatencySettings, cells: tuple[Cell, ...]) -> str:
     measured_threads = _measured_threads(cells)
     if measured_threads and str(threads) != measured_threads:
         threads = f"{measured_threads} ({threads})" if threads == "torch default" else threads
-    mode = "torch.compile" if latency.compile else "eager"
+    mode = " and ".join("torch.compile" if m == "compile" else "eager" for m in latency.modes)
+    if latency.passes != ("inference",):
+        step = "forward, loss, backward" + (
+            f", {latency.optimizer} step" if latency.optimizer != "none" else "")
+        mode += " (" + "; ".join(
+            "train: a training step, " + step if p == "train" else "inference: a forward"
+            for p in latency.passes) + ")"
     layout = "channels_last" if latency.channels_last else "contiguous"
     ratios = [e.ratio for c in cells for e in c.latency if e.ok and e.ratio is not None]
     across = [r for r in ratios if r.ci_over == "processes"]
@@ -537,13 +549,23 @@ def _error_item(what: str, error: str) -> list[str]:
     return item
 
 
-def _plot_section(plot_file: str | None, plot_note: str | None) -> str:
+def _plot_section(plot_file: str | None, plot_note: str | None,
+                  bytes_plot: str | None = None) -> str:
     if plot_file:
-        return (
+        text = (
             "## Plot\n\n"
             f"![Δ MACs % against Δ latency % per variant]({plot_file})\n\n"
             "Points far above the y = x line cost far more time than their count suggests."
         )
+        if bytes_plot:
+            text += (
+                f"\n\n![Δ bytes moved % against Δ latency % per variant, pass and mode]"
+                f"({bytes_plot})\n\n"
+                "The same Δ latency against the Δ bytes moved: one marker per pass and mode. "
+                "Points near y = x are paid in memory traffic; compiled points below their "
+                "eager ones are overhead that fusion took back."
+            )
+        return text
     if plot_note:
         return f"## Plot\n\n{plot_note}"
     return ""

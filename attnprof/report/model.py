@@ -11,7 +11,18 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from attnprof.machine import MachineLimits
 from attnprof.report.attention import AttentionPlace, attention_places
+from attnprof.report.beyond_eager import (
+    LimitRow,
+    ModeRow,
+    TrainingRow,
+    limit_rows,
+    machine_limits,
+    mode_rows,
+    timed_cells,
+    training_rows,
+)
 from attnprof.report.claims import CellClaims, Gap, evaluate_claims, gap_summary
 from attnprof.report.published import PublishedComparison, compare_published
 from attnprof.report.tables import (
@@ -29,13 +40,20 @@ from attnprof.suite.config import Claims, Suite
 
 @dataclass(frozen=True)
 class Point:
-    """One (Δ count, Δ latency) pair: a variant on one backbone, setting and timing condition."""
+    """One (Δ count, Δ latency) pair: a variant on one backbone, setting and timing condition.
+
+    ``bytes_pct`` is the Δ of the bytes moved under ``full`` behind one timed call (the
+    training step's for a train pass), ``None`` where they were not counted.
+    """
 
     variant: str
     group: str  # "resnet50 fc@224x224 cpu b1"
     macs_pct: float
     latency_pct: float
     ci95_pct: tuple[float, float] | None
+    bytes_pct: float | None = None
+    pass_name: str = "inference"
+    mode: str = "eager"
 
 
 @dataclass(frozen=True)
@@ -57,6 +75,11 @@ class Report:
     points: tuple[Point, ...]
     attention: tuple[AttentionPlace, ...] = ()
     """Where each variant's attention cost sits, under the claims' convention."""
+    training: tuple[TrainingRow, ...] = ()
+    modes: tuple[ModeRow, ...] = ()
+    limits: tuple[LimitRow, ...] = ()
+    machine: tuple[MachineLimits, ...] = ()
+    """The probed limits of the devices timed (provenance)."""
 
     @property
     def suite(self) -> Suite:
@@ -84,9 +107,11 @@ def build_report(doc: ResultsDocument) -> Report:
     frame = cell_frame(doc)
     thresholds = doc.suite.claims
     claims = evaluate_claims(frame, thresholds, convention_unit(doc, thresholds.convention), keys)
+    rows = {row["id"]: row for row in frame.to_dict("records")}
     points = tuple(
         Point(c.variant, f"{c.backbone} {c.setting} {key.label}", c.macs.delta_pct,
-              verdict.delta_pct, verdict.ci95_pct)
+              verdict.delta_pct, verdict.ci95_pct, _bytes_delta(rows.get(c.id, {}), key),
+              key.pass_name, key.mode)
         for c in claims
         if c.macs.delta_pct is not None
         for key, verdict in c.latency
@@ -104,4 +129,14 @@ def build_report(doc: ResultsDocument) -> Report:
         published=tuple(compare_published(doc)),
         points=points,
         attention=tuple(attention_places(doc, thresholds.convention)),
+        training=tuple(training_rows(frame)),
+        modes=tuple(mode_rows(frame, timed_cells(doc), tuple(keys))),
+        limits=tuple(limit_rows(doc, frame, tuple(keys))),
+        machine=machine_limits(doc),
     )
+
+
+def _bytes_delta(row: dict, key: LatencyKey) -> float | None:
+    """Δ bytes % behind one timed call of ``key``: the training step's or the forward's."""
+    value = row.get("train_bytes_delta_pct" if key.train else "full_bytes_delta_pct")
+    return None if value is None or pd.isna(value) else float(value)

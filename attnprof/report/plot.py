@@ -1,4 +1,5 @@
-"""The gap at a glance: Δ MACs % (x) against Δ latency % (y), one marker per measurement.
+"""The gap at a glance: Δ MACs % (x) against Δ latency % (y), one marker per measurement; and
+beside it Δ bytes moved % (x) against Δ latency % (y), one marker per pass and mode.
 
 Caveat first: matplotlib is an optional extra (``pip install 'attnprof[plot]'``). Without it,
 or without any cell that has both a Δ count and a Δ latency, there is no plot and
@@ -10,6 +11,10 @@ Points: one per attention variant x backbone x setting x device x batch; colour 
 marker = backbone/setting/device/batch, each labelled with its variant. The dashed y = x line is
 where latency would grow exactly as the count does; a point far above it is the paper's
 "almost free" module costing real time. Error bars are the 95% CI of Δ latency.
+
+The second plot (:func:`render_bytes_png`) takes the bytes moved under ``full`` (the
+training step's for a train pass): colour = variant, marker = pass and mode, so whether the
+time follows memory traffic, and how much of it a compiler takes back, shows at once.
 """
 
 from __future__ import annotations
@@ -89,6 +94,60 @@ def render_png(report: Report) -> bytes | None:
     line_handles, _ = ax.get_legend_handles_labels()
     ax.legend(handles=handles + line_handles, fontsize=7, loc="upper left",
               bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)  # outside the axes: hides no point
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", bbox_inches="tight", metadata={"Software": None})
+    return buffer.getvalue()
+
+
+PASS_MODE_MARKERS = {("inference", "eager"): "o", ("inference", "compile"): "s",
+                     ("train", "eager"): "^", ("train", "compile"): "D"}
+
+
+def render_bytes_png(report: Report) -> bytes | None:
+    """Δ bytes % against Δ latency %, or ``None`` when no point has both (or no matplotlib)."""
+    data = [p for p in report.points if p.bytes_pct is not None]
+    if not plot_available() or not data:
+        return None
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    variants = list(dict.fromkeys(p.variant for p in data))
+    kinds = list(dict.fromkeys((p.pass_name, p.mode) for p in data))
+    figure = Figure(figsize=(9.5, 5.5), dpi=110)
+    FigureCanvasAgg(figure)
+    ax = figure.add_subplot()
+    palette = [f"C{i}" for i in range(10)]
+    for p in data:
+        colour = palette[variants.index(p.variant) % len(palette)]
+        marker = PASS_MODE_MARKERS.get((p.pass_name, p.mode), "X")
+        yerr = None
+        if p.ci95_pct is not None:
+            lo, hi = p.ci95_pct
+            yerr = [[max(p.latency_pct - lo, 0.0)], [max(hi - p.latency_pct, 0.0)]]
+        ax.errorbar([p.bytes_pct], [p.latency_pct], yerr=yerr, fmt=marker, color=colour,
+                    ecolor=colour, elinewidth=1, capsize=3, markersize=7, alpha=0.85)
+        ax.annotate(p.variant, (p.bytes_pct, p.latency_pct), textcoords="offset points",
+                    xytext=(6, 4), fontsize=7, color=colour)
+    xs = [0.0, *(p.bytes_pct for p in data)]
+    xpad = (max(xs) - min(xs)) * 0.1 or 1.0
+    xlim = (min(xs) - xpad, max(xs) + xpad)
+    ax.plot(xlim, xlim, "--", color="grey", lw=1, label="y = x (time grows as the bytes)")
+    ax.axhline(0.0, color="black", lw=0.5)
+    ax.set_xlim(*xlim)
+    ax.set_xlabel("Δ bytes moved, full convention, eager and unfused (%)")
+    ax.set_ylabel("Δ latency, median of paired ratios (%)")
+    ax.set_title(f"Memory traffic vs time against the 'none' baseline ({report.suite.name})")
+    ax.grid(True, alpha=0.3)
+    handles = [
+        _legend_marker(palette[i % len(palette)], "o", name) for i, name in enumerate(variants)
+    ] + [
+        _legend_marker("black", PASS_MODE_MARKERS.get(kind, "X"), f"{kind[0]}, {kind[1]}")
+        for kind in kinds
+    ]
+    line_handles, _ = ax.get_legend_handles_labels()
+    ax.legend(handles=handles + line_handles, fontsize=7, loc="upper left",
+              bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", bbox_inches="tight", metadata={"Software": None})

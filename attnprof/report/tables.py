@@ -26,7 +26,7 @@ from attnprof.results import Cell, LatencyEntry, ResultsDocument
 from attnprof.suite.config import BASELINE
 
 UNIT_SUFFIXES = ("_count", "_pct", "_MAC", "_FLOP", "_bytes", "_FLOP_per_byte", "_ms",
-                 "_images_per_s", "_pvalue")
+                 "_images_per_s", "_pvalue", "_ratio", "_s", "_FLOP_per_s", "_bytes_per_s")
 """Every numeric column of :func:`cell_frame` ends with one of these."""
 
 
@@ -35,29 +35,43 @@ UNIT_SUFFIXES = ("_count", "_pct", "_MAC", "_FLOP", "_bytes", "_FLOP_per_byte", 
 
 @dataclass(frozen=True)
 class LatencyKey:
-    """One timing condition: device and batch size (and threads, where a suite mixes them)."""
+    """One timing condition: device, batch size, pass and mode (and threads, where a suite
+    mixes them). The default pass and mode (``inference``, ``eager``) go unsaid in labels and
+    columns, so a forward-only file reads as it always did."""
 
     device: str
     batch: int
     threads: int | None = None
+    pass_name: str = "inference"
+    mode: str = "eager"
+
+    @property
+    def _extra(self) -> list[str]:
+        return [word for word, default in ((self.pass_name, "inference"), (self.mode, "eager"))
+                if word != default]
 
     @property
     def column(self) -> str:
-        """Column prefix in the CSV: ``cpu_b1`` (or ``cpu_t4_b1`` when threads differ)."""
+        """Column prefix in the CSV: ``cpu_b1`` (``cpu_t4_b1`` when threads differ,
+        ``cpu_b2_train_compile`` for a compiled training step)."""
         threads = "" if self.threads is None else f"_t{self.threads}"
-        return f"{self.device}{threads}_b{self.batch}"
+        return "_".join([f"{self.device}{threads}_b{self.batch}", *self._extra])
 
     @property
     def label(self) -> str:
-        """Human label: ``cpu b1`` (or ``cpu 4 threads b1``)."""
+        """Human label: ``cpu b1`` (``cpu 4 threads b1``, ``cpu b2 train compile``)."""
         threads = "" if self.threads is None else f" {self.threads} threads"
-        return f"{self.device}{threads} b{self.batch}"
+        return " ".join([f"{self.device}{threads} b{self.batch}", *self._extra])
 
     @property
     def phrase(self) -> str:
-        """In a sentence: ``cpu at batch 1``."""
+        """In a sentence: ``cpu at batch 1`` (``cpu at batch 2, train, compile``)."""
         threads = "" if self.threads is None else f" with {self.threads} threads"
-        return f"{self.device}{threads} at batch {self.batch}"
+        return ", ".join([f"{self.device}{threads} at batch {self.batch}", *self._extra])
+
+    @property
+    def train(self) -> bool:
+        return self.pass_name == "train"
 
 
 def _order(preferred: Iterable[str], found: Iterable[str]) -> dict[str, int]:
@@ -118,29 +132,32 @@ def convention_summary(doc: ResultsDocument, convention: str) -> str:
 
 
 def latency_keys(doc: ResultsDocument) -> list[LatencyKey]:
-    """Every timing condition found in the cells, ordered by device then batch size.
+    """Every timing condition found in the cells, ordered by device, batch size, pass (the
+    forward first) and mode (eager first).
 
-    Threads become part of the key only when one device and batch size were timed with more
-    than one thread count in this file.
+    Threads become part of the key only when one condition was timed with more than one
+    thread count in this file.
     """
-    pairs: dict[tuple[str, int], set] = {}
+    found: dict[tuple[str, int, str, str], set] = {}
     for cell in ok_cells(doc):
         for e in cell.latency:
-            threads = pairs.setdefault((e.device, e.batch), set())
+            threads = found.setdefault(e.condition, set())
             if e.ok and e.threads is not None:
                 threads.add(e.threads)  # a failed timing may not record its threads
     keys = []
-    for (device, batch), thread_set in pairs.items():
+    for (device, batch, pass_name, mode), thread_set in found.items():
         if len(thread_set) > 1:
-            keys += [LatencyKey(device, batch, t) for t in thread_set]
+            keys += [LatencyKey(device, batch, t, pass_name, mode) for t in thread_set]
         else:
-            keys.append(LatencyKey(device, batch))
-    return sorted(keys, key=lambda k: (k.device != "cpu", k.device, k.batch, k.threads or 0))
+            keys.append(LatencyKey(device, batch, None, pass_name, mode))
+    return sorted(keys, key=lambda k: (k.device != "cpu", k.device, k.batch,
+                                       k.pass_name != "inference", k.mode != "eager",
+                                       k.threads or 0))
 
 
 def latency_entry(cell: Cell, key: LatencyKey) -> LatencyEntry | None:
     for entry in cell.latency:
-        if (entry.device, entry.batch) == (key.device, key.batch) and (
+        if entry.condition == (key.device, key.batch, key.pass_name, key.mode) and (
             key.threads is None or entry.threads in (key.threads, None)
         ):
             return entry
@@ -213,7 +230,8 @@ def cell_frame(doc: ResultsDocument) -> pd.DataFrame:
     units = {name: convention_unit(doc, name) for name in names}
     keys = latency_keys(doc)
     base_of = baselines(doc)
-    rows = [_row(cell, base_of.get((cell.backbone, cell.setting)), names, units, keys)
+    trained = any(c.profile.training is not None for c in ok_cells(doc))
+    rows = [_row(cell, base_of.get((cell.backbone, cell.setting)), names, units, keys, trained)
             for cell in ordered_cells(doc)]
     columns = list(rows[0]) if rows else ["id", "backbone", "setting", "variant", "status"]
     frame = pd.DataFrame(rows, columns=columns)
@@ -224,7 +242,7 @@ def cell_frame(doc: ResultsDocument) -> pd.DataFrame:
 
 
 def _row(cell: Cell, base: Cell | None, names: list[str], units: dict[str, str],
-         keys: list[LatencyKey]) -> dict[str, Any]:
+         keys: list[LatencyKey], trained: bool = False) -> dict[str, Any]:
     row: dict[str, Any] = {
         "id": cell.id,
         "backbone": cell.backbone,
@@ -263,6 +281,8 @@ def _row(cell: Cell, base: Cell | None, names: list[str], units: dict[str, str],
             row["full_attention_bytes"] = attention_moved
             row[f"full_{unit}_per_byte"] = _ratio(value, moved)
             row[f"full_attention_{unit}_per_byte"] = _ratio(attention, attention_moved)
+    if trained:
+        row.update(_training_columns(profile, base_profile))
     for key in keys:
         entry = latency_entry(cell, key) if cell.ok else None
         if entry is not None and not entry.ok:
@@ -288,6 +308,32 @@ def _row(cell: Cell, base: Cell | None, names: list[str], units: dict[str, str],
     return row
 
 
+TRAINING_COLUMNS = {
+    "train_FLOP": lambda t: t.value,
+    "train_forward_FLOP": lambda t: t.forward,
+    "train_backward_FLOP": lambda t: t.backward,
+    "train_bytes": lambda t: t.bytes,
+    "train_activation_bytes": lambda t: t.activation_bytes,
+    "train_attention_activation_bytes": lambda t: t.attention_activation_bytes,
+}
+"""The training step's figures (:class:`~attnprof.results.counts.TrainingCount`, ``full``)."""
+
+
+def _training_columns(profile, base_profile) -> dict[str, Any]:
+    """The training step's columns of one row: each figure, and its Δ% where it has one."""
+    training = profile.training if profile else None
+    base = base_profile.training if base_profile else None
+    row: dict[str, Any] = {}
+    for column, read in TRAINING_COLUMNS.items():
+        value = _num(read(training)) if training else None
+        row[column] = value
+        if "attention" not in column:
+            base_value = _num(read(base)) if base else None
+            row[column.removesuffix("_FLOP") + "_delta_pct"] = delta_pct(value, base_value)
+    row["train_backward_per_forward_ratio"] = training.backward_ratio if training else None
+    return row
+
+
 def _ratio(numerator: float | None, denominator: float | None) -> float | None:
     if numerator is None or not denominator:
         return None
@@ -296,7 +342,8 @@ def _ratio(numerator: float | None, denominator: float | None) -> float | None:
 
 def _latency_errors(cell: Cell) -> str:
     return "; ".join(
-        f"latency {e.device} b{e.batch}: {e.failure.error}" for e in cell.latency if not e.ok
+        f"latency {LatencyKey(e.device, e.batch, None, e.pass_name, e.mode).label}: "
+        f"{e.failure.error}" for e in cell.latency if not e.ok
     )
 
 

@@ -16,11 +16,12 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from attnprof.latency.records import LatencyRecord, PairedResult
+from attnprof.machine import MachineLimits
 from attnprof.records_json import JsonRecord, decode, encode
 from attnprof.results.counts import ProfileRecord
 from attnprof.suite.config import BASELINE, Suite
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 SCHEMA = f"attnprof-results/{SCHEMA_VERSION}"
 """The ``schema`` tag of the documents this attnprof writes."""
 
@@ -92,8 +93,9 @@ _TIMING_KEYS = ("median_ms", "iqr_ms", "images_per_s", "peak_mem_bytes")
 
 @dataclass(frozen=True)
 class LatencyEntry:
-    """One timing of a cell: device, batch size, the summary readers use, the paired ratio to
-    the baseline, or the failure. ``details`` keeps the rest of the
+    """One timing of a cell: device, batch size, pass (``inference`` or ``train``) and mode
+    (``eager`` or ``compile``), the summary readers use, the paired ratio to the baseline
+    (timed in the same pass and mode), or the failure. ``details`` keeps the rest of the
     :class:`~attnprof.latency.records.LatencyRecord` (settings, environment, samples' metadata).
     """
 
@@ -109,11 +111,18 @@ class LatencyEntry:
     ratio: PairedRatio | None = None
     notes: tuple[str, ...] = ()
     failure: Failure | None = None
+    pass_name: str = "inference"
+    mode: str = "eager"
     details: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return self.failure is None
+
+    @property
+    def condition(self) -> tuple[str, int, str, str]:
+        """What the timing is of: ``(device, batch, pass_name, mode)``."""
+        return self.device, self.batch, self.pass_name, self.mode
 
     @classmethod
     def measured(
@@ -122,7 +131,8 @@ class LatencyEntry:
         return cls.from_dict({**record.to_dict(), "ratio": ratio.to_dict(), "notes": list(notes)})
 
     def to_dict(self) -> dict[str, Any]:
-        head: dict[str, Any] = {"device": self.device, "batch": self.batch}
+        head: dict[str, Any] = {"device": self.device, "batch": self.batch,
+                                "pass_name": self.pass_name, "mode": self.mode}
         if self.failure is not None:
             return {
                 **head,
@@ -142,7 +152,9 @@ class LatencyEntry:
     def from_dict(cls, data: dict[str, Any]) -> LatencyEntry:
         if data.get("error") is not None:
             failure = Failure(str(data["error"]), data.get("traceback"))
-            return cls(data["device"], data["batch"], data.get("threads"), failure=failure)
+            return cls(data["device"], data["batch"], data.get("threads"), failure=failure,
+                       pass_name=data.get("pass_name", "inference"),
+                       mode=data.get("mode", "eager"))
         known = {f.name for f in fields(cls)} | {"error"}
         typed = {k: v for k, v in data.items() if k in known - {"failure", "details"}}
         return decode(cls, {**typed, "details": {k: v for k, v in data.items() if k not in known}})
@@ -236,18 +248,25 @@ class Provenance:
     threads: int | None = None
     git_commit: str | None = None
     utc: str | None = None
+    machine_limits: tuple[MachineLimits, ...] = ()
+    """The probed memory bandwidth and peak FLOP/s of each timed device (written when
+    probed: a run that timed nothing has none)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        typed = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
-        return {**typed, **self.extra}
+        typed = {f.name: getattr(self, f.name) for f in fields(self)
+                 if f.name not in ("extra", "machine_limits")}
+        limits = [m.to_dict() for m in self.machine_limits]
+        return {**typed, **({"machine_limits": limits} if limits else {}), **self.extra}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Provenance:
-        names = {f.name for f in fields(cls)} - {"extra"}
+        names = {f.name for f in fields(cls)} - {"extra", "machine_limits"}
         return cls(
             **{k: v for k, v in data.items() if k in names},
-            extra={k: v for k, v in data.items() if k not in names},
+            machine_limits=tuple(MachineLimits.from_dict(m)
+                                 for m in data.get("machine_limits") or ()),
+            extra={k: v for k, v in data.items() if k not in names | {"machine_limits"}},
         )
 
 

@@ -15,6 +15,12 @@ says exactly what its run measured.
   convention, so they become ``params = "25.56 M"``, ``cost = "4.122 GMAC"``,
   ``convention = "paper"``: the same digits and the same comparison.
 
+- ``4`` -> ``5``: version 5 times passes (``inference``, ``train``) and modes (``eager``,
+  ``compile``) side by side, so every timing says which: version 4 timed forwards only, so
+  each entry gets ``pass_name = "inference"`` and ``mode`` from its recorded ``compile``
+  flag, and the suite's latency table ``passes = ["inference"]`` and ``modes`` from its
+  ``compile`` setting.
+
 A file of a newer version than this attnprof knows is refused with a message saying so: a
 reader must not guess at fields it has never seen renamed.
 """
@@ -70,8 +76,23 @@ def _v3_to_v4(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _v4_to_v5(data: dict[str, Any]) -> dict[str, Any]:
+    suite = data.get("suite")
+    latency = suite.get("latency") if isinstance(suite, dict) else None
+    if isinstance(latency, dict):
+        compiled = bool(latency.pop("compile", False))
+        latency.setdefault("passes", ["inference"])
+        latency.setdefault("modes", ["compile" if compiled else "eager"])
+    for cell in data.get("cells") or ():
+        for entry in (cell.get("latency") or ()) if isinstance(cell, dict) else ():
+            if isinstance(entry, dict):
+                entry.setdefault("pass_name", "inference")
+                entry.setdefault("mode", "compile" if entry.get("compile") else "eager")
+    return data
+
+
 STEPS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
-    1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4,
+    1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5,
 }
 """``STEPS[n]`` turns a version-``n`` document into version ``n + 1``."""
 

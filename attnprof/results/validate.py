@@ -135,11 +135,13 @@ def _check_consistency(data: dict, source: str) -> None:
             first = units.setdefault(name, (count["unit"], at))
             if first[0] != count["unit"]:
                 raise _corrupt(source, at, f"{count['unit']!r} here but {first[0]!r} in {first[1]}")
-        timed: set[tuple[str, int, Any]] = set()
+        timed: set[tuple[str, int, Any, Any, Any]] = set()
         for j, entry in enumerate(cell.get("latency") or ()):
-            condition = (entry["device"], entry["batch"], entry.get("threads"))
+            condition = (entry["device"], entry["batch"], entry.get("threads"),
+                         entry.get("pass_name"), entry.get("mode"))
             if condition in timed:
                 raise _corrupt(
-                    source, f"{where}.latency[{j}]", "a second timing for this device and batch"
+                    source, f"{where}.latency[{j}]",
+                    "a second timing for this device, batch, pass and mode",
                 )
             timed.add(condition)

@@ -40,7 +40,9 @@ line naming the file, the key, the bad value and what is allowed. The format::
     threads = 0                  # 0: torch's default
     dtype = "float32"
     channels_last = false
-    compile = false
+    passes = ["inference"]       # and/or "train": a training step, counted and timed
+    modes = ["eager"]            # and/or "compile": torch.compile (inductor)
+    optimizer = "none"           # or "sgd": the optimizer step inside a timed training step
 
     [claims]                     # "almost no extra cost" holds when Δ% <= these
     params_pct = 1.0
@@ -58,6 +60,11 @@ line naming the file, the key, the bad value and what is allowed. The format::
     why = ""                     # optional: what is known about a figure that does not reproduce
 
 The ``none`` variant is the baseline every Δ is taken against; a suite must include it.
+
+``passes`` decide what is measured: ``train`` adds each cell's training-step count (forward
+and backward under ``full``, activation bytes) and times the training step; every pass is
+timed in every mode, each pass x mode x device x batch a paired comparison of its own.
+``compile = true`` (the older spelling) means ``modes = ["compile"]``.
 
 A user's network (``models``, see :mod:`attnprof.networks`) is crossed with every variant at
 the suite's input, with head ``model`` (what its forward returns); ``backbones`` may then be
@@ -93,6 +100,7 @@ from attnprof.latency.defaults import (
 from attnprof.latency.settings import DTYPES
 from attnprof.latency.stats import min_samples_for_ci
 from attnprof.networks import USER_HEAD, Network
+from attnprof.passes import MODES, OPTIMIZERS, PASSES
 from attnprof.results.printed import PrintedFigure
 from attnprof.suite.declared import from_data, lookup, parse_declarations
 
@@ -157,7 +165,14 @@ class LatencySettings:
     threads: int = 0
     dtype: str = "float32"
     channels_last: bool = False
-    compile: bool = False
+    passes: tuple[str, ...] = ("inference",)
+    modes: tuple[str, ...] = ("eager",)
+    optimizer: str = "none"
+
+    @property
+    def counts_training(self) -> bool:
+        """Whether the suite counts a training step too (``"train"`` among the passes)."""
+        return "train" in self.passes
 
 
 @dataclass(frozen=True)
@@ -298,6 +313,9 @@ _SECTIONS = {
         "dtype",
         "channels_last",
         "compile",
+        "passes",
+        "modes",
+        "optimizer",
     },
     "claims": {"params_pct", "macs_pct", "latency_pct", "convention"},
     "published": {"backbone", "variant", "params", "cost", "convention", "source", "why"},
@@ -559,8 +577,28 @@ def _parse_latency(v: _Validator, table: dict[str, Any]) -> LatencySettings:
         channels_last=v.boolean(
             "latency.channels_last", table.get("channels_last", d.channels_last)
         ),
-        compile=v.boolean("latency.compile", table.get("compile", d.compile)),
+        passes=_unique_choices(v, "latency.passes", table.get("passes", list(d.passes)), PASSES),
+        modes=_parse_modes(v, table),
+        optimizer=v.choice("latency.optimizer", table.get("optimizer", d.optimizer), OPTIMIZERS),
     )
+
+
+def _unique_choices(v: _Validator, key: str, value: Any, allowed) -> tuple[str, ...]:
+    items = [v.choice(key, x, allowed) for x in v.nonempty_list(key, value)]
+    if len(set(items)) != len(items):
+        v.fail(key, value, f"a list without repeats of {choices(allowed)}")
+    return tuple(items)
+
+
+def _parse_modes(v: _Validator, table: dict[str, Any]) -> tuple[str, ...]:
+    """``modes``, or the older ``compile = true`` meaning ``modes = ["compile"]``."""
+    if "compile" in table:
+        compiled = v.boolean("latency.compile", table["compile"])
+        if "modes" in table:
+            v.fail("latency.compile", table["compile"],
+                   "no 'compile' key beside 'modes' (list \"compile\" among the modes)")
+        return ("compile",) if compiled else ("eager",)
+    return _unique_choices(v, "latency.modes", table.get("modes", ["eager"]), MODES)
 
 
 def _parse_claims(v: _Validator, table: dict[str, Any], conventions: tuple[str, ...]) -> Claims:

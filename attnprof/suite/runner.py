@@ -1,8 +1,10 @@
 """Run a suite: count every cell, time every group of variants, write each result at once.
 
-A *cell* is one backbone x setting x variant. Counting is done cell by cell; latency is measured
-per backbone x setting x device x batch for all its variants together, in interleaved rounds, so
-that each variant's Δ is taken against the plain backbone measured in the same rounds.
+A *cell* is one backbone x setting x variant. Counting is done cell by cell (with the training
+step too when the suite's passes include ``train``); latency is measured per backbone x setting
+x device x batch x pass x mode for all its variants together, in interleaved rounds, so that
+each variant's Δ is taken against the plain backbone measured in the same rounds, pass and
+mode.
 
 Every finished piece of work is saved straight away through :func:`attnprof.results.write` (an
 atomic rewrite of ``results.json``): an interrupted run loses nothing that finished, and
@@ -24,13 +26,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 from attnprof import results
 from attnprof.blame import one_line
 from attnprof.errors import AttnprofError, choices
 from attnprof.files import ensure_writable_dir
 from attnprof.fingerprint import fingerprint
-from attnprof.latency.settings import resolve_device
+from attnprof.latency.settings import compile_unavailable_reason, resolve_device
 from attnprof.networks import USER_HEAD, Network
 from attnprof.results import Cell, Failure, LatencyEntry, PairedRatio, ResultsDocument
 from attnprof.suite import provenance
@@ -39,11 +42,28 @@ from attnprof.suite.config import BASELINE, DEVICES, Setting, Suite, Variant
 ProgressCallback = Callable[["Step"], None]
 
 
+class Condition(NamedTuple):
+    """What one paired comparison times: device, batch size, pass and mode (compared with
+    :attr:`attnprof.results.LatencyEntry.condition`)."""
+
+    device: str
+    batch: int
+    pass_name: str
+    mode: str
+
+    @property
+    def label(self) -> str:
+        """``cpu batch 1``, ``cpu batch 2 train compile``: the default pass and mode unsaid."""
+        extra = [word for word, default in ((self.pass_name, "inference"), (self.mode, "eager"))
+                 if word != default]
+        return " ".join([self.device, "batch", str(self.batch), *extra])
+
+
 @dataclass(frozen=True)
 class Step:
     """One unit of work, reported to a progress display before and after it runs."""
 
-    kind: str  # "count" or "latency"
+    kind: str  # "count", "probe" or "latency"
     label: str
     weight: int
     done: bool = False
@@ -107,6 +127,16 @@ def check_device(device: str) -> None:
     resolve_device(device)
 
 
+def check_compile(device: str) -> None:
+    """Refuse the ``compile`` mode where torch.compile cannot run, before any work is done."""
+    reason = compile_unavailable_reason(resolve_device(device))
+    if reason is not None:
+        raise AttnprofError(
+            f"mode 'compile' cannot run on {device} here: {reason}; time with modes = "
+            "[\"eager\"] (or --skip-latency)"
+        )
+
+
 class SuiteRunner:
     """Runs one suite into one output folder. Build it, then call :meth:`run`."""
 
@@ -126,6 +156,9 @@ class SuiteRunner:
         elif suite.latency.enabled and not skip_latency:
             for name in suite.latency.devices:
                 check_device(name)
+        if suite.latency.enabled and not skip_latency and "compile" in suite.latency.modes:
+            for name in suite.latency.devices:
+                check_compile(name)
         self.suite = suite
         self.out_dir = ensure_writable_dir(Path(out_dir))
         self.results_path = self.out_dir / "results.json"
@@ -149,17 +182,20 @@ class SuiteRunner:
             if variant.applies_to(name)
         ]
 
-    def plan_latency(self) -> list[tuple[str, Setting, str, int]]:
+    def plan_latency(self) -> list[tuple[str, Setting, Condition]]:
         if self.skip_latency:
             return []
-        heads = self.suite.latency.heads
+        latency = self.suite.latency
+        heads = latency.heads
         return [
-            (name, setting, device, batch)
+            (name, setting, Condition(device, batch, pass_name, mode))
             for name, _, settings in self.suite.networks()
             for setting in settings
             if not heads or setting.head in heads or setting.head == USER_HEAD
-            for device in self.suite.latency.devices
-            for batch in self.suite.latency.batch_sizes
+            for device in latency.devices
+            for batch in latency.batch_sizes
+            for pass_name in latency.passes
+            for mode in latency.modes
         ]
 
     def _target(self, name: str) -> str | Network:
@@ -190,10 +226,13 @@ class SuiteRunner:
                 summary.skipped += 1
                 continue
             self._count(key, backbone, variant, setting, current, summary)
-        for backbone, setting, device, batch in self.plan_latency():
-            missing = self._latency_missing(backbone, setting, device, batch)
-            if missing:
-                self._time(backbone, setting, device, batch, missing, summary)
+        planned = [(backbone, setting, condition, missing)
+                   for backbone, setting, condition in self.plan_latency()
+                   if (missing := self._latency_missing(backbone, setting, condition))]
+        if planned:
+            self._probe({condition.device for _, _, condition, _ in planned})
+        for backbone, setting, condition, missing in planned:
+            self._time(backbone, setting, condition, missing, summary)
         summary.seconds = time.perf_counter() - start
         return summary
 
@@ -217,6 +256,7 @@ class SuiteRunner:
                 batch=self.suite.count_batch,
                 conventions=[self.suite.convention(name) for name in self.suite.conventions],
                 breakdown=True,
+                train=self.suite.latency.counts_training,
                 **variant.options_for(backbone),
             )
             # Kept: the attention part per stage and operator; a whole per-module breakdown
@@ -235,19 +275,20 @@ class SuiteRunner:
         self.progress(Step("count", label, 1, True, not cell.ok, time.perf_counter() - began))
 
     def _latency_missing(
-        self, backbone: str, setting: Setting, device: str, batch: int
+        self, backbone: str, setting: Setting, condition: Condition
     ) -> list[Variant]:
-        """The counted variants of a group that still lack a timing for this device and batch."""
+        """The counted variants of a group that still lack a timing of this condition."""
         return [
             variant
             for variant in self.suite.variants
             if variant.applies_to(backbone)
             and (cell := self.cells.get(cell_id(backbone, variant.name, setting))) is not None
             and cell.ok
-            and not _has_entry(cell, device, batch)
+            and not _has_entry(cell, condition)
         ]
 
-    def _time(self, backbone, setting, device, batch, missing: list[Variant], summary) -> None:
+    def _time(self, backbone, setting, condition: Condition, missing: list[Variant],
+              summary) -> None:
         """Time ``missing`` interleaved with the baseline; only ``missing`` get new entries.
 
         The baseline is always measured in the same rounds (every ratio needs it), even when a
@@ -255,22 +296,23 @@ class SuiteRunner:
         """
         baseline = next(v for v in self.suite.variants if v.name == BASELINE)
         group = missing if baseline in missing else [baseline, *missing]
-        label = f"latency {backbone} {setting.label} {device} batch {batch}"
+        label = f"latency {backbone} {setting.label} {condition.label}"
         self.progress(Step("latency", label, len(group)))
         began = time.perf_counter()
         try:
-            entries = self._time_group(backbone, setting, group, device, batch)
+            entries = self._time_group(backbone, setting, group, condition)
             failed = False
         except Exception as exc:  # the group shares one baseline: every variant gets the error
-            failure = LatencyEntry(device, batch, failure=_failure(exc))
+            failure = LatencyEntry(condition.device, condition.batch, failure=_failure(exc),
+                                   pass_name=condition.pass_name, mode=condition.mode)
             entries = {variant.name: failure for variant in group}
             failed = True
             summary.failed.append(label)
         for variant in missing:
             key = cell_id(backbone, variant.name, setting)
             cell = self.cells[key]
-            kept = tuple(  # drops an earlier failure on this device and batch
-                e for e in cell.latency if (e.device, e.batch) != (device, batch)
+            kept = tuple(  # drops an earlier failure of this condition
+                e for e in cell.latency if e.condition != condition
             )
             self.cells[key] = replace(cell, latency=(*kept, entries[variant.name]))
         self._save()
@@ -279,7 +321,7 @@ class SuiteRunner:
         self.progress(Step("latency", label, len(group), True, failed, seconds))
 
     def _time_group(
-        self, backbone: str, setting: Setting, variants: list[Variant], device: str, batch: int
+        self, backbone: str, setting: Setting, variants: list[Variant], condition: Condition
     ) -> dict[str, LatencyEntry]:
         """Time ``variants`` (the baseline among them); one entry per variant name."""
         from attnprof.backbones import build_model
@@ -287,6 +329,7 @@ class SuiteRunner:
 
         latency = self.suite.latency
         target = self._target(backbone)
+        batch = condition.batch
         shape = (batch, 3, *setting.input_hw)
         comparison = paired_latency(
             {
@@ -301,11 +344,13 @@ class SuiteRunner:
             max_warmup_rounds=latency.max_warmup_rounds,
             settle_tolerance=latency.settle_tolerance,
             batch=batch,
-            device=device,
+            device=condition.device,
             threads=latency.threads or None,
             dtype=latency.dtype,
             channels_last=latency.channels_last,
-            compile=latency.compile,
+            compile=condition.mode == "compile",
+            pass_name=condition.pass_name,
+            optimizer=latency.optimizer,
             sample_time=latency.sample_time,
         )
         first = comparison.results[0]  # every variant ran in the same processes and rounds
@@ -317,6 +362,31 @@ class SuiteRunner:
                 result.record, PairedRatio.of(result), comparison.notes
             )
         return entries
+
+    def _probe(self, devices: set[str]) -> None:
+        """Measure each device's limits once, before its timings, into the provenance (the
+        roofline of every timed cell is drawn from them). A probe that fails leaves a note
+        in the provenance and no limits: the timings do not depend on it."""
+        from attnprof.machine import probe_machine
+
+        latency = self.suite.latency
+        found, notes = [], []
+        for device in sorted(devices):
+            label = f"probe {device} memory bandwidth and peak FLOP/s"
+            self.progress(Step("probe", label, 0))
+            began = time.perf_counter()
+            try:
+                found.append(probe_machine(device, latency.dtype, latency.threads or None))
+                failed = False
+            except Exception as exc:  # noted; the timings go on without a roofline
+                notes.append(f"{device}: {_failure(exc).error}")
+                failed = True
+            self.progress(Step("probe", label, 0, True, failed, time.perf_counter() - began))
+        extra = dict(self.provenance.extra)
+        if notes:
+            extra["machine_limits_failed"] = notes
+        self.provenance = replace(self.provenance, machine_limits=tuple(found), extra=extra)
+        self._save()
 
     # -- records --------------------------------------------------------------------------
 
@@ -367,9 +437,9 @@ class SuiteRunner:
         self.cells = {cell.id: cell for cell in previous.cells}
 
 
-def _has_entry(cell: Cell, device: str, batch: int) -> bool:
-    """Whether ``cell`` holds a successful timing for this device and batch size."""
-    return any(e.device == device and e.batch == batch and e.ok for e in cell.latency)
+def _has_entry(cell: Cell, condition: Condition) -> bool:
+    """Whether ``cell`` holds a successful timing of this condition."""
+    return any(e.condition == condition and e.ok for e in cell.latency)
 
 
 def _failure(exc: BaseException) -> Failure:

@@ -1,0 +1,242 @@
+"""The cost beyond an eager forward: the training step, compiled execution, the machine's limits.
+
+Caveats first: the roofline bound is drawn from the ``full`` counts, which are those of eager,
+unfused execution (every op reads its inputs and writes its output): a compiler that fuses
+ops moves fewer bytes than counted, so a compiled model can come closer to (or, measured
+against the eager count, beat) the bound. The machine's limits are what the probe measured
+on this run's machine with its thread count (:mod:`attnprof.machine`), not a datasheet. A Δ
+latency in ms is the baseline's median times the paired Δ%, so it keeps the pairing's
+robustness to drift; the Δ its extra bytes alone would cost is Δ bytes / bandwidth.
+
+Everything here reads the one-row-per-cell frame (:func:`attnprof.report.tables.cell_frame`)
+and the results document; the renderers only format it.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+
+import pandas as pd
+
+from attnprof.machine import MachineLimits, roofline
+from attnprof.report.tables import LatencyKey, latency_entry, ok_cells
+from attnprof.results import Cell, ResultsDocument
+from attnprof.suite.config import BASELINE
+
+
+def _value(row: dict, column: str) -> float | None:
+    value = row.get(column)
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    return float(value)
+
+
+@dataclass(frozen=True)
+class TrainingRow:
+    """One cell's training step under ``full``, with its Δ against the baseline."""
+
+    backbone: str
+    setting: str
+    variant: str
+    flops: float | None
+    flops_delta_pct: float | None
+    backward_ratio: float | None
+    bytes: float | None
+    bytes_delta_pct: float | None
+    activation_bytes: float | None
+    activation_delta_pct: float | None
+    attention_activation_bytes: float | None
+
+
+def training_rows(frame: pd.DataFrame) -> list[TrainingRow]:
+    """A row per counted cell with a training step; none when no cell counted one."""
+    if "train_FLOP" not in frame.columns:
+        return []
+    rows = []
+    for row in frame.to_dict("records"):
+        if row["status"] != "ok" or _value(row, "train_FLOP") is None:
+            continue
+        rows.append(TrainingRow(
+            row["backbone"], row["setting"], row["variant"],
+            _value(row, "train_FLOP"), _value(row, "train_delta_pct"),
+            _value(row, "train_backward_per_forward_ratio"),
+            _value(row, "train_bytes"), _value(row, "train_bytes_delta_pct"),
+            _value(row, "train_activation_bytes"),
+            _value(row, "train_activation_bytes_delta_pct"),
+            _value(row, "train_attention_activation_bytes"),
+        ))
+    return rows
+
+
+# -- eager and compiled -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModeRow:
+    """One variant's Δ latency eager and compiled, in one pass, device and batch size.
+
+    ``recovered_pct`` is the share of the eager overhead the compiled model no longer pays,
+    ``100 * (1 - Δ compiled / Δ eager)``, given only where the eager Δ is positive.
+    ``compile_s`` is the median over processes of the compiled model's first call
+    (compilation and one run), recorded apart from the timings.
+    """
+
+    backbone: str
+    setting: str
+    variant: str
+    device: str
+    batch: int
+    pass_name: str
+    eager_pct: float | None
+    eager_ci: tuple[float, float] | None
+    compiled_pct: float | None
+    compiled_ci: tuple[float, float] | None
+    compile_s: float | None
+
+    @property
+    def recovered_pct(self) -> float | None:
+        if self.eager_pct is None or self.compiled_pct is None or self.eager_pct <= 0:
+            return None
+        return 100.0 * (1.0 - self.compiled_pct / self.eager_pct)
+
+
+def _delta(row: dict, key: LatencyKey) -> tuple[float | None, tuple[float, float] | None]:
+    p = key.column
+    delta = _value(row, f"{p}_delta_pct")
+    lo, hi = _value(row, f"{p}_delta_ci95_lo_pct"), _value(row, f"{p}_delta_ci95_hi_pct")
+    return delta, (lo, hi) if lo is not None and hi is not None else None
+
+
+def first_call_s(cell: Cell, key: LatencyKey) -> float | None:
+    """The median first call over processes (under compile: the compilation), if recorded."""
+    entry = latency_entry(cell, key)
+    calls = entry.details.get("first_call_s") if entry is not None and entry.ok else None
+    return statistics.median(calls) if calls else None
+
+
+def mode_rows(frame: pd.DataFrame, cells: dict[str, Cell],
+              keys: tuple[LatencyKey, ...]) -> list[ModeRow]:
+    """Eager beside compiled for every condition timed both ways; none when no such pair."""
+    pairs = [(key, compiled) for key in keys if key.mode == "eager"
+             for compiled in keys
+             if compiled.mode == "compile"
+             and (compiled.device, compiled.batch, compiled.threads, compiled.pass_name)
+             == (key.device, key.batch, key.threads, key.pass_name)]
+    rows = []
+    for eager, compiled in pairs:
+        for row in frame.to_dict("records"):
+            if row["status"] != "ok" or latency_entry(cells[row["id"]], compiled) is None:
+                continue  # this backbone and setting was not compiled
+            e, e_ci = _delta(row, eager)
+            c, c_ci = _delta(row, compiled)
+            rows.append(ModeRow(row["backbone"], row["setting"], row["variant"], eager.device,
+                                eager.batch, eager.pass_name, e, e_ci, c, c_ci,
+                                first_call_s(cells[row["id"]], compiled)))
+    return rows
+
+
+# -- the machine's limits -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LimitRow:
+    """One timed cell against the roofline of the machine it ran on.
+
+    ``bound_ms`` is max(FLOPs / peak, bytes / bandwidth) from the ``full`` counts (the
+    training step's for a train pass); ``achieved_*`` divide the same counts by the measured
+    median. For a variant, ``delta_ms`` is its measured Δ latency in ms and
+    ``bytes_alone_ms`` what its extra bytes alone would cost at the measured bandwidth.
+    """
+
+    backbone: str
+    setting: str
+    variant: str
+    key: LatencyKey
+    measured_ms: float
+    bound_ms: float
+    bound: str
+    achieved_flops_per_s: float
+    achieved_bytes_per_s: float
+    delta_bytes: float | None = None
+    bytes_alone_ms: float | None = None
+    delta_ms: float | None = None
+
+    @property
+    def of_bound_pct(self) -> float:
+        """How close the measured time comes to the bound: 100% is at the limit."""
+        return 100.0 * self.bound_ms / self.measured_ms
+
+    @property
+    def over_bytes_alone(self) -> float | None:
+        """Measured Δ over the Δ the extra bytes alone cost: 1 is bandwidth-bound."""
+        if self.delta_ms is None or not self.bytes_alone_ms:
+            return None
+        return self.delta_ms / self.bytes_alone_ms
+
+
+def machine_limits(doc: ResultsDocument) -> tuple[MachineLimits, ...]:
+    """The limits the run probed, one per device (and dtype) it timed."""
+    provenance = doc.provenance
+    return provenance.machine_limits if provenance is not None else ()
+
+
+def limits_for(limits: tuple[MachineLimits, ...], key: LatencyKey, dtype: str
+               ) -> MachineLimits | None:
+    device = key.device if key.device != "cuda" else "cuda:0"
+    return next((m for m in limits
+                 if m.device in (key.device, device) and m.dtype == dtype), None)
+
+
+def _work(row: dict, key: LatencyKey) -> tuple[float | None, float | None]:
+    """(FLOPs, bytes) behind one timed call: the forward's or the training step's."""
+    if key.train:
+        return _value(row, "train_FLOP"), _value(row, "train_bytes")
+    unit = "FLOP"
+    return _value(row, f"full_{unit}"), _value(row, "full_bytes")
+
+
+def limit_rows(doc: ResultsDocument, frame: pd.DataFrame,
+               keys: tuple[LatencyKey, ...]) -> list[LimitRow]:
+    """Every timed cell with ``full`` counts, against its device's probed limits."""
+    limits = machine_limits(doc)
+    if not limits:
+        return []
+    dtype = doc.suite.latency.dtype
+    records = frame.to_dict("records")
+    baseline = {(r["backbone"], r["setting"]): r for r in records
+                if r["variant"] == BASELINE and r["status"] == "ok"}
+    rows = []
+    for key in keys:
+        machine = limits_for(limits, key, dtype)
+        if machine is None:
+            continue
+        p = key.column
+        for row in records:
+            measured = _value(row, f"{p}_median_ms")
+            flops, moved = _work(row, key)
+            if row["status"] != "ok" or measured is None or flops is None or moved is None:
+                continue
+            line = roofline(flops, moved, machine)
+            extra = {}
+            base = baseline.get((row["backbone"], row["setting"]))
+            if base is not None and row["variant"] != BASELINE:
+                base_ms = _value(base, f"{p}_median_ms")
+                base_bytes = _work(base, key)[1]
+                delta = _value(row, f"{p}_delta_pct")
+                if base_bytes is not None:
+                    extra["delta_bytes"] = moved - base_bytes
+                    extra["bytes_alone_ms"] = 1000.0 * (moved - base_bytes) / \
+                        machine.bandwidth_bytes_per_s
+                if base_ms is not None and delta is not None:
+                    extra["delta_ms"] = base_ms * delta / 100.0
+            rows.append(LimitRow(
+                row["backbone"], row["setting"], row["variant"], key, measured,
+                1000.0 * line.bound_s, line.bound, flops / (measured / 1000.0),
+                moved / (measured / 1000.0), **extra,
+            ))
+    return rows
+
+
+def timed_cells(doc: ResultsDocument) -> dict[str, Cell]:
+    return {cell.id: cell for cell in ok_cells(doc)}
