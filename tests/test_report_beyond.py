@@ -83,7 +83,7 @@ def test_eager_and_compiled_side_by_side_with_the_overhead_recovered(beyond):
     assert {row.backbone for row in report.modes} == {"resnet18"}  # the one compiled
     assert rows["se"].eager_pct == 20.0 and rows["se"].compiled_pct == 5.0
     assert rows["se"].recovered_pct == pytest.approx(75.0)
-    assert rows["sge"].recovered_pct == pytest.approx(0.0)
+    assert rows["sge"].recovered_pct is None  # +3% [-1, +7]: no established overhead
     assert rows["se"].compile_s == 4.0  # the median first call over processes
     text = render_markdown(report)
     assert "## Eager and compiled" in text

@@ -14,12 +14,13 @@ and the results document; the renderers only format it.
 
 from __future__ import annotations
 
+import math
 import statistics
 from dataclasses import dataclass
 
 import pandas as pd
 
-from attnprof.machine import MachineLimits, roofline
+from attnprof.machine import MachineLimits, bytes_time_s, roofline
 from attnprof.report.tables import LatencyKey, latency_entry, ok_cells
 from attnprof.results import Cell, ResultsDocument
 from attnprof.suite.config import BASELINE
@@ -77,7 +78,8 @@ class ModeRow:
     """One variant's Δ latency eager and compiled, in one pass, device and batch size.
 
     ``recovered_pct`` is the share of the eager overhead the compiled model no longer pays,
-    ``100 * (1 - Δ compiled / Δ eager)``, given only where the eager Δ is positive.
+    ``100 * (1 - Δ compiled / Δ eager)``, given only where the eager overhead is established
+    (its 95% interval above 0): a ratio to a Δ that may be 0 would be noise.
     ``compile_s`` is the median over processes of the compiled model's first call
     (compilation and one run), recorded apart from the timings.
     """
@@ -96,7 +98,8 @@ class ModeRow:
 
     @property
     def recovered_pct(self) -> float | None:
-        if self.eager_pct is None or self.compiled_pct is None or self.eager_pct <= 0:
+        if self.eager_pct is None or self.compiled_pct is None or self.eager_ci is None \
+                or self.eager_ci[0] <= 0:
             return None
         return 100.0 * (1.0 - self.compiled_pct / self.eager_pct)
 
@@ -169,8 +172,10 @@ class LimitRow:
 
     @property
     def over_bytes_alone(self) -> float | None:
-        """Measured Δ over the Δ the extra bytes alone cost: 1 is bandwidth-bound."""
-        if self.delta_ms is None or not self.bytes_alone_ms:
+        """Measured Δ over the Δ the extra bytes alone cost: 1 is bandwidth-bound (given
+        where both are positive: a variant that ran faster or moved less has no such ratio)."""
+        if self.delta_ms is None or not self.bytes_alone_ms or self.delta_ms <= 0 \
+                or self.bytes_alone_ms <= 0:
             return None
         return self.delta_ms / self.bytes_alone_ms
 
@@ -192,8 +197,7 @@ def _work(row: dict, key: LatencyKey) -> tuple[float | None, float | None]:
     """(FLOPs, bytes) behind one timed call: the forward's or the training step's."""
     if key.train:
         return _value(row, "train_FLOP"), _value(row, "train_bytes")
-    unit = "FLOP"
-    return _value(row, f"full_{unit}"), _value(row, "full_bytes")
+    return _value(row, "full_FLOP"), _value(row, "full_bytes")
 
 
 def limit_rows(doc: ResultsDocument, frame: pd.DataFrame,
@@ -226,8 +230,9 @@ def limit_rows(doc: ResultsDocument, frame: pd.DataFrame,
                 delta = _value(row, f"{p}_delta_pct")
                 if base_bytes is not None:
                     extra["delta_bytes"] = moved - base_bytes
-                    extra["bytes_alone_ms"] = 1000.0 * (moved - base_bytes) / \
-                        machine.bandwidth_bytes_per_s
+                    extra["bytes_alone_ms"] = math.copysign(  # a variant may move less
+                        1000.0 * bytes_time_s(abs(moved - base_bytes), machine),
+                        moved - base_bytes)
                 if base_ms is not None and delta is not None:
                     extra["delta_ms"] = base_ms * delta / 100.0
             rows.append(LimitRow(

@@ -62,14 +62,7 @@ def render_png(report: Report) -> bytes | None:
     for p in data:
         colour = palette[variants.index(p.variant) % len(palette)]
         marker = MARKERS[group_names.index(p.group) % len(MARKERS)]
-        yerr = None
-        if p.ci95_pct is not None:
-            lo, hi = p.ci95_pct
-            yerr = [[max(p.latency_pct - lo, 0.0)], [max(hi - p.latency_pct, 0.0)]]
-        ax.errorbar([p.macs_pct], [p.latency_pct], yerr=yerr, fmt=marker, color=colour,
-                    ecolor=colour, elinewidth=1, capsize=3, markersize=7)
-        ax.annotate(p.variant, (p.macs_pct, p.latency_pct), textcoords="offset points",
-                    xytext=(6, 4), fontsize=8, color=colour)
+        _draw_point(ax, p, p.macs_pct, marker, colour)
     xs = [0.0, claims.macs_pct, *(p.macs_pct for p in data)]
     ys = [0.0, claims.latency_pct, *(v for p in data for v in (p.latency_pct, *(p.ci95_pct or ())))]
     xpad = (max(xs) - min(xs)) * 0.12 or 1.0
@@ -85,19 +78,8 @@ def render_png(report: Report) -> bytes | None:
     ax.set_ylabel("Δ latency, median of paired ratios (%)")
     ax.set_title(f"Count vs time against the 'none' baseline ({report.suite.name})")
     ax.grid(True, alpha=0.3)
-    handles = [
-        _legend_marker(palette[i % len(palette)], "o", name) for i, name in enumerate(variants)
-    ] + [
-        _legend_marker("black", MARKERS[i % len(MARKERS)], name)
-        for i, name in enumerate(group_names)
-    ]
-    line_handles, _ = ax.get_legend_handles_labels()
-    ax.legend(handles=handles + line_handles, fontsize=7, loc="upper left",
-              bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)  # outside the axes: hides no point
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", bbox_inches="tight", metadata={"Software": None})
-    return buffer.getvalue()
+    markers = [(MARKERS[i % len(MARKERS)], name) for i, name in enumerate(group_names)]
+    return _finish(figure, ax, palette, variants, markers)
 
 
 PASS_MODE_MARKERS = {("inference", "eager"): "o", ("inference", "compile"): "s",
@@ -121,14 +103,7 @@ def render_bytes_png(report: Report) -> bytes | None:
     for p in data:
         colour = palette[variants.index(p.variant) % len(palette)]
         marker = PASS_MODE_MARKERS.get((p.pass_name, p.mode), "X")
-        yerr = None
-        if p.ci95_pct is not None:
-            lo, hi = p.ci95_pct
-            yerr = [[max(p.latency_pct - lo, 0.0)], [max(hi - p.latency_pct, 0.0)]]
-        ax.errorbar([p.bytes_pct], [p.latency_pct], yerr=yerr, fmt=marker, color=colour,
-                    ecolor=colour, elinewidth=1, capsize=3, markersize=7, alpha=0.85)
-        ax.annotate(p.variant, (p.bytes_pct, p.latency_pct), textcoords="offset points",
-                    xytext=(6, 4), fontsize=7, color=colour)
+        _draw_point(ax, p, p.bytes_pct, marker, colour)
     xs = [0.0, *(p.bytes_pct for p in data)]
     xpad = (max(xs) - min(xs)) * 0.1 or 1.0
     xlim = (min(xs) - xpad, max(xs) + xpad)
@@ -139,12 +114,28 @@ def render_bytes_png(report: Report) -> bytes | None:
     ax.set_ylabel("Δ latency, median of paired ratios (%)")
     ax.set_title(f"Memory traffic vs time against the 'none' baseline ({report.suite.name})")
     ax.grid(True, alpha=0.3)
+    markers = [(PASS_MODE_MARKERS.get(kind, "X"), f"{kind[0]}, {kind[1]}") for kind in kinds]
+    return _finish(figure, ax, palette, variants, markers)
+
+
+def _draw_point(ax, p, x: float, marker: str, colour: str) -> None:
+    """One point at (``x``, its Δ latency) with its 95% CI as an error bar, labelled."""
+    yerr = None
+    if p.ci95_pct is not None:
+        lo, hi = p.ci95_pct
+        yerr = [[max(p.latency_pct - lo, 0.0)], [max(hi - p.latency_pct, 0.0)]]
+    ax.errorbar([x], [p.latency_pct], yerr=yerr, fmt=marker, color=colour, ecolor=colour,
+                elinewidth=1, capsize=3, markersize=7)
+    ax.annotate(p.variant, (x, p.latency_pct), textcoords="offset points", xytext=(6, 4),
+                fontsize=8, color=colour)
+
+
+def _finish(figure, ax, palette, variants, markers) -> bytes:
+    """The legend (a colour per variant, then ``(marker, label)`` pairs and the lines) outside
+    the axes, where it hides no point; the PNG bytes."""
     handles = [
         _legend_marker(palette[i % len(palette)], "o", name) for i, name in enumerate(variants)
-    ] + [
-        _legend_marker("black", PASS_MODE_MARKERS.get(kind, "X"), f"{kind[0]}, {kind[1]}")
-        for kind in kinds
-    ]
+    ] + [_legend_marker("black", marker, label) for marker, label in markers]
     line_handles, _ = ax.get_legend_handles_labels()
     ax.legend(handles=handles + line_handles, fontsize=7, loc="upper left",
               bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
