@@ -42,6 +42,13 @@ LOSS = ("cross-entropy against class 0 for a (N, K) output, else the mean of squ
 """What :func:`loss_of` computes, as the report states it."""
 
 
+def qualifiers(pass_name: str, mode: str) -> list[str]:
+    """The words a label adds for a pass and mode: none for the default (an eager forward),
+    so a forward-only run reads as it always did; ``["train", "compile"]`` at most."""
+    return [word for word, default in ((pass_name, "inference"), (mode, "eager"))
+            if word != default]
+
+
 def check_pass(name: str) -> str:
     if name not in PASSES:
         raise AttnprofError(f"unknown pass {name!r}; valid passes: {choices(PASSES)}")

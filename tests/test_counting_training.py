@@ -158,17 +158,23 @@ def test_activation_bytes_count_a_storage_once_and_leave_out_parameters():
 # ---- single layers: backward FLOPs from the ops, 2x or 1x the forward ---------------------
 
 
-def step_flops(layer: nn.Module, shape, input_grad: bool) -> tuple[int, int, dict]:
-    """Forward and backward FLOPs of ``layer`` alone, the input requiring a gradient or not."""
-    layer = layer.to("meta")
+def forward_backward(module: nn.Module, shape, input_grad: bool, counter=FlopByteMode):
+    """The two counters (``counter`` instances) of ``module``'s forward and of its backward
+    from a gradient shaped like its output, on meta, the input requiring a gradient or not."""
     x = torch.empty(shape, device="meta", requires_grad=input_grad)
-    forward, backward = FlopByteMode(), FlopByteMode()
+    forward, backward = counter(), counter()
     with dynamo_stand_in():
         with forward:
-            out = layer(x)
+            out = module(x)
         grad = torch.empty_like(out)
         with backward:
             out.backward(grad)
+    return forward, backward
+
+
+def step_flops(layer: nn.Module, shape, input_grad: bool) -> tuple[int, int, dict]:
+    """Forward and backward FLOPs of ``layer`` alone, the input requiring a gradient or not."""
+    forward, backward = forward_backward(layer.to("meta"), shape, input_grad)
     return forward.flops, backward.flops, dict(backward.by_op)
 
 
@@ -340,14 +346,7 @@ def _alone(module: nn.Module, shape) -> tuple[int, int]:
     requires a gradient, in training mode (the step's counter: it prices as FlopByteMode,
     test_reused_meta_outputs_change_no_figure, and runs batch norm's meta kernels once)."""
     module.train()
-    x = torch.empty(shape, device="meta", requires_grad=True)
-    forward, backward = StepCounter(), StepCounter()
-    with dynamo_stand_in():
-        with forward:
-            out = module(x)
-        grad = torch.empty_like(out)
-        with backward:
-            out.backward(grad)
+    forward, backward = forward_backward(module, shape, True, counter=StepCounter)
     for param in module.parameters():
         param.grad = None
     return forward.flops, backward.flops

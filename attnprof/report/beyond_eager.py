@@ -127,8 +127,9 @@ def mode_rows(frame: pd.DataFrame, cells: dict[str, Cell],
              and (compiled.device, compiled.batch, compiled.threads, compiled.pass_name)
              == (key.device, key.batch, key.threads, key.pass_name)]
     rows = []
+    records = frame.to_dict("records")
     for eager, compiled in pairs:
-        for row in frame.to_dict("records"):
+        for row in records:
             if row["status"] != "ok" or latency_entry(cells[row["id"]], compiled) is None:
                 continue  # this backbone and setting was not compiled
             e, e_ci = _delta(row, eager)

@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from attnprof.counting.conventions import CONVENTIONS
+from attnprof.passes import qualifiers
 from attnprof.results import Cell, LatencyEntry, ResultsDocument
 from attnprof.suite.config import BASELINE
 
@@ -47,8 +48,7 @@ class LatencyKey:
 
     @property
     def _extra(self) -> list[str]:
-        return [word for word, default in ((self.pass_name, "inference"), (self.mode, "eager"))
-                if word != default]
+        return qualifiers(self.pass_name, self.mode)
 
     @property
     def column(self) -> str:

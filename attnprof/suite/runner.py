@@ -35,6 +35,7 @@ from attnprof.files import ensure_writable_dir
 from attnprof.fingerprint import fingerprint
 from attnprof.latency.settings import compile_unavailable_reason, resolve_device
 from attnprof.networks import USER_HEAD, Network
+from attnprof.passes import qualifiers
 from attnprof.results import Cell, Failure, LatencyEntry, PairedRatio, ResultsDocument
 from attnprof.suite import provenance
 from attnprof.suite.config import BASELINE, DEVICES, Setting, Suite, Variant
@@ -54,9 +55,8 @@ class Condition(NamedTuple):
     @property
     def label(self) -> str:
         """``cpu batch 1``, ``cpu batch 2 train compile``: the default pass and mode unsaid."""
-        extra = [word for word, default in ((self.pass_name, "inference"), (self.mode, "eager"))
-                 if word != default]
-        return " ".join([self.device, "batch", str(self.batch), *extra])
+        return " ".join([self.device, "batch", str(self.batch),
+                         *qualifiers(self.pass_name, self.mode)])
 
 
 @dataclass(frozen=True)
