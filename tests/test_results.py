@@ -96,7 +96,7 @@ def test_fields_a_newer_writer_added_survive_a_round_trip():
         (lambda d: d["cells"][1].update(variant="none"),
          "a second cell for resnet18/fc@224x224/none"),
         (lambda d: d["cells"][0]["latency"].append(copy.deepcopy(d["cells"][0]["latency"][0])),
-         "a second timing for this device, batch, pass and mode"),
+         "a second timing for this machine, device, batch, pass and mode"),
         (lambda d: d["cells"][0]["profile"]["flops"]["paper"].update(value=-1),
          "counts.paper.value: found -1, expected at least 0"),
         (lambda d: d["cells"][0]["profile"]["flops"]["paper"].update(unit="GMAC"),

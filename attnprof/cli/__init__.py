@@ -17,7 +17,7 @@ from attnprof.blame import one_line
 from attnprof.cli.exit_codes import EPILOG, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from attnprof.errors import AttnprofError
 
-_COMMANDS = ("profile", "run", "report", "compare", "list")
+_COMMANDS = ("profile", "run", "report", "compare", "merge", "list")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -26,6 +26,7 @@ from attnprof.suite.runner import (
     select_variants,
     with_replication,
 )
+from attnprof.suite.shard import Shard
 
 
 def register(subparsers) -> None:
@@ -54,6 +55,11 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--resume", action="store_true", help="keep finished cells of --out and do the rest"
     )
+    parser.add_argument(
+        "--shard", metavar="K/N",
+        help="run the K-th of N deterministic shares of the suite's cells (each variant with "
+        "its group's baseline), for one job of a CI matrix; join them with 'attnprof merge'",
+    )
     parser.add_argument("--quiet", action="store_true", help="plain log lines, no progress bar")
     parser.set_defaults(func=run)
 
@@ -62,6 +68,7 @@ def run(args) -> int:
     suite = load_suite(args.suite)
     suite = select_variants(suite, args.only.split(",") if args.only else None)
     suite = with_replication(suite, args.processes, args.rounds)
+    shard = Shard.parse(args.shard) if args.shard is not None else None
     out_dir = args.out or Path("results") / suite.name
     console = Console(stderr=True)
     with _ProgressDisplay(console, quiet=args.quiet) as display:
@@ -72,6 +79,7 @@ def run(args) -> int:
             skip_latency=args.skip_latency,
             resume=args.resume,
             progress=display.update,
+            shard=shard,
         )
         display.start(runner)
         try:
@@ -130,8 +138,9 @@ class _ProgressDisplay:
         if self.progress is not None:
             self.task = self.progress.add_task(f"suite {runner.suite.name}", total=total)
         else:
+            share = f" (shard {runner.shard})" if runner.shard is not None else ""
             print(
-                f"attnprof: suite {runner.suite.name}: {cells} cells to count, "
+                f"attnprof: suite {runner.suite.name}{share}: {cells} cells to count, "
                 f"{len(runner.plan_latency())} latency groups -> {runner.results_path}",
                 file=sys.stderr,
             )

@@ -124,8 +124,9 @@ def mode_rows(frame: pd.DataFrame, cells: dict[str, Cell],
     pairs = [(key, compiled) for key in keys if key.mode == "eager"
              for compiled in keys
              if compiled.mode == "compile"
-             and (compiled.device, compiled.batch, compiled.threads, compiled.pass_name)
-             == (key.device, key.batch, key.threads, key.pass_name)]
+             and (compiled.machine, compiled.device, compiled.batch, compiled.threads,
+                  compiled.pass_name)
+             == (key.machine, key.device, key.batch, key.threads, key.pass_name)]
     rows = []
     records = frame.to_dict("records")
     for eager, compiled in pairs:
@@ -181,17 +182,22 @@ class LimitRow:
         return self.delta_ms / self.bytes_alone_ms
 
 
-def machine_limits(doc: ResultsDocument) -> tuple[MachineLimits, ...]:
-    """The limits the run probed, one per device (and dtype) it timed."""
+def machine_limits(doc: ResultsDocument) -> tuple[tuple[str | None, MachineLimits], ...]:
+    """The limits the run probed, one per device (and dtype) it timed, each with the label of
+    its machine in a document merged from several (``None`` for the document's own)."""
+    if doc.machines:
+        return tuple((run.label, m) for run in doc.machines for m in run.provenance.machine_limits)
     provenance = doc.provenance
-    return provenance.machine_limits if provenance is not None else ()
+    return tuple((None, m) for m in provenance.machine_limits) if provenance is not None else ()
 
 
-def limits_for(limits: tuple[MachineLimits, ...], key: LatencyKey, dtype: str
-               ) -> MachineLimits | None:
+def limits_for(limits: tuple[tuple[str | None, MachineLimits], ...], key: LatencyKey,
+               dtype: str) -> MachineLimits | None:
+    """The limits of the machine and device ``key`` was timed on, if probed."""
     device = key.device if key.device != "cuda" else "cuda:0"
-    return next((m for m in limits
-                 if m.device in (key.device, device) and m.dtype == dtype), None)
+    return next((m for label, m in limits
+                 if label == key.machine and m.device in (key.device, device)
+                 and m.dtype == dtype), None)
 
 
 def _work(row: dict, key: LatencyKey) -> tuple[float | None, float | None]:

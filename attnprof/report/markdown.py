@@ -147,6 +147,18 @@ def _header(report: Report) -> str:
         lines.append(f"- **Suite file**: {suite.source}")
     if not prov:
         lines.append("- The results file records no provenance: where it was measured is unknown.")
+    if document.machines:
+        lines.append(
+            f"- **Machines**: merged from {len(document.machines)} machines; each timing's "
+            "columns name the machine they were measured on (the lines above are machine "
+            f"{document.machines[0].label}'s):"
+        )
+        for run in document.machines:
+            prov = run.provenance
+            lines.append(
+                f"  - **{run.label}**: {run.describe()}; commit {prov.git_commit or 'unknown'}; "
+                f"measured (UTC) {prov.utc or 'unknown'}; from {', '.join(run.sources)}"
+            )
     earlier = document.resumed_from
     if earlier is not None:
         lines.append(

@@ -111,9 +111,10 @@ def limits_section(rows: Sequence[LimitRow], limits: Sequence) -> str:
     if not limits:
         return ""
     out = ["## The machine's limits", ""]
-    for m in limits:
+    for label, m in limits:
+        where = f"{label} {m.device}" if label else m.device
         out.append(
-            f"- **{m.device}**, {m.dtype}, {m.threads} threads: memory bandwidth "
+            f"- **{where}**, {m.dtype}, {m.threads} threads: memory bandwidth "
             f"{m.bandwidth_gb_per_s:.1f} GB/s ({m.bandwidth_method}); peak "
             f"{m.peak_gflops_per_s:.1f} GFLOP/s ({m.peak_flops_method}); ridge point "
             f"{m.ridge_point:.1f} FLOP/byte."

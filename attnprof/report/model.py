@@ -78,8 +78,8 @@ class Report:
     training: tuple[TrainingRow, ...] = ()
     modes: tuple[ModeRow, ...] = ()
     limits: tuple[LimitRow, ...] = ()
-    machine: tuple[MachineLimits, ...] = ()
-    """The probed limits of the devices timed (provenance)."""
+    machine: tuple[tuple[str | None, MachineLimits], ...] = ()
+    """The probed limits of each timed device, with its machine's label in a merged document."""
 
     @property
     def suite(self) -> Suite:

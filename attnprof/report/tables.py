@@ -45,29 +45,37 @@ class LatencyKey:
     threads: int | None = None
     pass_name: str = "inference"
     mode: str = "eager"
+    machine: str | None = None
+    """The machine's label in a document merged from several (``A``, ``B``, ...): the column
+    groups of a merged report are per machine and device."""
 
     @property
     def _extra(self) -> list[str]:
         return qualifiers(self.pass_name, self.mode)
 
     @property
+    def _machine(self) -> list[str]:
+        return [self.machine] if self.machine else []
+
+    @property
     def column(self) -> str:
         """Column prefix in the CSV: ``cpu_b1`` (``cpu_t4_b1`` when threads differ,
         ``cpu_b2_train_compile`` for a compiled training step)."""
         threads = "" if self.threads is None else f"_t{self.threads}"
-        return "_".join([f"{self.device}{threads}_b{self.batch}", *self._extra])
+        return "_".join([*self._machine, f"{self.device}{threads}_b{self.batch}", *self._extra])
 
     @property
     def label(self) -> str:
         """Human label: ``cpu b1`` (``cpu 4 threads b1``, ``cpu b2 train compile``)."""
         threads = "" if self.threads is None else f" {self.threads} threads"
-        return " ".join([f"{self.device}{threads} b{self.batch}", *self._extra])
+        return " ".join([*self._machine, f"{self.device}{threads} b{self.batch}", *self._extra])
 
     @property
     def phrase(self) -> str:
         """In a sentence: ``cpu at batch 1`` (``cpu at batch 2, train, compile``)."""
         threads = "" if self.threads is None else f" with {self.threads} threads"
-        return ", ".join([f"{self.device}{threads} at batch {self.batch}", *self._extra])
+        where = [f"machine {self.machine}"] if self.machine else []
+        return ", ".join([*where, f"{self.device}{threads} at batch {self.batch}", *self._extra])
 
     @property
     def train(self) -> bool:
@@ -132,32 +140,33 @@ def convention_summary(doc: ResultsDocument, convention: str) -> str:
 
 
 def latency_keys(doc: ResultsDocument) -> list[LatencyKey]:
-    """Every timing condition found in the cells, ordered by device, batch size, pass (the
-    forward first) and mode (eager first).
+    """Every timing condition found in the cells, ordered by machine (in a merged document),
+    device, batch size, pass (the forward first) and mode (eager first).
 
     Threads become part of the key only when one condition was timed with more than one
     thread count in this file.
     """
-    found: dict[tuple[str, int, str, str], set] = {}
+    found: dict[tuple[str | None, str, int, str, str], set] = {}
     for cell in ok_cells(doc):
         for e in cell.latency:
-            threads = found.setdefault(e.condition, set())
+            threads = found.setdefault((e.machine, *e.condition), set())
             if e.ok and e.threads is not None:
                 threads.add(e.threads)  # a failed timing may not record its threads
     keys = []
-    for (device, batch, pass_name, mode), thread_set in found.items():
+    for (machine, device, batch, pass_name, mode), thread_set in found.items():
         if len(thread_set) > 1:
-            keys += [LatencyKey(device, batch, t, pass_name, mode) for t in thread_set]
+            keys += [LatencyKey(device, batch, t, pass_name, mode, machine) for t in thread_set]
         else:
-            keys.append(LatencyKey(device, batch, None, pass_name, mode))
-    return sorted(keys, key=lambda k: (k.device != "cpu", k.device, k.batch,
+            keys.append(LatencyKey(device, batch, None, pass_name, mode, machine))
+    return sorted(keys, key=lambda k: (k.machine or "", k.device != "cpu", k.device, k.batch,
                                        k.pass_name != "inference", k.mode != "eager",
                                        k.threads or 0))
 
 
 def latency_entry(cell: Cell, key: LatencyKey) -> LatencyEntry | None:
     for entry in cell.latency:
-        if entry.condition == (key.device, key.batch, key.pass_name, key.mode) and (
+        if entry.machine == key.machine \
+                and entry.condition == (key.device, key.batch, key.pass_name, key.mode) and (
             key.threads is None or entry.threads in (key.threads, None)
         ):
             return entry
@@ -342,7 +351,7 @@ def _ratio(numerator: float | None, denominator: float | None) -> float | None:
 
 def _latency_errors(cell: Cell) -> str:
     return "; ".join(
-        f"latency {LatencyKey(e.device, e.batch, None, e.pass_name, e.mode).label}: "
+        f"latency {LatencyKey(e.device, e.batch, None, e.pass_name, e.mode, e.machine).label}: "
         f"{e.failure.error}" for e in cell.latency if not e.ok
     )
 

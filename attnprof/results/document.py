@@ -21,7 +21,7 @@ from attnprof.records_json import JsonRecord, decode, encode
 from attnprof.results.counts import ProfileRecord
 from attnprof.suite.config import BASELINE, Suite
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 SCHEMA = f"attnprof-results/{SCHEMA_VERSION}"
 """The ``schema`` tag of the documents this attnprof writes."""
 
@@ -113,6 +113,9 @@ class LatencyEntry:
     failure: Failure | None = None
     pass_name: str = "inference"
     mode: str = "eager"
+    machine: str | None = None
+    """The label of the machine it was timed on, in a document merged from several machines
+    (:attr:`ResultsDocument.machines`); ``None``: the document's own provenance."""
     details: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -132,7 +135,8 @@ class LatencyEntry:
 
     def to_dict(self) -> dict[str, Any]:
         head: dict[str, Any] = {"device": self.device, "batch": self.batch,
-                                "pass_name": self.pass_name, "mode": self.mode}
+                                "pass_name": self.pass_name, "mode": self.mode,
+                                **({"machine": self.machine} if self.machine else {})}
         if self.failure is not None:
             return {
                 **head,
@@ -154,7 +158,7 @@ class LatencyEntry:
             failure = Failure(str(data["error"]), data.get("traceback"))
             return cls(data["device"], data["batch"], data.get("threads"), failure=failure,
                        pass_name=data.get("pass_name", "inference"),
-                       mode=data.get("mode", "eager"))
+                       mode=data.get("mode", "eager"), machine=data.get("machine"))
         known = {f.name for f in fields(cls)} | {"error"}
         typed = {k: v for k, v in data.items() if k in known - {"failure", "details"}}
         return decode(cls, {**typed, "details": {k: v for k, v in data.items() if k not in known}})
@@ -231,6 +235,10 @@ class Cell:
         return decode(cls, {**data, "profile": None, "failure": failure})
 
 
+_WRITTEN_WHEN_KNOWN = ("machine", "suite_source", "variant_sources", "shard")
+"""Provenance fields that files written before them lack: absent, not null, while unknown."""
+
+
 @dataclass(frozen=True)
 class Provenance:
     """Where and with what results were measured. ``None`` means unknown; ``extra`` keeps the
@@ -251,13 +259,25 @@ class Provenance:
     machine_limits: tuple[MachineLimits, ...] = ()
     """The probed memory bandwidth and peak FLOP/s of each timed device (written when
     probed: a run that timed nothing has none)."""
+    machine: dict[str, Any] | None = None
+    """The machine in detail (:func:`attnprof.machine.describe_machine`): the CPU's model,
+    family, ISA extensions and caches, torch's build, the GPU; what ``compare`` and ``merge``
+    tell machines apart by."""
+    suite_source: dict[str, Any] | None = None
+    """The repository and commit of the suite file (a user's suite), ``None`` for a shipped one."""
+    variant_sources: dict[str, str] | None = None
+    """Each variant's source fingerprint: the file of its attention module, hashed."""
+    shard: str | None = None
+    """``"K/N"`` when the run measured the K-th of N shares of the suite (``run --shard``)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         typed = {f.name: getattr(self, f.name) for f in fields(self)
-                 if f.name not in ("extra", "machine_limits")}
+                 if f.name not in ("extra", "machine_limits", *_WRITTEN_WHEN_KNOWN)}
+        known = {name: getattr(self, name) for name in _WRITTEN_WHEN_KNOWN
+                 if getattr(self, name) is not None}
         limits = [m.to_dict() for m in self.machine_limits]
-        return {**typed, **({"machine_limits": limits} if limits else {}), **self.extra}
+        return {**typed, **({"machine_limits": limits} if limits else {}), **known, **self.extra}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Provenance:
@@ -271,18 +291,55 @@ class Provenance:
 
 
 @dataclass(frozen=True)
+class MachineRun(JsonRecord):
+    """One machine of a document merged from several (``attnprof merge``): the label its
+    timings carry (``A``, ``B``, ...), its provenance, and the files it came from."""
+
+    label: str
+    provenance: Provenance
+    sources: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """``AMD EPYC 7B13 (2 CPUs), NVIDIA H100, torch 2.13.0+cpu, 2 threads``."""
+        prov = self.provenance
+        parts = [f"{prov.cpu or 'unknown CPU'}"
+                 + (f" ({prov.cpu_count} CPUs)" if prov.cpu_count else "")]
+        gpu = prov.gpu.get("name") if isinstance(prov.gpu, dict) else None
+        parts += [gpu] if gpu else []
+        parts += [f"torch {prov.torch}"] if prov.torch else []
+        parts += [f"{prov.threads} threads"] if prov.threads else []
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True)
 class ResultsDocument:
-    """A whole ``results.json``: the suite as run, where it ran, and one :class:`Cell` each."""
+    """A whole ``results.json``: the suite as run, where it ran, and one :class:`Cell` each.
+
+    A document merged from several machines (``attnprof merge``) lists them in ``machines``,
+    and each timing names its machine's label; ``provenance`` is then the first machine's.
+    Shards of one machine merge into a document like an unsharded run's, ``machines`` empty.
+    """
 
     suite: Suite
     cells: tuple[Cell, ...]
     provenance: Provenance | None = None
     resumed_from: Provenance | None = None
     """The provenance of the earlier run a resumed run kept cells from."""
+    machines: tuple[MachineRun, ...] = ()
+    merged_from: tuple[str, ...] = ()
+    """The files ``attnprof merge`` joined into this one (with their shards), in order."""
+
+    def machine(self, label: str | None) -> Provenance | None:
+        """The provenance of the machine a timing names (``None``: the document's own)."""
+        if label is None:
+            return self.provenance
+        return next((m.provenance for m in self.machines if m.label == label), None)
 
     def to_dict(self) -> dict[str, Any]:
-        data = encode(self, ("suite", "provenance", "cells", "resumed_from"))
-        return {"schema": SCHEMA, **{key: data[key] for key in data if data[key] is not None}}
+        data = encode(self, ("suite", "provenance", "cells", "resumed_from", "machines",
+                             "merged_from"))
+        return {"schema": SCHEMA, **{key: data[key] for key in data
+                                     if data[key] is not None and data[key] != []}}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ResultsDocument:

@@ -21,6 +21,10 @@ says exactly what its run measured.
   flag, and the suite's latency table ``passes = ["inference"]`` and ``modes`` from its
   ``compile`` setting.
 
+- ``5`` -> ``6``: version 6 can hold the timings of several machines (``attnprof merge``),
+  each naming its machine; a version-5 file is one machine's, which version 6 writes the same
+  way, so nothing changes but the tag.
+
 A file of a newer version than this attnprof knows is refused with a message saying so: a
 reader must not guess at fields it has never seen renamed.
 """
@@ -91,8 +95,12 @@ def _v4_to_v5(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _v5_to_v6(data: dict[str, Any]) -> dict[str, Any]:
+    return data  # one machine's file: written the same way in version 6
+
+
 STEPS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
-    1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5,
+    1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5, 5: _v5_to_v6,
 }
 """``STEPS[n]`` turns a version-``n`` document into version ``n + 1``."""
 

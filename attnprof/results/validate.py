@@ -116,6 +116,11 @@ def _problem(error) -> str:
 
 
 def _check_consistency(data: dict, source: str) -> None:
+    labels: set[str] = set()
+    for index, machine in enumerate(data.get("machines") or ()):
+        if machine["label"] in labels:
+            raise _corrupt(source, f"machines[{index}]", f"a second machine {machine['label']!r}")
+        labels.add(machine["label"])
     ids: set[str] = set()
     keys: dict[tuple[str, str, str], str] = {}
     units: dict[str, tuple[str, str]] = {}
@@ -137,11 +142,17 @@ def _check_consistency(data: dict, source: str) -> None:
                 raise _corrupt(source, at, f"{count['unit']!r} here but {first[0]!r} in {first[1]}")
         timed: set[tuple[str, int, Any, Any, Any]] = set()
         for j, entry in enumerate(cell.get("latency") or ()):
-            condition = (entry["device"], entry["batch"], entry.get("threads"),
-                         entry.get("pass_name"), entry.get("mode"))
+            condition = (entry.get("machine"), entry["device"], entry["batch"],
+                         entry.get("threads"), entry.get("pass_name"), entry.get("mode"))
             if condition in timed:
                 raise _corrupt(
                     source, f"{where}.latency[{j}]",
-                    "a second timing for this device, batch, pass and mode",
+                    "a second timing for this machine, device, batch, pass and mode",
                 )
             timed.add(condition)
+            if entry.get("machine") is not None and entry["machine"] not in labels:
+                raise _corrupt(
+                    source, f"{where}.latency[{j}].machine",
+                    f"names machine {entry['machine']!r}, which the file's machines do not list "
+                    f"({choices(map(repr, sorted(labels))) if labels else 'none'})",
+                )

@@ -39,6 +39,7 @@ from attnprof.passes import qualifiers
 from attnprof.results import Cell, Failure, LatencyEntry, PairedRatio, ResultsDocument
 from attnprof.suite import provenance
 from attnprof.suite.config import BASELINE, DEVICES, Setting, Suite, Variant
+from attnprof.suite.shard import Shard
 
 ProgressCallback = Callable[["Step"], None]
 
@@ -149,6 +150,7 @@ class SuiteRunner:
         skip_latency: bool = False,
         resume: bool = False,
         progress: ProgressCallback | None = None,
+        shard: Shard | None = None,
     ):
         if device is not None:
             check_device(device)
@@ -163,34 +165,38 @@ class SuiteRunner:
         self.out_dir = ensure_writable_dir(Path(out_dir))
         self.results_path = self.out_dir / "results.json"
         self.skip_latency = skip_latency or not suite.latency.enabled
+        self.shard = shard
         self.progress = progress or (lambda step: None)
         self.cells: dict[str, Cell] = {}
         self.previous_provenance: results.Provenance | None = None
         self.previous_declared: dict[str, dict] = {}
         if resume:
             self._load_previous()
-        self.provenance = provenance.collect()
+        self.provenance = replace(provenance.collect(),
+                                  shard=None if shard is None else str(shard))
 
     # -- planning -------------------------------------------------------------------------
 
     def plan_cells(self) -> list[tuple[str, Variant, Setting]]:
-        return [
-            (name, variant, setting)
-            for name, _, settings in self.suite.networks()
-            for setting in settings
-            for variant in self.suite.variants
-            if variant.applies_to(name)
-        ]
+        """The cells this run counts: the whole suite, or this shard's share of it."""
+        planned = planned_cells(self.suite)
+        if self.shard is None:
+            return planned
+        return self.shard.select([(name, setting.label, variant.name == BASELINE,
+                                   (name, variant, setting))
+                                  for name, variant, setting in planned])
 
     def plan_latency(self) -> list[tuple[str, Setting, Condition]]:
         if self.skip_latency:
             return []
         latency = self.suite.latency
         heads = latency.heads
+        counted = {(name, setting.label) for name, _, setting in self.plan_cells()}
         return [
             (name, setting, Condition(device, batch, pass_name, mode))
             for name, _, settings in self.suite.networks()
             for setting in settings
+            if (name, setting.label) in counted
             if not heads or setting.head in heads or setting.head == USER_HEAD
             for device in latency.devices
             for batch in latency.batch_sizes
@@ -406,7 +412,7 @@ class SuiteRunner:
         )
 
     def document(self) -> ResultsDocument:
-        order = {cell_id(b, v.name, s): i for i, (b, v, s) in enumerate(self.plan_cells())}
+        order = {cell_id(b, v.name, s): i for i, (b, v, s) in enumerate(planned_cells(self.suite))}
         cells = sorted(self.cells.values(), key=lambda c: order.get(c.id, len(order)))
         return ResultsDocument(self.suite, tuple(cells), self.provenance, self.previous_provenance)
 
@@ -432,9 +438,30 @@ class SuiteRunner:
                 f"--resume: {self.results_path} holds suite {previous.suite.name!r}, not "
                 f"{self.suite.name!r}; use another --out folder or run without --resume"
             )
+        shard = None if self.shard is None else str(self.shard)
+        previous_shard = previous.provenance.shard if previous.provenance else None
+        if previous_shard != shard:
+            def said(value):
+                return f"--shard {value}" if value else "the whole suite"
+            raise AttnprofError(
+                f"--resume: {self.results_path} holds {said(previous_shard)}, not {said(shard)}; "
+                "resume with the same --shard, or use another --out folder"
+            )
         self.previous_provenance = previous.provenance
         self.previous_declared = {c.name: c.data for c in previous.suite.declared}
         self.cells = {cell.id: cell for cell in previous.cells}
+
+
+def planned_cells(suite: Suite) -> list[tuple[str, Variant, Setting]]:
+    """Every cell of ``suite`` as ``(network, variant, setting)``, in suite order: network, then
+    setting, then variant (the order of ``results.json`` and of the shards' shares)."""
+    return [
+        (name, variant, setting)
+        for name, _, settings in suite.networks()
+        for setting in settings
+        for variant in suite.variants
+        if variant.applies_to(name)
+    ]
 
 
 def _has_entry(cell: Cell, condition: Condition) -> bool:
