@@ -1,29 +1,20 @@
 """Benchmark settings shared by the files in this folder.
 
-Saved benchmark JSON carries what ``attnprof compare`` needs to notice that two files come from
-different machines or set-ups: pytest-benchmark records the CPU and Python; this adds the torch
-and attnprof versions, the GPU (if any) and the thread count the benchmarks ran with.
+The machine description saved with the benchmark JSON (torch and attnprof versions, threads,
+GPU, the CPU in detail) comes from attnprof's pytest plugin (:mod:`attnprof.bench.plugin`),
+which pytest loads wherever attnprof is installed: the same for these benchmarks as for a
+user's.
 """
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import torch
 
-import attnprof
+from attnprof.bench import plugin
 
-BENCH_THREADS = int(os.environ.get("ATTNPROF_BENCH_THREADS", "1"))
-"""Intra-op threads for the module benchmarks: 1 by default, the steadiest choice on a shared
-runner (a second thread competes with everything else the runner does)."""
-
-
-def pytest_benchmark_update_machine_info(config, machine_info):
-    machine_info["torch"] = torch.__version__
-    machine_info["attnprof"] = attnprof.__version__
-    machine_info["torch_threads"] = BENCH_THREADS
-    machine_info["gpu"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+BENCH_THREADS = plugin.bench_threads()
+"""Intra-op threads for the module benchmarks (``ATTNPROF_BENCH_THREADS``, default 1)."""
 
 
 @pytest.fixture

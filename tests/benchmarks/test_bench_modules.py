@@ -15,20 +15,12 @@ one is judged as a ratio to a reference timed in the same round:
   the ratio reads "this module costs x of the block it sits in";
 - SK: the conv3x3 + BN + ReLU at width P that it replaces (taken from the same Bottleneck).
 
-**Pairing.** Each benchmark round times the module (``iterations`` calls, pytest-benchmark's
-timer) and then the reference (our timer, in the round's teardown); the reference's per-call
-times go to ``extra_info["reference_s"]``, one per round, so compare forms per-round ratios.
-Three details keep those ratios steady from run to run:
-
-- both halves of a round take about as long (the shorter side is repeated, a power of two
-  times): a preemption or a clock change then has the same chance to hit either half and
-  cancels in the ratio instead of landing on the longer one;
-- each timed half starts warm: one untimed call of the same module first. Otherwise the first
-  call after the other half runs with the other half's data in the caches, and the per-call
-  time depends on how many calls share that cold start (SE at stage 1: 0.066 of the block
-  with 1 call per round, 0.028 with 64), so any run-to-run change in the call count would move
-  the ratio;
-- one thread (``ATTNPROF_BENCH_THREADS``), batch 1, inference mode.
+**Pairing.** Each benchmark round times the module and then the reference, with the design of
+attnprof's pytest plugin (:mod:`attnprof.bench.paired`, the machinery of the ``attnprof_bench``
+fixture users benchmark their own modules with): balanced halves, a warm untimed call before
+each, one thread (``ATTNPROF_BENCH_THREADS``), batch 1, inference mode. The warm call matters:
+without it SE at stage 1 measured 0.066 of the block with 1 call per round and 0.028 with 64,
+so any run-to-run change in the call count would move the ratio.
 
 The references also run as benchmarks of their own (``role`` ``reference``), shown by compare
 for context and never judged.
@@ -42,8 +34,6 @@ of the forward and of the counting. Threads: ``ATTNPROF_BENCH_THREADS`` (default
 
 from __future__ import annotations
 
-import math
-import statistics
 import time
 
 import pytest
@@ -52,6 +42,7 @@ from torch import nn
 
 import attnprof
 from attnprof.attention import attention_names, get_attention_spec
+from attnprof.bench.paired import paired_benchmark
 from attnprof.counting import count
 from attnprof.profiling import profile
 
@@ -59,10 +50,6 @@ pytestmark = [pytest.mark.bench, pytest.mark.usefixtures("bench_threads")]
 
 ROUNDS = 40
 WARMUP_ROUNDS = 5
-MIN_SIDE_S = 0.002
-"""Each half of a round lasts at least this long (the shorter side is repeated to match)."""
-MAX_DOUBLINGS = 8
-"""At most 2**8 = 256 calls per half round."""
 
 STAGES = ((1, 256, 56), (2, 512, 28), (3, 1024, 14), (4, 2048, 7))
 MODULES = [name for name in attention_names() if name != "none"]
@@ -97,29 +84,6 @@ def _counts(build, shape) -> dict:
     }
 
 
-def _per_call(fn, x, calls: int) -> float:
-    start = time.perf_counter()
-    for _ in range(calls):
-        fn(x)
-    return (time.perf_counter() - start) / calls
-
-
-def _balanced_calls(module, reference, x) -> tuple[int, int]:
-    """Calls per round for each side, powers of two, so that both halves take about
-    max(their time, 2 ms). Powers of two keep the count stable between runs of the same code."""
-    for _ in range(3):
-        module(x)
-        reference(x)
-    t_module = statistics.median(_per_call(module, x, 1) for _ in range(7))
-    t_reference = statistics.median(_per_call(reference, x, 1) for _ in range(7))
-    side = max(t_module, t_reference, MIN_SIDE_S)
-    return _power_of_two(side / t_module), _power_of_two(side / t_reference)
-
-
-def _power_of_two(ratio: float) -> int:
-    return 2 ** min(MAX_DOUBLINGS, max(0, round(math.log2(max(ratio, 1.0)))))
-
-
 def _info(benchmark, **info) -> None:
     benchmark.extra_info.update(
         device="cpu", batch=1, threads=torch.get_num_threads(), **info
@@ -143,23 +107,8 @@ def test_module_forward(benchmark, resnet50, name, stage):
           reference=ref_id, stage=stage, **_counts(build, x.shape))
 
     with torch.inference_mode():
-        if benchmark.disabled:
-            out = benchmark(module, x)
-        else:
-            module_calls, reference_calls = _balanced_calls(module, reference, x)
-            reference_s: list[float] = []
-
-            def time_reference(*_args):
-                reference(x)  # warm: untimed
-                reference_s.append(_per_call(reference, x, reference_calls))
-                module(x)  # warm the module for the next round's timed calls
-
-            out = benchmark.pedantic(module, args=(x,), rounds=ROUNDS, iterations=module_calls,
-                                     warmup_rounds=WARMUP_ROUNDS, teardown=time_reference)
-            # pytest-benchmark calls the teardown after every warm-up round, every round and,
-            # when iterations > 1, one extra call: keep the ROUNDS in between, in order.
-            benchmark.extra_info["reference_s"] = reference_s[WARMUP_ROUNDS:WARMUP_ROUNDS + ROUNDS]
-            benchmark.extra_info["calls_per_round"] = [module_calls, reference_calls]
+        out = paired_benchmark(benchmark, module, reference, x, rounds=ROUNDS,
+                               warmup_rounds=WARMUP_ROUNDS)
     assert out.shape == x.shape
 
 

@@ -1,0 +1,1 @@
+"""Benchmarking the user's own modules with pytest-benchmark."""
