@@ -103,7 +103,9 @@ def test_the_fixture_stores_what_compare_reads(runs):
     assert len(info["reference_s"]) == len(bench["stats"]["data"]) == 40
     assert data["machine_info"]["torch_threads"] == 1
     cell = load_pooled(str(runs["base"])).by_id()["stack|32x28x28"]
-    assert {(c.name, c.value) for c in cell.counts} >= {("paper", info["macs"])}
+    assert {(c.name, c.value, c.unit) for c in cell.counts} == {
+        ("params", info["params"], "params"), ("paper", 10 * per_pass, "MAC"),
+        ("full", info["counts"]["full"]["value"], "FLOP")}  # every convention is compared
     assert cell.timings[0].basis.startswith("ratio to conv3x3-bn-relu")
 
 

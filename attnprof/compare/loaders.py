@@ -402,7 +402,13 @@ def _read_pytest_benchmark(data: dict, name: str) -> ResultSet:
 def _benchmark_counts(extra: dict) -> tuple[Count, ...]:
     counts = [Count("params", key, int(extra[key]), "params")
               for key in ("params", "attention_params") if extra.get(key) is not None]
-    if extra.get("macs") is not None:
+    per_convention = extra.get("counts")
+    if isinstance(per_convention, dict) and per_convention:
+        # attnprof's plugin: {"paper": {"value": ..., "unit": "MAC"}, "full": {...}}
+        counts += [Count("macs", str(name), int(c["value"]), str(c.get("unit") or "MAC"))
+                   for name, c in per_convention.items()
+                   if isinstance(c, dict) and isinstance(c.get("value"), (int, float))]
+    elif extra.get("macs") is not None:
         convention = extra.get("macs_convention") or "macs"
         counts.append(Count("macs", str(convention), int(extra["macs"]), "MAC"))
     elif extra.get("convention") is not None and isinstance(extra.get("value"), (int, float)):
