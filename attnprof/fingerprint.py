@@ -74,3 +74,10 @@ def fingerprint(
     }
     text = json.dumps(content, sort_keys=True, default=repr)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def variant_source_fingerprint(attention: str) -> str:
+    """The first 16 hex digits of a SHA-256 over the source file of ``attention``'s factory: it
+    changes when that file is edited, whichever cell it is measured in."""
+    text = _source(get_attention_spec(attention).factory)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]

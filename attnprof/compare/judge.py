@@ -41,6 +41,7 @@ from attnprof.compare.stats import (
     validate_threshold,
 )
 from attnprof.errors import AttnprofError, choices
+from attnprof.machine.identity import machine_differences
 
 METRICS = ("latency", "macs", "params")
 
@@ -224,18 +225,25 @@ def compare(
 
 
 def _machine_notes(base: ResultSet, new: ResultSet) -> Iterable[str]:
+    """Every difference between the two files' machines: each detail both describe (CPU model,
+    ISA, caches, torch build, GPU), else the summary fields older files have."""
     a, b = base.machine, new.machine
     differs = []
-    if a.cpu and b.cpu and a.cpu != b.cpu:
-        differs.append(f"CPU {a.cpu!r} vs {b.cpu!r}")
-    if (a.gpu or b.gpu) and a.gpu != b.gpu:
-        differs.append(f"GPU {a.gpu or 'none'!r} vs {b.gpu or 'none'!r}")
+    if a.details and b.details:
+        differs = machine_differences(a.details, b.details, ("BASE", "NEW"))
+    else:
+        if a.cpu and b.cpu and a.cpu != b.cpu:
+            differs.append(f"CPU {a.cpu!r} vs {b.cpu!r}")
+        if (a.gpu or b.gpu) and a.gpu != b.gpu:
+            differs.append(f"GPU {a.gpu or 'none'!r} vs {b.gpu or 'none'!r}")
     if differs:
         yield (
             "BASE and NEW were measured on different machines (" + "; ".join(differs) + "): "
             "ratios to the reference carry over better than times, but latency changes may "
             "reflect the machines as much as the code"
         )
+    if a.details and b.details:
+        return  # the torch build and threads are among the details
     if a.torch and b.torch and a.torch != b.torch:
         yield f"different torch versions: {a.torch} (BASE) vs {b.torch} (NEW)"
     if a.threads and b.threads and a.threads != b.threads:

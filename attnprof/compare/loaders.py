@@ -55,6 +55,14 @@ class Machine:
     torch: str | None = None
     python: str | None = None
     threads: int | None = None
+    details_json: str | None = None
+    """The detailed description (:func:`attnprof.machine.describe_machine`) as canonical JSON
+    (hashable), where the file has one: results' ``provenance.machine``, or the pytest plugin's
+    ``machine_info["attnprof_machine"]``."""
+
+    @property
+    def details(self) -> dict[str, Any] | None:
+        return json.loads(self.details_json) if self.details_json else None
 
     def describe(self) -> str:
         parts = [self.cpu or "unknown CPU"]
@@ -299,7 +307,8 @@ def _read_attnprof(doc: results.ResultsDocument, name: str) -> ResultSet:
     prov = doc.provenance or results.Provenance()
     gpu = prov.gpu.get("name") if isinstance(prov.gpu, dict) else prov.gpu
     machine = Machine(cpu=prov.cpu or None, gpu=gpu or None, torch=prov.torch or None,
-                      python=prov.python or None, threads=prov.threads)
+                      python=prov.python or None, threads=prov.threads,
+                      details_json=_canonical(prov.machine))
     return ResultSet(
         path=name,
         kind=ATTNPROF_RESULTS,
@@ -385,6 +394,7 @@ def _read_pytest_benchmark(data: dict, name: str) -> ResultSet:
         torch=_str_or_none(machine_info.get("torch")),
         python=_str_or_none(machine_info.get("python_version")),
         threads=threads if isinstance(threads, int) and not isinstance(threads, bool) else None,
+        details_json=_canonical(machine_info.get("attnprof_machine")),
     )
     version = data.get("version")
     return ResultSet(
@@ -449,6 +459,10 @@ def _benchmark_timing(name: str, entries: list, aliases: dict[str, int], index: 
         values = tuple(t / ref_median for t in data_s)
         return Timing(key, values, f"ratio to {reference} (median)", median_ms, threads)
     return Timing(key, tuple(t * 1e3 for t in data_s), ABSOLUTE, median_ms, threads)
+
+
+def _canonical(details: Any) -> str | None:
+    return json.dumps(details, sort_keys=True) if isinstance(details, dict) and details else None
 
 
 def _str_or_none(value: Any) -> str | None:

@@ -5,11 +5,14 @@
   :class:`MachineLimits` record;
 - :func:`roofline`: the least time ``F`` FLOPs and ``B`` bytes can take under those limits,
   which limit binds, and how close a measured time came (:class:`Roofline`);
-- :func:`bytes_time_s`: the time extra bytes alone cost at the measured bandwidth.
+- :func:`bytes_time_s`: the time extra bytes alone cost at the measured bandwidth;
+- :func:`describe_machine`: the machine in detail (CPU model, ISA, caches; torch's build; the
+  GPU) and :func:`machine_differences` between two such descriptions.
 
 Caveats (what the two figures mean, why the sizes) are in :mod:`attnprof.machine.probe`.
 """
 
+from attnprof.machine.identity import describe_machine, machine_differences
 from attnprof.machine.probe import (
     MachineLimits,
     Roofline,
@@ -23,7 +26,9 @@ __all__ = [
     "MachineLimits",
     "Roofline",
     "bytes_time_s",
+    "describe_machine",
     "last_level_cache_bytes",
+    "machine_differences",
     "probe_machine",
     "roofline",
 ]

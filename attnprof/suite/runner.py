@@ -172,7 +172,9 @@ class SuiteRunner:
         self.previous_declared: dict[str, dict] = {}
         if resume:
             self._load_previous()
-        self.provenance = replace(provenance.collect(),
+        timed = () if self.skip_latency else suite.latency.devices
+        device = next((d for d in timed if d != "cpu"), "cpu")
+        self.provenance = replace(provenance.collect(suite, device),
                                   shard=None if shard is None else str(shard))
 
     # -- planning -------------------------------------------------------------------------
