@@ -5,10 +5,7 @@ Reads attnprof results (``attnprof run``) or pytest-benchmark JSON, whichever ea
 
 from __future__ import annotations
 
-import sys
-
-from rich.console import Console
-
+from attnprof.cli.console import console
 from attnprof.cli.exit_codes import EXIT_FAILURE, EXIT_OK
 from attnprof.compare import (
     DEFAULT_ALPHA,
@@ -72,7 +69,5 @@ def _run(args) -> int:
     if args.json:
         print(to_json(comparison))
     else:
-        console = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 160,
-                          highlight=False)
-        render(comparison, console)
+        render(comparison, console())
     return EXIT_FAILURE if comparison.failed else EXIT_OK

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from rich.console import Console
 from rich.table import Table
 
 from attnprof.attention.registry import attention_names, get_attention_spec
 from attnprof.backbones import BACKBONES, HEADS
+from attnprof.cli.console import console as make_console
 from attnprof.cli.exit_codes import EXIT_OK
 from attnprof.counting.conventions import CONVENTIONS
 from attnprof.suite.config import available_suites, load_suite
@@ -20,7 +20,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    console = Console()
+    console = make_console()
     suites = Table(title="Suites (attnprof run --suite NAME)")
     suites.add_column("suite")
     suites.add_column("backbones")

@@ -182,11 +182,10 @@ def _run(args) -> int:
     if args.json:
         print(json.dumps(record.to_dict(), indent=2))
         return EXIT_OK
-    from rich.console import Console
-
+    from attnprof.cli.console import console as make_console
     from attnprof.counting.render import render_profile
 
-    console = Console(file=sys.stdout)
+    console = make_console()
     console.print(render_profile(record))
     if breakdown:
         from attnprof.counting.render import breakdown_tables

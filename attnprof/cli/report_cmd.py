@@ -68,12 +68,16 @@ def _run(args) -> int:
         text = render_csv(report) if formats == ("csv",) else render_markdown(report)
         sys.stdout.write(text)
         return EXIT_OK
+    reason = plot_skip_reason(report)
+    if "png" in formats and reason:  # asked for by name: refused before anything is written
+        raise AttnprofError(
+            f"--format png cannot be written for {path}: {reason.removeprefix('Plot skipped: ')}"
+            " Ask for md or csv, or time the suite (attnprof run without --skip-latency)."
+        )
     formats = formats or FORMATS
     written = write_reports(report, args.out or path.parent, formats)
     for item in written:
         print(item)
-    if "png" in formats:
-        reason = plot_skip_reason(report)
-        if reason:
-            print(f"attnprof: note: {reason}", file=sys.stderr)
+    if "png" in formats and reason:
+        print(f"attnprof: note: {reason}", file=sys.stderr)
     return EXIT_OK

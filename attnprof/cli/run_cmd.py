@@ -16,6 +16,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from attnprof.cli.console import console as make_console
 from attnprof.cli.exit_codes import EXIT_FAILURE, EXIT_OK
 from attnprof.report.model import Report
 from attnprof.suite.config import DEVICES, load_suite
@@ -70,7 +71,7 @@ def run(args) -> int:
     suite = with_replication(suite, args.processes, args.rounds)
     shard = Shard.parse(args.shard) if args.shard is not None else None
     out_dir = args.out or Path("results") / suite.name
-    console = Console(stderr=True)
+    console = make_console(stderr=True)
     with _ProgressDisplay(console, quiet=args.quiet) as display:
         runner = SuiteRunner(
             suite,
@@ -94,7 +95,7 @@ def run(args) -> int:
 
     report = build_report(runner.document())
     summary.reports = write_reports(report, out_dir)
-    _print_summary(Console(), report, summary)
+    _print_summary(make_console(), report, summary)
     reason = plot_skip_reason(report)
     if reason:
         print(f"attnprof: note: {reason}", file=sys.stderr)
