@@ -14,6 +14,9 @@
   time says more about the machine than about the code.
 - A cell that ran in BASE and fails in NEW is a regression; cells present on one side only are
   listed in the notes.
+- Every difference between the two files' machines and software (CPU model, ISA extensions,
+  caches, torch's build, GPU, Python, OS) is listed in ``machine_differences``, with one note;
+  they never fail the comparison. Identical machines give neither.
 
 Cells match by id; latency entries by their key (device and batch).
 """
@@ -41,7 +44,6 @@ from attnprof.compare.stats import (
     validate_threshold,
 )
 from attnprof.errors import AttnprofError, choices
-from attnprof.machine.identity import machine_differences
 
 METRICS = ("latency", "macs", "params")
 
@@ -106,6 +108,11 @@ class Comparison:
     metrics: tuple[str, ...]
     changes: tuple[Change, ...]
     notes: tuple[str, ...] = field(default=())
+    machine_differences: tuple[str, ...] = field(default=())
+    """Every difference between the two files' machines and software, one line each
+    (``cpu.model: AMD EPYC vs Intel Xeon``, ``torch_build.onednn: 3.5.3 vs 3.12.0``); empty
+    when they describe the same machine. See :meth:`attnprof.compare.loaders.Machine.
+    differences`."""
 
     @property
     def flagged(self) -> tuple[Change, ...]:
@@ -182,8 +189,9 @@ def compare(
                     "--benchmark-json always includes them), or pass --metric params,macs"
                 )
 
+    machines = tuple(base.machine.differences(new.machine, ("BASE", "NEW")))
     notes = [*base.notes, *(n for n in new.notes if n not in base.notes),
-             *_machine_notes(base, new)]
+             *_machine_notes(base, new, machines)]
     base_cells, new_cells = base.by_id(), new.by_id()
     only_base = [cid for cid in base_cells if cid not in new_cells]
     only_new = [cid for cid in new_cells if cid not in base_cells]
@@ -221,33 +229,24 @@ def compare(
             f"{consequence}"
         )
     return Comparison(Source.of(base), Source.of(new), threshold, alpha, metrics,
-                      tuple(changes), tuple(notes))
+                      tuple(changes), tuple(notes), machines)
 
 
-def _machine_notes(base: ResultSet, new: ResultSet) -> Iterable[str]:
-    """Every difference between the two files' machines: each detail both describe (CPU model,
-    ISA, caches, torch build, GPU), else the summary fields older files have."""
-    a, b = base.machine, new.machine
-    differs = []
-    if a.details and b.details:
-        differs = machine_differences(a.details, b.details, ("BASE", "NEW"))
-    else:
-        if a.cpu and b.cpu and a.cpu != b.cpu:
-            differs.append(f"CPU {a.cpu!r} vs {b.cpu!r}")
-        if (a.gpu or b.gpu) and a.gpu != b.gpu:
-            differs.append(f"GPU {a.gpu or 'none'!r} vs {b.gpu or 'none'!r}")
-    if differs:
+def _machine_notes(base: ResultSet, new: ResultSet, differences: Sequence[str]
+                   ) -> Iterable[str]:
+    """One note when the machines differ (the differences themselves are listed apart, in
+    :attr:`Comparison.machine_differences`), one when the timings used different thread
+    counts (a setting of the run, which a machine's description does not hold)."""
+    if differences:
         yield (
-            "BASE and NEW were measured on different machines (" + "; ".join(differs) + "): "
-            "ratios to the reference carry over better than times, but latency changes may "
-            "reflect the machines as much as the code"
+            f"BASE and NEW were measured on different machines or software "
+            f"({len(differences)} difference{'s' if len(differences) > 1 else ''}, listed under "
+            "machine differences): ratios to the reference carry over better than times, but "
+            "latency changes may reflect the machines as much as the code"
         )
-    if a.details and b.details:
-        return  # the torch build and threads are among the details
-    if a.torch and b.torch and a.torch != b.torch:
-        yield f"different torch versions: {a.torch} (BASE) vs {b.torch} (NEW)"
-    if a.threads and b.threads and a.threads != b.threads:
-        yield f"different thread counts: {a.threads} (BASE) vs {b.threads} (NEW)"
+    a, b = base.machine.threads, new.machine.threads
+    if a and b and a != b:
+        yield f"different thread counts: {a} (BASE) vs {b} (NEW)"
 
 
 def _status_change(before: Cell, after: Cell) -> Change | None:

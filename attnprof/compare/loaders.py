@@ -26,6 +26,7 @@ from typing import Any
 from attnprof import results
 from attnprof.compare.stats import median
 from attnprof.errors import AttnprofError
+from attnprof.machine.identity import machine_differences
 from attnprof.results.validate import first_problem
 
 ATTNPROF_RESULTS = "attnprof results"
@@ -48,7 +49,24 @@ _EXPECTED = (
 
 @dataclass(frozen=True)
 class Machine:
-    """Where a result set was measured, as far as the file says."""
+    """Where a result set was measured, as far as the file says.
+
+    Three descriptions, each canonical JSON (so that a machine is hashable) under the names the
+    file uses, so a difference says where to look:
+
+    - ``details_json``: the detailed description (:func:`attnprof.machine.describe_machine`)
+      where the file has one: results' ``provenance.machine``, or ``machine_info
+      ["attnprof_machine"]``, which attnprof's pytest plugin writes;
+    - ``summary_json``: what the file says of the same things in less detail, compared only
+      when a side has no detailed description (older results, other tools' benchmark files):
+      results' ``provenance`` CPU, CPU count, GPU and torch version; pytest-benchmark's
+      ``machine_info`` (py-cpuinfo's record of the CPU, without its clock readings; the
+      architecture, torch and GPU where attnprof's plugin wrote them);
+    - ``software_json``: what no description covers, always compared: the Python version and
+      the operating system.
+
+    Fields a file leaves unknown (``None``) are not compared: not knowing is not a difference.
+    """
 
     cpu: str | None = None
     gpu: str | None = None
@@ -56,9 +74,8 @@ class Machine:
     python: str | None = None
     threads: int | None = None
     details_json: str | None = None
-    """The detailed description (:func:`attnprof.machine.describe_machine`) as canonical JSON
-    (hashable), where the file has one: results' ``provenance.machine``, or the pytest plugin's
-    ``machine_info["attnprof_machine"]``."""
+    summary_json: str | None = None
+    software_json: str | None = None
 
     @property
     def details(self) -> dict[str, Any] | None:
@@ -73,6 +90,37 @@ class Machine:
         if self.threads:
             parts.append(f"{self.threads} thread{'s' if self.threads > 1 else ''}")
         return ", ".join(parts)
+
+    def differences(self, other: Machine, names: tuple[str, str] = ("BASE", "NEW")) -> list[str]:
+        """Every difference between this machine and ``other``, one line each
+        (:func:`attnprof.machine.machine_differences`): the detailed descriptions when both
+        have one, else the summaries; then the software."""
+        if self.details_json and other.details_json:
+            lines = machine_differences(self.details, other.details, names)
+        else:
+            lines = machine_differences(*_known(self.summary_json, other.summary_json), names)
+        return lines + machine_differences(*_known(self.software_json, other.software_json),
+                                           names)
+
+
+def _known(a_json: str | None, b_json: str | None) -> tuple[dict, dict]:
+    """The two descriptions with every key either leaves unknown dropped from both."""
+    a = json.loads(a_json) if a_json else {}
+    b = json.loads(b_json) if b_json else {}
+
+    def keep(x: dict, y: dict) -> tuple[dict, dict]:
+        left, right = {}, {}
+        for key in x.keys() & y.keys():
+            u, v = x[key], y[key]
+            if u is None or v is None:
+                continue
+            if isinstance(u, dict) and isinstance(v, dict):
+                left[key], right[key] = keep(u, v)
+            else:
+                left[key], right[key] = u, v
+        return left, right
+
+    return keep(a, b)
 
 
 @dataclass(frozen=True)
@@ -204,8 +252,12 @@ def merge_results(sets: Sequence[ResultSet]) -> ResultSet:
         for cell in result_set.cells:
             cells.setdefault(cell.id, []).append(cell)
     merged = tuple(_merge_cell(same, sets) for same in cells.values())
-    machines = {s.machine for s in sets}
-    notes = [f"the pooled files {label} come from different machines"] if len(machines) > 1 else []
+    notes = []
+    for other in sets[1:]:
+        differs = first.machine.differences(other.machine, (first.path, other.path))
+        if differs:
+            notes.append(f"the pooled files {first.path} and {other.path} come from different "
+                         f"machines: {'; '.join(differs)}")
     return ResultSet(
         path=label,
         kind=first.kind,
@@ -306,9 +358,17 @@ def _read_attnprof(doc: results.ResultsDocument, name: str) -> ResultSet:
     """A validated results document in the form ``compare`` judges."""
     prov = doc.provenance or results.Provenance()
     gpu = prov.gpu.get("name") if isinstance(prov.gpu, dict) else prov.gpu
-    machine = Machine(cpu=prov.cpu or None, gpu=gpu or None, torch=prov.torch or None,
-                      python=prov.python or None, threads=prov.threads,
-                      details_json=_canonical(prov.machine))
+    machine = Machine(
+        cpu=prov.cpu or None, gpu=gpu or None, torch=prov.torch or None,
+        python=prov.python or None, threads=prov.threads,
+        details_json=_canonical(prov.machine),
+        summary_json=_canonical({"provenance": {
+            "cpu": prov.cpu or None, "cpu_count": prov.cpu_count,
+            "gpu": gpu or "none",  # results record no GPU as null: there was none
+            "torch": prov.torch or None}}),
+        software_json=_canonical({"provenance": {"python": prov.python or None,
+                                                 "platform": prov.platform or None}}),
+    )
     return ResultSet(
         path=name,
         kind=ATTNPROF_RESULTS,
@@ -395,6 +455,12 @@ def _read_pytest_benchmark(data: dict, name: str) -> ResultSet:
         python=_str_or_none(machine_info.get("python_version")),
         threads=threads if isinstance(threads, int) and not isinstance(threads, bool) else None,
         details_json=_canonical(machine_info.get("attnprof_machine")),
+        summary_json=_canonical({"machine_info": {
+            **_picked(machine_info, _BENCHMARK_SUMMARY),
+            # attnprof's plugin writes null for no GPU; other files leave the key out (unknown)
+            **({"gpu": machine_info["gpu"] or "none"} if "gpu" in machine_info else {}),
+            "cpu": _picked(cpu_info, _CPUINFO_KEYS)}}),
+        software_json=_canonical({"machine_info": _picked(machine_info, _BENCHMARK_SOFTWARE)}),
     )
     version = data.get("version")
     return ResultSet(
@@ -459,6 +525,20 @@ def _benchmark_timing(name: str, entries: list, aliases: dict[str, int], index: 
         values = tuple(t / ref_median for t in data_s)
         return Timing(key, values, f"ratio to {reference} (median)", median_ms, threads)
     return Timing(key, tuple(t * 1e3 for t in data_s), ABSOLUTE, median_ms, threads)
+
+
+_CPUINFO_KEYS = (
+    "brand_raw", "vendor_id_raw", "arch", "bits", "count", "family", "model", "stepping", "flags",
+    "l1_data_cache_size", "l1_instruction_cache_size", "l2_cache_size", "l3_cache_size",
+)
+"""What pytest-benchmark's ``machine_info.cpu`` (py-cpuinfo's record) says of the CPU that does
+not change while it runs; the clock readings (``hz_actual``...) do, and are not compared."""
+_BENCHMARK_SUMMARY = ("machine", "processor", "torch")
+_BENCHMARK_SOFTWARE = ("python_implementation", "python_version", "system", "release")
+
+
+def _picked(data: dict, keys: Sequence[str]) -> dict[str, Any]:
+    return {key: data[key] for key in keys if key in data}
 
 
 def _canonical(details: Any) -> str | None:

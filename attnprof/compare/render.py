@@ -1,7 +1,9 @@
 """Render a :class:`~attnprof.compare.judge.Comparison`: rich tables for people, JSON for tools.
 
-One table per metric, one unit per table (latency rows say per value whether it is a ratio
-``x`` or an absolute time in ms), with the rule that decided the verdicts in the caption.
+The notes come first, then every difference between the two machines (one line each, as
+``--json`` lists them under ``machine_differences``), then one table per metric, one unit per
+table (latency rows say per value whether it is a ratio ``x`` or an absolute time in ms), with
+the rule that decided the verdicts in the caption.
 """
 
 from __future__ import annotations
@@ -61,6 +63,10 @@ def render(comparison: Comparison, console: Console) -> None:
     console.print(_header(comparison))
     for note in comparison.notes:
         console.print(Text(f"note: {note}", style="yellow"))
+    if comparison.machine_differences:
+        console.print(Text("machine differences (BASE vs NEW):", style="yellow"))
+        for line in comparison.machine_differences:
+            console.print(Text(f"  - {line}", style="yellow"))
     status = comparison.by_metric("status")
     if status:
         console.print(_status_table(status))

@@ -7,12 +7,13 @@
   which limit binds, and how close a measured time came (:class:`Roofline`);
 - :func:`bytes_time_s`: the time extra bytes alone cost at the measured bandwidth;
 - :func:`describe_machine`: the machine in detail (CPU model, ISA, caches; torch's build; the
-  GPU) and :func:`machine_differences` between two such descriptions.
+  GPU), :func:`machine_differences` between two such descriptions, and :func:`suite_source`:
+  the git repository and commit a suite file comes from.
 
 Caveats (what the two figures mean, why the sizes) are in :mod:`attnprof.machine.probe`.
 """
 
-from attnprof.machine.identity import describe_machine, machine_differences
+from attnprof.machine.identity import describe_machine, machine_differences, suite_source
 from attnprof.machine.probe import (
     MachineLimits,
     Roofline,
@@ -31,4 +32,5 @@ __all__ = [
     "machine_differences",
     "probe_machine",
     "roofline",
+    "suite_source",
 ]

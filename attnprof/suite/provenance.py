@@ -9,14 +9,16 @@ machine (CPU model, family, ISA extensions, caches; torch's build; the GPU) come
 
 from __future__ import annotations
 
-import subprocess
+from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from attnprof.errors import AttnprofError
 from attnprof.latency.environment import collect_environment
+from attnprof.machine.identity import git_output, suite_source
 from attnprof.results import Provenance
 from attnprof.suite.config import Suite
 
@@ -28,28 +30,14 @@ def _version(package: str) -> str | None:
         return None
 
 
-def _git(folder: Path, *args: str) -> subprocess.CompletedProcess | None:
-    try:
-        return subprocess.run(
-            ["git", *args], cwd=folder, capture_output=True, text=True, timeout=5
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
 def git_commit(folder: Path | None = None) -> str | None:
     """The commit of the checkout attnprof runs from (``-dirty`` when changed), if any."""
     folder = folder or Path(__file__).resolve().parents[2]
-
-    def git(*args: str) -> subprocess.CompletedProcess | None:
-        return _git(folder, *args)
-
-    head = git("rev-parse", "HEAD")
-    if head is None or head.returncode != 0:
+    head = git_output(folder, "rev-parse", "HEAD")
+    if not head:
         return None
-    status = git("status", "--porcelain", "--untracked-files=no")
-    dirty = status is not None and bool(status.stdout.strip())
-    return head.stdout.strip() + ("-dirty" if dirty else "")
+    dirty = git_output(folder, "status", "--porcelain", "--untracked-files=no")
+    return head + ("-dirty" if dirty else "")
 
 
 def gpu_info() -> dict[str, Any] | None:
@@ -67,41 +55,17 @@ def gpu_info() -> dict[str, Any] | None:
     }
 
 
-def suite_source(path: str | Path) -> dict[str, Any] | None:
-    """The git repository a suite file lives in: its ``repository`` (the origin's URL, else the
-    top folder's name), ``commit``, ``path`` inside it, and whether the file (``file_dirty``) or
-    any tracked file (``dirty``) differs from the commit. ``None`` outside git or for a shipped
-    suite (attnprof's own commit covers it)."""
-    from attnprof.suite.config import SUITES_DIR
+def collect(suite: Suite | None = None, devices: str | Iterable[str] = ()) -> Provenance:
+    """Provenance of a run, recorded with every results file.
 
-    file = Path(path)
-    if not file.is_file() or file.resolve().parent == SUITES_DIR.resolve():
-        return None
-    folder = file.resolve().parent
-    top = _git(folder, "rev-parse", "--show-toplevel")
-    head = _git(folder, "rev-parse", "HEAD")
-    if top is None or head is None or top.returncode or head.returncode:
-        return None
-    root = Path(top.stdout.strip())
-    relative = file.resolve().relative_to(root.resolve()).as_posix()
-    origin = _git(folder, "remote", "get-url", "origin")
-    changed = _git(root, "status", "--porcelain", "--untracked-files=no")
-    changed_file = _git(root, "status", "--porcelain", "--", relative)
-    return {
-        "repository": origin.stdout.strip() if origin and not origin.returncode else root.name,
-        "commit": head.stdout.strip(),
-        "path": relative,
-        "dirty": bool(changed and changed.stdout.strip()),
-        "file_dirty": bool(changed_file and changed_file.stdout.strip()),
-    }
-
-
-def collect(suite: Suite | None = None, device: str = "cpu") -> Provenance:
-    """Provenance of a run, recorded with every results file (with ``suite``: its file's
-    repository and each variant's source fingerprint; with a CUDA ``device``: the GPU)."""
-    from attnprof.fingerprint import variant_source_fingerprint
+    ``suite``: adds its file's repository (:func:`attnprof.machine.suite_source`; ``None`` for
+    a shipped suite) and each variant's source fingerprint. ``devices``: the device or devices
+    the run times on (``"cuda"``, ``("cpu", "cuda")``); the detailed machine then describes the
+    GPU as well."""
     from attnprof.machine import describe_machine
 
+    devices = (devices,) if isinstance(devices, str) else tuple(devices)
+    device = next((d for d in devices if str(d).startswith("cuda")), "cpu")
     env = collect_environment("cpu")
     return Provenance(
         attnprof=env.attnprof_version,
@@ -118,7 +82,20 @@ def collect(suite: Suite | None = None, device: str = "cpu") -> Provenance:
         utc=env.timestamp_utc,
         machine=describe_machine(device),
         suite_source=suite_source(suite.source) if suite is not None and suite.source else None,
-        variant_sources=None if suite is None else {
-            v.name: variant_source_fingerprint(v.attention) for v in suite.variants
-        },
+        variant_sources=None if suite is None else variant_sources(suite),
     )
+
+
+def variant_sources(suite: Suite) -> dict[str, str]:
+    """Each variant's name -> the fingerprint of its attention factory's source file
+    (:func:`attnprof.fingerprint.variant_source_fingerprint`); a variant whose module can no
+    longer be found is left out rather than failing the run's record."""
+    from attnprof.fingerprint import variant_source_fingerprint
+
+    found = {}
+    for variant in suite.variants:
+        try:
+            found[variant.name] = variant_source_fingerprint(variant.attention)
+        except AttnprofError:
+            continue
+    return found
