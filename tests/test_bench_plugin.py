@@ -49,7 +49,8 @@ SCRATCH_TEST = textwrap.dedent('''
 
 
     def test_stack(attnprof_bench):
-        out = attnprof_bench(Stack(32, WORK), (32, 28, 28), name="stack", reference="conv3x3")
+        out = attnprof_bench(Stack(32, WORK), (32, 28, 28), name="stack", reference="conv3x3",
+                             rounds=20, warmup_rounds=3)
         assert out.shape == (1, 32, 28, 28)
 ''')
 
@@ -100,7 +101,7 @@ def test_the_fixture_stores_what_compare_reads(runs):
     assert info["counts"]["full"]["unit"] == "FLOP"
     slower = json.loads(runs["slower"].read_text())["benchmarks"][0]["extra_info"]
     assert slower["counts"]["paper"]["value"] == 13 * per_pass
-    assert len(info["reference_s"]) == len(bench["stats"]["data"]) == 40
+    assert len(info["reference_s"]) == len(bench["stats"]["data"]) == 20
     assert data["machine_info"]["torch_threads"] == 1
     cell = load_pooled(str(runs["base"])).by_id()["stack|32x28x28"]
     assert {(c.name, c.value, c.unit) for c in cell.counts} == {
@@ -176,3 +177,23 @@ def test_a_module_that_does_not_fit_fails_its_test_with_one_line(tmp_path):
         (line,) = [line for line in lines if f"::{name} " in line]
         assert "attnprof_bench: " in line and fragment in line, line
     assert "Traceback" not in done.stdout
+
+
+def test_without_pytest_benchmark_the_fixture_says_what_is_missing(tmp_path):
+    (tmp_path / "test_nb.py").write_text(textwrap.dedent('''
+        from torch import nn
+
+
+        def test_gate(attnprof_bench):
+            attnprof_bench(nn.Identity(), (8, 6, 6))
+
+
+        def test_other():
+            pass
+    '''), encoding="utf-8")
+    done = _pytest(tmp_path, "test_nb.py", "-p", "no:benchmark", env={"COLUMNS": "400"})
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "1 passed, 1 error" in done.stdout  # the rest of pytest is untouched
+    message = "attnprof_bench: needs pytest-benchmark (its 'benchmark' fixture): pip install"
+    assert message in done.stdout and "Traceback" not in done.stdout
+    assert "During handling" not in done.stdout  # one line, not a chained lookup error

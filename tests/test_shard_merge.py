@@ -80,21 +80,22 @@ def _run(suite, out: Path, shard: str | None = None, skip_latency: bool = True):
 
 
 @pytest.fixture(scope="module")
-def counted(suite, tmp_path_factory):
-    """The unsharded counts and the three shards' counts of the same suite."""
-    root = tmp_path_factory.mktemp("counted")
-    whole = _run(suite, root / "whole")
-    shards = [(str(root / f"s{k}" / "results.json"), _run(suite, root / f"s{k}", f"{k}/3"))
-              for k in (1, 2, 3)]
-    return whole, shards
-
-
-@pytest.fixture(scope="module")
 def timed(suite, tmp_path_factory):
     """The three shards of one machine with latency: every group straddles two shards."""
     root = tmp_path_factory.mktemp("timed")
     return [(str(root / f"s{k}" / "results.json"),
              _run(suite, root / f"s{k}", f"{k}/3", skip_latency=False)) for k in (1, 2, 3)]
+
+
+@pytest.fixture(scope="module")
+def counted(suite, timed, tmp_path_factory):
+    """The unsharded counts, and the three shards' counts (the timed shards without their
+    timings: what ``--skip-latency`` shards write)."""
+    whole = _run(suite, tmp_path_factory.mktemp("counted") / "whole")
+    shards = [(path, replace(doc, cells=tuple(replace(c, latency=()) for c in doc.cells),
+                             provenance=replace(doc.provenance, machine_limits=())))
+              for path, doc in timed]
+    return whole, shards
 
 
 def _without_times(text: str) -> str:

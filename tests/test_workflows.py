@@ -176,6 +176,21 @@ def test_bench_workflow_passes_an_unchanged_pr_and_fails_a_changed_count(tmp_pat
 # -- the matrix workflow ------------------------------------------------------------------------
 
 
+def _unsharded(repo: Path, out: Path) -> results.ResultsDocument:
+    """The suite run whole, in this process (the user's modules imported from ``repo``)."""
+    from attnprof.suite.config import load_suite
+    from attnprof.suite.runner import SuiteRunner
+
+    sys.path.insert(0, str(repo))
+    try:
+        SuiteRunner(load_suite(str(repo / SUITE_PATH)), out).run()
+    finally:
+        sys.path.remove(str(repo))
+        for name in [n for n in sys.modules if n == "zoo"]:
+            del sys.modules[name]
+    return results.load(out / "results.json")
+
+
 def test_matrix_workflow_structure():
     flow = _workflow(MATRIX)
     jobs = flow["jobs"]
@@ -204,11 +219,7 @@ def test_matrix_workflow_shards_merge_into_the_unsharded_run(tmp_path):
     done = _run_steps(jobs["merge"], artifacts.parent, _env(tmp_path, **flow["env"]))
     assert done is not None and done.returncode == 0, done.stderr
     merged = results.load(artifacts.parent / "merged" / "results.json")
-    whole_dir = tmp_path / "whole"
-    subprocess.run([sys.executable, "-m", "attnprof", "run", "--suite", SUITE_PATH, "--out",
-                    str(whole_dir), "--quiet"], cwd=repo, check=True, capture_output=True,
-                   env={**os.environ, "PYTHONPATH": str(repo)})
-    whole = results.load(whole_dir / "results.json")
+    whole = _unsharded(repo, tmp_path / "whole")
     assert [c.to_dict() for c in merged.cells] == [c.to_dict() for c in whole.cells]
     assert (artifacts.parent / "merged" / "report.md").exists()
     assert "attnprof report: zoo" in (tmp_path / "summary.md").read_text()
