@@ -56,8 +56,12 @@ SCRATCH_TEST = textwrap.dedent('''
 
 
 def _pytest(folder: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """pytest in a fresh process; hypothesis's plugin, which this environment has for other
+    tests, is left out: it costs about a second of every start and the scratch tests use none of
+    it."""
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p",
+         "no:hypothesispytest", *args],
         cwd=folder, capture_output=True, text=True, timeout=300,
         env={**os.environ, **(env or {})},
     )
@@ -125,7 +129,9 @@ def test_a_module_made_30_percent_slower_is_flagged(runs, capsys):
     (flagged,) = comparison.flagged
     assert (flagged.cell, flagged.metric, flagged.verdict.value) == \
         ("stack|32x28x28", "latency", "regression")
-    assert 0.2 < flagged.change < 0.4  # the 30%, measured
+    # the 30%, measured: +23% to +37% in ten runs of this file with 20 rounds, hence the
+    # margin either side
+    assert 0.15 < flagged.change < 0.5
 
 
 def test_a_changed_count_is_flagged(runs, capsys):
