@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -166,9 +167,35 @@ BAD_TESTS = textwrap.dedent('''
 ''')
 
 
-def test_a_module_that_does_not_fit_fails_its_test_with_one_line(tmp_path):
-    (tmp_path / "test_bad.py").write_text(BAD_TESTS, encoding="utf-8")
-    done = _pytest(tmp_path, "test_bad.py", "-rf", env={"COLUMNS": "400"})
+NO_BENCHMARK_TESTS = textwrap.dedent('''
+    from torch import nn
+
+
+    def test_gate(attnprof_bench):
+        attnprof_bench(nn.Identity(), (8, 6, 6))
+
+
+    def test_other():
+        pass
+''')
+
+
+@pytest.fixture(scope="module")
+def refused(tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
+    """The two scratch sessions whose benchmarks are refused, run side by side (nothing in
+    them is timed): modules that do not fit, and a session without pytest-benchmark."""
+    folder = tmp_path_factory.mktemp("refused")
+    (folder / "test_bad.py").write_text(BAD_TESTS, encoding="utf-8")
+    (folder / "test_nb.py").write_text(NO_BENCHMARK_TESTS, encoding="utf-8")
+    wide = {"COLUMNS": "400"}
+    with ThreadPoolExecutor(2) as pool:
+        bad = pool.submit(_pytest, folder, "test_bad.py", "-rf", env=wide)
+        bare = pool.submit(_pytest, folder, "test_nb.py", "-p", "no:benchmark", env=wide)
+        return {"bad": bad.result(), "no-benchmark": bare.result()}
+
+
+def test_a_module_that_does_not_fit_fails_its_test_with_one_line(refused):
+    done = refused["bad"]
     assert done.returncode == 1
     lines = [line for line in done.stdout.splitlines() if line.startswith("FAILED")]
     expected = {
@@ -185,19 +212,8 @@ def test_a_module_that_does_not_fit_fails_its_test_with_one_line(tmp_path):
     assert "Traceback" not in done.stdout
 
 
-def test_without_pytest_benchmark_the_fixture_says_what_is_missing(tmp_path):
-    (tmp_path / "test_nb.py").write_text(textwrap.dedent('''
-        from torch import nn
-
-
-        def test_gate(attnprof_bench):
-            attnprof_bench(nn.Identity(), (8, 6, 6))
-
-
-        def test_other():
-            pass
-    '''), encoding="utf-8")
-    done = _pytest(tmp_path, "test_nb.py", "-p", "no:benchmark", env={"COLUMNS": "400"})
+def test_without_pytest_benchmark_the_fixture_says_what_is_missing(refused):
+    done = refused["no-benchmark"]
     assert done.returncode == 1, done.stdout + done.stderr
     assert "1 passed, 1 error" in done.stdout  # the rest of pytest is untouched
     message = "attnprof_bench: needs pytest-benchmark (its 'benchmark' fixture): pip install"

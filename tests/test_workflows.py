@@ -16,9 +16,9 @@ import re
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import pytest
 import yaml
 
 from attnprof import results
@@ -154,23 +154,37 @@ def test_bench_workflow_structure():
     assert "attnprof compare" in compare and "exit $status" in compare  # its verdict, the job's
 
 
-@pytest.mark.parametrize(("change", "expected"), [(None, 0), ("reduction=2", 1)],
-                         ids=["unchanged", "count-changed"])
-def test_bench_workflow_passes_an_unchanged_pr_and_fails_a_changed_count(tmp_path, change,
-                                                                        expected):
-    repo, base, head = _scratch_repo(tmp_path, change)
+PULL_REQUESTS = {"unchanged": (None, 0), "count-changed": ("reduction=2", 1)}
+"""name: (the edit to the user's module, the exit status the job must end with)."""
+
+
+def test_bench_workflow_passes_an_unchanged_pr_and_fails_a_changed_count(tmp_path):
+    """Both pull requests at once, each in its own repository and runner folder, as two
+    workflow runs on two runners would be (counts only: running side by side moves nothing)."""
     (job,) = _workflow(BENCH)["jobs"].values()
     written = {k: str(v) for k, v in job["env"].items() if "${{" not in str(v)}
-    env = _env(tmp_path, **{**written, "RUNS": "1", "BASE_SHA": base, "HEAD_SHA": head})
-    done = _run_steps(job, repo, env)
-    assert done is not None
-    assert done.returncode == expected, done.stdout + done.stderr
-    compared = (tmp_path / "runner-temp" / "attnprof" / "compare.txt").read_text()
-    assert "zoo" in compared
-    if expected:
-        assert "zoo:TinyNet|zoo:Gate" in compared and "changed" in compared
-    assert "```" in (tmp_path / "summary.md").read_text()  # the verdict in the job summary
-    assert _git(repo, "rev-parse", "HEAD") == head  # left on the pull request
+
+    def pull_request(name: str, change: str | None):
+        root = tmp_path / name
+        repo, base, head = _scratch_repo(root, change)
+        env = _env(root, **{**written, "RUNS": "1", "BASE_SHA": base, "HEAD_SHA": head})
+        return repo, head, _run_steps(job, repo, env)
+
+    with ThreadPoolExecutor(len(PULL_REQUESTS)) as pool:
+        runs = {name: pool.submit(pull_request, name, change)
+                for name, (change, _) in PULL_REQUESTS.items()}
+    for name, (_, expected) in PULL_REQUESTS.items():
+        repo, head, done = runs[name].result()
+        assert done is not None
+        assert done.returncode == expected, f"{name}: " + done.stdout + done.stderr
+        compared = (tmp_path / name / "runner-temp" / "attnprof" / "compare.txt").read_text()
+        assert "zoo" in compared
+        if expected:
+            assert "zoo:TinyNet|zoo:Gate" in compared
+        assert bool(re.search(r"\bchanged\b", compared)) == bool(expected), compared
+        # the verdict in the job summary
+        assert "```" in (tmp_path / name / "summary.md").read_text()
+        assert _git(repo, "rev-parse", "HEAD") == head  # left on the pull request
 
 
 # -- the matrix workflow ------------------------------------------------------------------------
@@ -208,9 +222,14 @@ def test_matrix_workflow_shards_merge_into_the_unsharded_run(tmp_path):
     flow = _workflow(MATRIX)
     jobs = flow["jobs"]
     artifacts = tmp_path / "merge-job" / "artifacts"
-    for shard in jobs["cpu"]["strategy"]["matrix"]["shard"]:
-        env = _env(tmp_path, **flow["env"], SHARD=str(shard))
-        done = _run_steps(jobs["cpu"], repo, env)
+    shards = jobs["cpu"]["strategy"]["matrix"]["shard"]
+
+    def cpu_job(shard: int) -> subprocess.CompletedProcess | None:
+        return _run_steps(jobs["cpu"], repo, _env(tmp_path, **flow["env"], SHARD=str(shard)))
+
+    with ThreadPoolExecutor(len(shards)) as pool:  # side by side, as the matrix's jobs run
+        finished = list(pool.map(cpu_job, shards))
+    for shard, done in zip(shards, finished, strict=True):
         assert done is not None and done.returncode == 0, done.stderr
         # actions/download-artifact with a pattern: one folder per artifact
         target = artifacts / f"results-shard-{shard}"
