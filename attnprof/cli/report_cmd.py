@@ -1,7 +1,11 @@
 """`attnprof report`: regenerate report.md, results.csv and the plot from a results.json.
 
 Nothing is measured again. The whole file is validated before anything is written, so a corrupt
-file gives one line on stderr, exit code 2, and no report file.
+file gives one line on stderr, exit code 2, and no report file. The same holds for a format named
+with ``--format`` that cannot be produced (``--format png`` for results without latency, or
+without matplotlib): exit code 2, as for any request the input cannot satisfy (1 is kept for
+problems found in the measurements), and nothing written, not even the other named formats.
+Without ``--format`` every format that can be produced is written and a missing plot is a note.
 """
 
 from __future__ import annotations
@@ -68,16 +72,13 @@ def _run(args) -> int:
         text = render_csv(report) if formats == ("csv",) else render_markdown(report)
         sys.stdout.write(text)
         return EXIT_OK
-    reason = plot_skip_reason(report)
-    if "png" in formats and reason:  # asked for by name: refused before anything is written
-        raise AttnprofError(
-            f"--format png cannot be written for {path}: {reason.removeprefix('Plot skipped: ')}"
-            " Ask for md or csv, or time the suite (attnprof run without --skip-latency)."
-        )
-    formats = formats or FORMATS
-    written = write_reports(report, args.out or path.parent, formats)
+    # formats named with --format must all be written, or nothing is: a plot that cannot be
+    # drawn is refused then (exit 2); with no --format it is skipped with a note, as in a run
+    written = write_reports(report, args.out or path.parent, formats or FORMATS,
+                            required=formats)
     for item in written:
         print(item)
-    if "png" in formats and reason:
+    reason = plot_skip_reason(report)
+    if reason and not formats:
         print(f"attnprof: note: {reason}", file=sys.stderr)
     return EXIT_OK

@@ -5,7 +5,9 @@ computes a :class:`Report` once and every renderer reads it.
 
 :func:`write_reports` renders every requested format in memory first; only then does it write,
 each file atomically, so a reader never sees half a report. The document it gets has been
-validated by :func:`attnprof.results.load`, so rendering cannot meet a corrupt file.
+validated by :func:`attnprof.results.load`, so rendering cannot meet a corrupt file. A format
+the caller asked for by name (``required``) that cannot be produced is refused before anything
+is written, so a refused call leaves the folder as it was.
 """
 
 from __future__ import annotations
@@ -42,15 +44,45 @@ def check_formats(formats: Iterable[str]) -> tuple[str, ...]:
     return wanted
 
 
-def write_reports(report: Report, out_dir: Path, formats: Iterable[str] = FORMATS) -> list[Path]:
+def plot_problem(report: Report) -> str | None:
+    """Why the plot cannot be drawn and what would let it be, in one clause; ``None`` when it
+    can. Every cause is named at once (matplotlib missing and nothing timed), so fixing one
+    does not reveal another."""
+    if _plot.skip_reason(report) is None:
+        return None
+    problems = []
+    if not _plot.plot_available():
+        problems.append(f"matplotlib is not installed ({_plot.INSTALL_HINT})")
+    if not report.points:
+        problems.append(
+            "no attention cell has both a Δ count and a Δ latency (time the suite: "
+            "attnprof run without --skip-latency, and check that its baselines ran)"
+        )
+    return "; ".join(problems) or _plot.skip_reason(report)
+
+
+def write_reports(report: Report, out_dir: Path, formats: Iterable[str] = FORMATS, *,
+                  required: Iterable[str] = ()) -> list[Path]:
     """Write the requested reports into ``out_dir``; return the paths written, in order.
+
+    Caveat: a plot that cannot be drawn is skipped, never an error, unless ``png`` is in
+    ``required``: when matplotlib is missing or there is nothing to plot, report.md says why
+    (see :func:`plot_skip_reason`). ``required`` names the formats the user asked for by name
+    (written whether or not ``formats`` lists them); one of them that cannot be produced
+    raises :class:`AttnprofError` before any file is written, the other formats included.
 
     ``formats`` is any of ``md`` (report.md), ``csv`` (results.csv), ``png`` (the Δ MACs vs
     Δ latency plot, and beside it the Δ bytes vs Δ latency plot where bytes were counted).
-    The plot is skipped, never an error, when matplotlib is missing or there is nothing to
-    plot; report.md then says why (see :func:`plot_skip_reason`).
     """
     wanted = check_formats(formats)
+    required = tuple(required)
+    if required:
+        wanted = check_formats((*wanted, *check_formats(required)))
+    problem = plot_problem(report) if "png" in required else None
+    if problem:
+        raise AttnprofError(
+            f"report format 'png' cannot be written: {problem}; ask for md or csv instead"
+        )
     rendered: dict[str, str | bytes] = {}
     plot_file = bytes_plot = None
     plot_note = None
@@ -87,6 +119,7 @@ __all__ = [
     "Report",
     "build_report",
     "check_formats",
+    "plot_problem",
     "plot_skip_reason",
     "render_csv",
     "render_markdown",
