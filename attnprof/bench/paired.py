@@ -53,23 +53,20 @@ def power_of_two(ratio: float) -> int:
     return 2 ** min(MAX_DOUBLINGS, max(0, round(math.log2(max(ratio, 1.0)))))
 
 
-def balanced_calls(module: nn.Module, reference: nn.Module, x: torch.Tensor,
-                   reference_x: torch.Tensor | None = None) -> tuple[int, int]:
+def balanced_calls(module: nn.Module, reference: nn.Module, x: torch.Tensor) -> tuple[int, int]:
     """Calls per round for each side, powers of two, so that both halves take about
     max(their time, ``MIN_SIDE_S``)."""
-    reference_x = x if reference_x is None else reference_x
     for _ in range(3):
         module(x)
-        reference(reference_x)
+        reference(x)
     t_module = statistics.median(per_call_s(module, x, 1) for _ in range(7))
-    t_reference = statistics.median(per_call_s(reference, reference_x, 1) for _ in range(7))
+    t_reference = statistics.median(per_call_s(reference, x, 1) for _ in range(7))
     side = max(t_module, t_reference, MIN_SIDE_S)
     return power_of_two(side / t_module), power_of_two(side / t_reference)
 
 
 def paired_benchmark(benchmark, module: nn.Module, reference: nn.Module, x: torch.Tensor, *,
-                     rounds: int, warmup_rounds: int,
-                     reference_x: torch.Tensor | None = None) -> torch.Tensor:
+                     rounds: int, warmup_rounds: int) -> torch.Tensor:
     """Benchmark ``module(x)`` with pytest-benchmark's ``benchmark`` fixture, timing
     ``reference`` in the same rounds; record its times in ``extra_info``. Call it in inference
     mode. Under ``--benchmark-disable`` the module runs once and nothing is timed."""
@@ -78,13 +75,12 @@ def paired_benchmark(benchmark, module: nn.Module, reference: nn.Module, x: torc
     allocator = steady_allocator()
     if allocator:
         benchmark.extra_info["allocator"] = allocator
-    reference_x = x if reference_x is None else reference_x
-    module_calls, reference_calls = balanced_calls(module, reference, x, reference_x)
+    module_calls, reference_calls = balanced_calls(module, reference, x)
     reference_s: list[float] = []
 
     def time_reference(*_args) -> None:
-        reference(reference_x)  # warm: untimed
-        reference_s.append(per_call_s(reference, reference_x, reference_calls))
+        reference(x)  # warm: untimed
+        reference_s.append(per_call_s(reference, x, reference_calls))
         module(x)  # warm the module for the next round's timed calls
 
     out = benchmark.pedantic(module, args=(x,), rounds=rounds, iterations=module_calls,

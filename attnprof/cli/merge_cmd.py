@@ -44,7 +44,7 @@ def _run(args) -> int:
     documents = [(path, results.load(path)) for path in paths]
     merged = merge_documents(documents)
     results.parse(merged.to_dict(), str(out))  # what is written must read back
-    ensure_writable_dir(out.parent if str(out.parent) else Path("."))
+    ensure_writable_dir(out.parent)
     results.write(out, merged)
     machines = len(merged.machines) or 1
     print(f"merged {len(paths)} file{'s' if len(paths) > 1 else ''} ({len(merged.cells)} cells, "

@@ -85,9 +85,9 @@ def merge_documents(inputs: Sequence[tuple[str, ResultsDocument]]) -> ResultsDoc
     keys = list(machines)
     labels = ({key: None for key in keys} if len(keys) == 1
               else {key: _label(i) for i, key in enumerate(keys)})
-    order = _cell_order(suite)
-    merged_cells = sorted((_finished(m, labels) for m in cells.values()),
-                          key=lambda c: order.get(c.id, len(order)))
+    from attnprof.suite.runner import in_suite_order  # lazily: the runner imports results
+
+    merged_cells = in_suite_order(suite, (_finished(m, labels) for m in cells.values()))
     first = machines[keys[0]] if keys else None
     runs = () if len(keys) < 2 else tuple(
         MachineRun(labels[key], machine.provenance, tuple(dict.fromkeys(machine.sources)))
@@ -164,12 +164,6 @@ def _merged_suite(inputs: Sequence[tuple[str, ResultsDocument]]) -> Suite:
             )
         devices += [d for d in doc.suite.latency.devices if d not in devices]
     return replace(first.suite, latency=replace(first.suite.latency, devices=tuple(devices)))
-
-
-def _cell_order(suite: Suite) -> dict[str, int]:
-    from attnprof.suite.runner import cell_id, planned_cells
-
-    return {cell_id(b, v.name, s): i for i, (b, v, s) in enumerate(planned_cells(suite))}
 
 
 # -- the cells ----------------------------------------------------------------------------------

@@ -414,9 +414,8 @@ class SuiteRunner:
         )
 
     def document(self) -> ResultsDocument:
-        order = {cell_id(b, v.name, s): i for i, (b, v, s) in enumerate(planned_cells(self.suite))}
-        cells = sorted(self.cells.values(), key=lambda c: order.get(c.id, len(order)))
-        return ResultsDocument(self.suite, tuple(cells), self.provenance, self.previous_provenance)
+        cells = in_suite_order(self.suite, self.cells.values())
+        return ResultsDocument(self.suite, cells, self.provenance, self.previous_provenance)
 
     def _save(self) -> None:
         results.write(self.results_path, self.document())
@@ -464,6 +463,12 @@ def planned_cells(suite: Suite) -> list[tuple[str, Variant, Setting]]:
         for variant in suite.variants
         if variant.applies_to(name)
     ]
+
+
+def in_suite_order(suite: Suite, cells: Iterable[Cell]) -> tuple[Cell, ...]:
+    """``cells`` in the order of :func:`planned_cells` (cells the suite no longer plans last)."""
+    order = {cell_id(b, v.name, s): i for i, (b, v, s) in enumerate(planned_cells(suite))}
+    return tuple(sorted(cells, key=lambda c: order.get(c.id, len(order))))
 
 
 def _has_entry(cell: Cell, condition: Condition) -> bool:
