@@ -112,7 +112,7 @@ def _cpu_static() -> tuple[str, bool | None]:
         return platform.processor() or "unknown CPU", None
 
 
-def _best_effort(read: Callable[[], Any]) -> Any:
+def best_effort(read: Callable[[], Any]) -> Any:
     """``read()``, or ``None`` when it fails: a description must never fail a measurement."""
     try:
         return read()
@@ -120,10 +120,15 @@ def _best_effort(read: Callable[[], Any]) -> Any:
         return None
 
 
-def _physical_cpus() -> int | None:
+def physical_cpus() -> int | None:
     import psutil
 
     return psutil.cpu_count(logical=False)
+
+
+def cpu_capability() -> str | None:
+    """The SIMD level torch's CPU kernels dispatch to (``AVX2``, ``AVX512``, ...)."""
+    return torch.backends.cpu.get_cpu_capability()
 
 
 def _parallel_backend() -> str | None:
@@ -189,14 +194,14 @@ def collect_environment(device: str | torch.device = "cpu") -> Environment:
         machine=platform.machine(),
         cpu_model=cpu_model,
         logical_cpus=os.cpu_count(),
-        physical_cpus=_best_effort(_physical_cpus),
-        cpu_capability=_best_effort(lambda: torch.backends.cpu.get_cpu_capability()),
+        physical_cpus=best_effort(physical_cpus),
+        cpu_capability=best_effort(cpu_capability),
         cpu_bf16_native=bf16,
         cpu_governor=governor.strip() if governor else None,
-        load_avg_1m=_best_effort(lambda: os.getloadavg()[0]),
+        load_avg_1m=best_effort(lambda: os.getloadavg()[0]),
         torch_threads=torch.get_num_threads(),
         interop_threads=torch.get_num_interop_threads(),
-        parallel_backend=_best_effort(_parallel_backend),
+        parallel_backend=best_effort(_parallel_backend),
         mkldnn=bool(torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled),
         cuda_version=torch.version.cuda if cuda else None,
         cudnn_version=torch.backends.cudnn.version() if cudnn_available else None,

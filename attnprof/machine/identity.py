@@ -40,6 +40,8 @@ from typing import Any
 
 import torch
 
+from attnprof.latency.environment import best_effort, cpu_capability, physical_cpus
+
 ISA_EXTENSIONS = (
     "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16",
     "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8", "neon", "asimd", "sve", "sve2",
@@ -88,12 +90,6 @@ def cpu_description() -> dict[str, Any]:
     in bytes (see :func:`cache_sizes`) and the logical and physical CPU counts."""
     info = _cpuinfo()
     flags = {str(flag).lower() for flag in info.get("flags") or ()}
-    try:
-        import psutil
-
-        physical = psutil.cpu_count(logical=False)
-    except Exception:  # an unknown count is recorded as such
-        physical = None
     return {
         "model": info.get("brand_raw") or None,
         "vendor": info.get("vendor_id_raw") or None,
@@ -104,7 +100,7 @@ def cpu_description() -> dict[str, Any]:
         "isa": sorted(ext for ext in ISA_EXTENSIONS if ext in flags),
         "caches": cache_sizes(),
         "logical_cpus": os.cpu_count(),
-        "physical_cpus": physical,
+        "physical_cpus": best_effort(physical_cpus),
     }
 
 
@@ -164,7 +160,7 @@ def torch_build(config: str | None = None, parallel: str | None = None) -> dict[
         "parallel_backend": _first(r"^ATen parallel backend:\s*(.+)$", parallel),
         "intra_op_threads": int(threads) if threads else None,
         "inter_op_threads": int(interop) if interop else None,
-        "cpu_capability": _cpu_capability(),
+        "cpu_capability": best_effort(cpu_capability),
         "cuda": torch.version.cuda,
         "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
     }
@@ -180,13 +176,6 @@ def _openmp(config: str) -> str | bool | None:
     if match:
         return match[2] or match[1]
     return False if re.search(r"\bUSE_OPENMP=OFF\b", config) else None
-
-
-def _cpu_capability() -> str | None:
-    try:
-        return torch.backends.cpu.get_cpu_capability()
-    except (AttributeError, RuntimeError):
-        return None
 
 
 # --- the GPU -----------------------------------------------------------------------------------
