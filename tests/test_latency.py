@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import statistics
+from functools import partial
 
 import pytest
 import torch
@@ -33,8 +34,7 @@ from attnprof.latency.environment import CpuContention, Environment
 from attnprof.latency.memory import CPU_ALLOCATOR, measure_peak_memory, resident_bytes
 
 FAST = {"min_run_time": 0.05, "samples": 8, "warmup": 2, "warmup_time": 0.02}
-PAIRED_FAST = {"processes": 1, "rounds": 10, "sample_time": 0.02, "warmup": 2,
-               "warmup_time": 0.02}
+PAIRED_FAST = {"processes": 1, "rounds": 10, "sample_time": 0.02}
 
 
 def tiny_net(width: int = 8) -> nn.Module:
@@ -221,29 +221,35 @@ def test_timing_path_adds_no_measurable_overhead():
 # -- paired comparison ------------------------------------------------------------------------
 
 
+def arm(variant: str, condition: str = "inference/eager") -> str:
+    return f"{condition}:{variant}"
+
+
 def test_paired_self_ratio_near_one_and_slow_variant_detected():
     base = tiny_net(16)
     variants = {"none": base, "same": copy.deepcopy(base), "slow": Twice(base)}
     result = paired_latency(variants, 24, threads=1, seed=5, **PAIRED_FAST)
     assert isinstance(result, PairedComparison)
-    same, slow = result.result("same"), result.result("slow")
-    lo, hi = same.ratio_ci95
+    same, slow = result.result("same").ratio, result.result("slow").ratio
+    lo, hi = same.ci95
     assert lo <= 1.0 <= hi or abs(same.delta_pct) < 15, same
-    assert slow.ratio_ci95[0] > 1.0 and slow.significant, slow
-    assert slow.delta_pct == pytest.approx(100 * (slow.ratio_median - 1))
+    assert slow.ci95[0] > 1.0 and slow.significant, slow
+    assert slow.delta_pct == pytest.approx(100 * (slow.median - 1))
     # raw material kept for later tests
-    assert len(slow.ratios) == slow.rounds == 10
-    assert len(slow.record.times_ms) == 10 == len(result.baseline_record.times_ms)
-    assert slow.ratios[3] == pytest.approx(
-        slow.record.times_ms[3] / result.baseline_record.times_ms[3])
-    assert slow.record.peak_mem_bytes > 0 and slow.record.threads == 1
+    record = result.result("slow").record
+    assert len(slow.values) == sum(slow.rounds_per_process) == 10
+    assert len(record.times_ms) == 10 == len(result.baseline_record.times_ms)
+    assert slow.values[3] == pytest.approx(record.times_ms[3] / result.baseline_record.times_ms[3])
+    assert record.peak_mem_bytes > 0 and record.threads == 1
     (worker,) = result.workers
-    assert len(worker.order) == 10 and all(sorted(o) == sorted(variants) for o in worker.order)
+    keys = {arm(name) for name in variants}
+    assert len(worker.order) == 10 and all(set(o) == keys for o in worker.order)
     assert result.seed == 5 and result.shuffle and worker.seed == 5
     assert len(worker.round_other_cpu_load) == 10
     assert 2 <= worker.warmup_rounds <= 6 and (worker.settled or worker.warmup_rounds == 6)
     # one process: the interval is over rounds, and the result says so
     assert slow.ci_over == "rounds" and slow.processes == 1 and slow.disagreement_p is None
+    assert slow.design == "rounds" and slow.stopped == "fixed"
     assert any("this process only" in note for note in result.notes)
     data = json.loads(json.dumps(result.to_dict()))
     assert PairedComparison.from_dict(data).results == result.results
@@ -271,33 +277,36 @@ class CrashOnCall:
 
 
 def test_paired_across_fresh_processes(tmp_path):
-    """Seven fresh processes, the fourth dies: six are left, enough for the 95% interval across
-    processes, and the dead one is recorded, not dropped."""
+    """Six fresh processes asked for, the fourth dies: it is recorded, not dropped, and a
+    seventh takes its place, so six stand behind the 95% interval across processes."""
     variants = {"none": tiny_net(16), "slow": Twice(tiny_net(16)),
                 "flaky": CrashOnCall(tmp_path / "calls", crash_on=4)}
-    result = paired_latency(variants, 16, processes=7, rounds=2, threads=1, sample_time=0.01,
+    result = paired_latency(variants, 16, processes=6, rounds=2, threads=1, sample_time=0.01,
                             seed=3)
-    assert result.processes == 7 and len(result.workers) == 7
+    assert result.processes == 6 and len(result.workers) == 7
     dead = result.workers[3]
     assert not dead.ok and dead.index == 3 and "exit status 3" in dead.error
     assert [w.index for w in result.failed_processes] == [3]
     assert any("1 of 7 worker processes failed (process 4:" in n for n in result.notes)
     finished = [w for w in result.workers if w.ok]
     assert [w.seed for w in finished] == [3, 4, 5, 7, 8, 9]
-    slow = result.result("slow")
-    assert slow.ci_over == "processes" and slow.processes == 6
-    assert slow.rounds_per_process == (2,) * 6 and len(slow.ratios) == 12
+    slow = result.result("slow").ratio
+    assert slow.ci_over == "processes" and slow.processes == 6 and slow.design == "fixed"
+    assert slow.rounds_per_process == (2,) * 6 and len(slow.values) == 12
     # the interval is the order-statistic interval of the six process medians: their range
-    medians = [statistics.median(w.samples_ms["slow"][i] / w.samples_ms["none"][i]
+    medians = [statistics.median(w.samples_ms[arm("slow")][i] / w.samples_ms[arm("none")][i]
                                  for i in range(2)) for w in finished]
     assert slow.process_medians == pytest.approx(medians)
-    assert slow.ratio_ci95 == pytest.approx((min(medians), max(medians)))
-    assert slow.ratio_median == pytest.approx(statistics.median(medians))
+    assert slow.ci95 == pytest.approx((min(medians), max(medians)))
+    assert slow.median == pytest.approx(statistics.median(medians))
     assert slow.significant and slow.disagreement_p is not None
     base = result.baseline_record
     assert base.processes == 6 and base.ci_over == "processes" and base.ci95_ms is not None
-    # memory is measured once, in the first process
+    # memory is measured once, in the first process; the steady allocator in every one
     assert base.peak_mem_bytes > 0 and finished[0].peak_memory and not finished[1].peak_memory
+    assert all("mmap threshold 32 MiB" in w.allocator for w in finished)
+    # the same weights in every process: the seed fixes them, not the process
+    assert finished[0].page_faults is not None
 
 
 def test_paired_first_process_failing_stops_with_its_error(tmp_path):
@@ -315,11 +324,12 @@ def test_paired_order_is_seeded():
     second = paired_latency(variants, 8, threads=1, seed=1, **fast)
     assert first.workers[0].order == second.workers[0].order
     fixed = paired_latency(variants, 8, threads=1, shuffle=False, **fast)
-    assert set(fixed.workers[0].order) == {("none", "b", "c")} and fixed.seed is None
+    assert set(fixed.workers[0].order) == {tuple(arm(v) for v in variants)}
+    assert fixed.seed is None
 
 
 def test_paired_accepts_factories():
-    result = paired_latency({"none": tiny_net, "wide": lambda: tiny_net(16)}, 8, threads=1,
+    result = paired_latency({"none": tiny_net, "wide": partial(tiny_net, 16)}, 8, threads=1,
                             memory=False, **{**PAIRED_FAST, "rounds": 6, "sample_time": 0.005})
     assert result.result("wide").record.model == "wide"
     with pytest.raises(AttnprofError, match="no paired result for 'none'"):
@@ -346,7 +356,7 @@ def test_paired_reruns_contended_rounds(monkeypatch):
     (worker,) = result.workers
     assert worker.warmup_rounds == 2  # the rule's minimum, even when 0 is asked
     assert [d.other_cpus for d in worker.discarded_rounds] == [1.5, 1.2]
-    assert set(worker.discarded_rounds[0].times_ms) == {"none", "b"}
+    assert set(worker.discarded_rounds[0].times_ms) == {arm("none"), arm("b")}
     assert worker.round_other_cpu_load == (0.1,) * 6 and len(worker.order) == 6
     assert any("2 round(s) re-run" in note for note in result.notes)
     assert PairedComparison.from_dict(json.loads(json.dumps(result.to_dict()))).workers[0].order \
@@ -359,10 +369,14 @@ def test_paired_reruns_contended_rounds(monkeypatch):
         ({"max_other_cpus": 0}, "max_other_cpus must be a positive number"),
         ({"baseline": "plain"}, "baseline 'plain' is not among the variants; valid: none, b"),
         ({"processes": 1, "rounds": 5}, r"rounds \(with processes=1\) must be an integer >= 6"),
-        ({"processes": 3}, r"processes must be 1 \(this process only\) or at least 6"),
-        ({"processes": 6, "rounds": 0}, "rounds must be a positive integer"),
+        ({"processes": 3}, r"processes must be 1 \(this process only\), at least 6"),
+        ({"processes": 6, "rounds": 0}, "rounds must be an integer >= 1"),
         ({"sample_time": -1}, "sample_time must be a positive number"),
-        ({"batch": 0}, "batch must be a positive integer"),
+        ({"batch": 0}, "batch must be an integer >= 1"),
+        ({"mode": "tensorrt"}, "unknown mode 'tensorrt'; valid modes: eager, compile"),
+        ({"pass_name": "train", "mode": "none"}, "unknown mode 'none'"),
+        ({"allocator": "jemalloc"}, "unknown allocator 'jemalloc'; valid: steady, system"),
+        ({"target_width": 0}, "target_width must be a positive number"),
     ],
 )
 def test_paired_refusals(kwargs, message):

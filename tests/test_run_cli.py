@@ -64,8 +64,8 @@ def test_smoke_run_writes_results_csv_report_and_plot(smoke_run):
         (entry,) = cell.latency
         assert entry.device == "cpu" and entry.batch == 1 and entry.threads == 1
         # six fresh processes of two rounds each stand behind every interval
-        assert entry.details["samples"] == 12 and len(entry.ratio.values) == 12
-        assert entry.details["processes"] == 6 and entry.details["ci_over"] == "processes"
+        assert entry.record.samples == 12 and len(entry.ratio.values) == 12
+        assert entry.record.processes == 6 and entry.record.ci_over == "processes"
         assert entry.ratio.processes == 6 and entry.ratio.rounds_per_process == (2,) * 6
         assert entry.ratio.ci95[0] <= entry.ratio.median <= entry.ratio.ci95[1]
         assert entry.ratio.ci95 == (min(entry.ratio.process_medians),
@@ -170,7 +170,11 @@ def test_an_interrupted_run_keeps_every_finished_cell(tmp_path, capsys, monkeypa
         (["--suite", "smoke", "--only", "sx"], ["unknown variant(s) 'sx'", "none, se, sge"]),
         (["--suite", "smoke", "--device", "tpu"], ["invalid choice: 'tpu'", "cpu", "cuda"]),
         (["--suite", "smoke", "--processes", "3"],
-         ["processes must be 1 (this process only) or at least 6", "got 3"]),
+         ["processes must be 1 (this process only), at least 6", "got 3"]),
+        (["--suite", "smoke", "--budget", "soon"],
+         ["--budget 'soon' is invalid", '"8 min"']),
+        (["--suite", "smoke", "--target-width", "0"],
+         ["target_width must be a positive number", "got 0.0"]),
         (["--suite", "smoke", "--processes", "1"],
          ["rounds (with processes=1) must be an integer >= 6", "got 2"]),
     ],

@@ -62,7 +62,7 @@ def test_a_train_pass_is_counted_and_timed_beside_the_forward(tiny_run):
         forward = next(e for e in cell.latency if e.pass_name == "inference")
         assert train.ok and train.ratio is not None
         assert train.median_ms > forward.median_ms  # a step does a forward and more
-        assert len(train.details["first_call_s"]) == 1
+        assert len(train.record.first_call_s) == 1
     se = next(c for c in doc.cells if c.variant == "se")
     assert se.profile.training.attention_activation_bytes > 0
     (limits,) = doc.provenance.machine_limits

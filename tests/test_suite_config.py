@@ -106,7 +106,7 @@ def test_a_user_file_with_variant_options_loads(tmp_path):
         ),
         (
             MINIMAL + "[latency]\nprocesses = 3\n",
-            "latency.processes = 3 is invalid; expected 1 (this process only) or an integer >= 6",
+            "latency.processes = 3 is invalid; expected 1 (this process only), an integer >= 6",
         ),
         (MINIMAL + "[latency]\ndevices = ['tpu']\n", "expected one of cpu, cuda"),
         (MINIMAL + "[latency]\npasses = ['backward']\n",

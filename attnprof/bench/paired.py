@@ -13,7 +13,7 @@ only steady from run to run because of the details kept here:
 - inference mode and a fixed intra-op thread count (1 by default: the steadiest choice on a
   shared runner);
 - glibc's malloc thresholds fixed before the first timed round
-  (:func:`~attnprof.bench.allocator.steady_allocator`), so that whether a feature map costs
+  (:func:`~attnprof.latency.allocator.steady_allocator`), so that whether a feature map costs
   page faults does not depend on the allocator's history.
 
 Each round times the module with pytest-benchmark's own timer (``iterations`` calls), then the
@@ -32,7 +32,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from attnprof.bench.allocator import steady_allocator
+from attnprof.latency.allocator import steady_allocator
 
 MIN_SIDE_S = 0.002
 """Each half of a round lasts at least this long (the shorter side is repeated to match)."""

@@ -45,8 +45,19 @@ def register(subparsers) -> None:
     parser.add_argument("--skip-latency", action="store_true", help="count only, no timing")
     parser.add_argument(
         "--processes", type=int, metavar="N",
-        help="fresh worker processes per latency comparison: 1 (this process only) or >= 6 "
-        "(default: the suite's, 6 unless it says otherwise)",
+        help="a fixed number of fresh worker processes per latency group: 1 (this process "
+        "only) or >= 6 (default: the suite's; unless it fixes one, processes are added until "
+        "every interval is narrow)",
+    )
+    parser.add_argument(
+        "--target-width", type=float, metavar="POINTS",
+        help="stop a comparison once its 95%% interval is at most this many points of Δ%% "
+        "wide (default: the suite's, 6)",
+    )
+    parser.add_argument(
+        "--budget", metavar="DURATION",
+        help="timing time for the whole run, e.g. '8 min' or 480 (seconds); what is still "
+        "open then stops, each comparison with the interval it has (default: the suite's)",
     )
     parser.add_argument(
         "--rounds", type=int, metavar="N",
@@ -68,7 +79,8 @@ def register(subparsers) -> None:
 def run(args) -> int:
     suite = load_suite(args.suite)
     suite = select_variants(suite, args.only.split(",") if args.only else None)
-    suite = with_replication(suite, args.processes, args.rounds)
+    suite = with_replication(suite, args.processes, args.rounds, args.target_width,
+                             args.budget)
     shard = Shard.parse(args.shard) if args.shard is not None else None
     out_dir = args.out or Path("results") / suite.name
     console = make_console(stderr=True)
@@ -147,6 +159,9 @@ class _ProgressDisplay:
             )
 
     def update(self, step: Step) -> None:
+        if step.kind == "process":
+            self._process(step.detail)
+            return
         if self.progress is not None:
             if step.done:
                 self.progress.advance(self.task, step.weight)
@@ -155,6 +170,45 @@ class _ProgressDisplay:
         elif step.done:
             status = "FAILED" if step.failed else "done"
             print(f"attnprof: {step.label}: {status} in {step.seconds:.1f} s", file=sys.stderr)
+
+    def _process(self, event) -> None:
+        """One line per finished process (a log) or the bar's description (a terminal)."""
+        if event.kind == "done":
+            return
+        line = process_line(event)
+        if self.progress is not None:
+            self.progress.update(self.task, description=line)
+        else:
+            print(f"attnprof: {line}", file=sys.stderr)
+
+
+def _clock(seconds: float) -> str:
+    return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
+
+
+def process_line(event) -> str:
+    """``resnet50 fc@224x224 cpu batch 1: process 7 (14.2 s): 6 of 8 done; open: sa +29.1%
+    [+20.3, +36.0]; 3:12 of 8:00``: what one process changed, and what is left."""
+    budget = f" of {_clock(event.budget_s)} budget" if event.budget_s else ""
+    clock = f"{_clock(event.elapsed_s)}{budget}"
+    if event.kind == "build":
+        return f"{event.group}: built once for the run; {clock}"
+    if event.error:
+        return f"{event.group}: process {event.process} FAILED: {event.error}; {clock}"
+    total = len(event.ratios)
+    open_ = [(c, v, r) for c, v, r in event.ratios if r.stopped is None]
+    several = len({c for c, _, _ in event.ratios}) > 1
+
+    def said(condition, variant, ratio) -> str:
+        name = f"{variant} {condition.label}" if several else variant
+        ci = ratio.delta_ci95_pct
+        interval = f" [{ci[0]:+.1f}, {ci[1]:+.1f}]" if ci else " (no interval yet)"
+        return f"{name} {ratio.delta_pct:+.1f}%{interval}"
+
+    shown = "; open: " + ", ".join(said(*item) for item in open_[:4]) if open_ else ""
+    more = f" and {len(open_) - 4} more" if len(open_) > 4 else ""
+    return (f"{event.group}: process {event.process} ({event.wall_s:.1f} s): "
+            f"{total - len(open_)} of {total} done{shown}{more}; {clock}")
 
 
 def _print_summary(console: Console, report: Report, summary: RunSummary) -> None:

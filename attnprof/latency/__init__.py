@@ -16,8 +16,11 @@ _WHERE = {
     "PEAK_MEM_KINDS": "memory", "time_attention_modules": "modules",
     "backbone_variants": "paired", "paired_latency": "paired",
     "DiscardedRound": "records", "LatencyRecord": "records", "ModuleTiming": "records",
-    "PairedComparison": "records", "PairedResult": "records",
+    "PairedComparison": "records", "PairedRatio": "records", "VariantTiming": "records",
     "RunSettings": "settings", "resolve_settings": "settings", "measure_latency": "timing",
+    "Condition": "spec", "Replication": "spec", "TimingSpec": "spec", "timing_spec": "spec",
+    "replication_plan": "spec", "MODES": "modes", "GroupPlan": "replicate",
+    "run_groups": "schedule",
 }
 """Loaded on first use: the timing modules import torch.utils.benchmark, which a count (whose
 records live in :mod:`.records`) has no need of."""
@@ -30,18 +33,27 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    "MODES",
     "PEAK_MEM_KINDS",
+    "Condition",
     "DiscardedRound",
     "Environment",
+    "GroupPlan",
     "LatencyRecord",
     "ModuleTiming",
     "PairedComparison",
-    "PairedResult",
+    "PairedRatio",
+    "Replication",
     "RunSettings",
+    "TimingSpec",
+    "VariantTiming",
     "backbone_variants",
     "collect_environment",
     "measure_latency",
     "paired_latency",
+    "replication_plan",
     "resolve_settings",
+    "run_groups",
     "time_attention_modules",
+    "timing_spec",
 ]

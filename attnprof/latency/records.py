@@ -11,18 +11,29 @@ Units: milliseconds per forward pass of the whole batch; bytes; images per secon
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any
 
 from attnprof.errors import AttnprofError
 from attnprof.latency import stats
 from attnprof.latency.environment import Environment
 from attnprof.records_json import JsonRecord, encode
 
+if TYPE_CHECKING:
+    from attnprof.latency.sequential import SequentialDesign
+
 HIGH_VARIANCE_IQR = 0.10
 """IQR / median above which a measurement is flagged as noisy (torch.utils.benchmark's 10%)."""
 CONTENDED_OTHER_CPUS = 0.25
 """Average logical CPUs busy with other work above which a measurement is flagged contended."""
+
+
+_RECORD_ORDER = ("model", "device", "threads", "batch", "input_shape", "median_ms", "iqr_ms",
+                 "ci95_ms", "ci_level", "samples", "images_per_s", "peak_mem_bytes",
+                 "peak_mem_kind", "dtype", "autocast", "channels_last", "compile", "compile_mode",
+                 "times_ms", "forwards_per_sample", "forwards_timed", "method", "warmup_forwards",
+                 "wall_s")
+"""The order a record's keys are written in (as every version wrote them)."""
 
 
 @dataclass(frozen=True)
@@ -40,30 +51,32 @@ class LatencyRecord(JsonRecord):
     :data:`attnprof.latency.memory.PEAK_MEM_KINDS`); ``None`` when it was not measured.
     """
 
-    model: str
     device: str
-    threads: int
     batch: int
-    input_shape: tuple[int, int, int]
     median_ms: float
-    iqr_ms: float
-    ci95_ms: tuple[float, float] | None
-    ci_level: float | None
-    samples: int
-    images_per_s: float
-    peak_mem_bytes: int | None
-    peak_mem_kind: str
-    dtype: str
-    autocast: bool
-    channels_last: bool
-    compile: bool
-    compile_mode: str | None
-    times_ms: tuple[float, ...]
-    forwards_per_sample: int
-    forwards_timed: int
-    method: str
-    warmup_forwards: int
-    wall_s: float
+    # What the results file's schema does not require: ``None`` (or empty) in a file that did
+    # not record it; attnprof writes them all.
+    threads: int | None = None
+    iqr_ms: float | None = None
+    ci95_ms: tuple[float, float] | None = None
+    samples: int | None = None
+    images_per_s: float | None = None
+    peak_mem_bytes: int | None = None
+    peak_mem_kind: str | None = None
+    times_ms: tuple[float, ...] = ()
+    model: str | None = None
+    input_shape: tuple[int, ...] | None = None
+    ci_level: float | None = None
+    dtype: str | None = None
+    autocast: bool | None = None
+    channels_last: bool | None = None
+    compile: bool | None = None
+    compile_mode: str | None = None
+    forwards_per_sample: int | None = None
+    forwards_timed: int | None = None
+    method: str | None = None
+    warmup_forwards: int | None = None
+    wall_s: float | None = None
     activation_peak_bytes: int | None = None
     """Growth of allocated bytes during one forward (the part of ``peak_mem_bytes`` above
     the weights, buffers and input)."""
@@ -79,7 +92,7 @@ class LatencyRecord(JsonRecord):
     pass_name: str = "inference"
     """What was timed (:data:`attnprof.passes.PASSES`): a forward, or a training step."""
     mode: str = "eager"
-    """How it ran (:data:`attnprof.passes.MODES`): ``eager`` or ``compile``."""
+    """How it ran (:data:`attnprof.latency.modes.MODES`): ``eager``, ``compile``, ..."""
     optimizer: str = "none"
     """The optimizer step inside a timed training step (``none``: forward, loss, backward)."""
     first_call_s: tuple[float, ...] = ()
@@ -93,9 +106,12 @@ class LatencyRecord(JsonRecord):
 
     @classmethod
     def from_groups(cls, groups: Sequence[Sequence[float]], *, batch: int,
-                    across_processes: bool | None = None, **meta) -> LatencyRecord:
-        """Build a record from each process's samples, deriving the summary statistics."""
-        summary = stats.replicated_median(groups, across_processes=across_processes)
+                    across_processes: bool | None = None,
+                    design: SequentialDesign | None = None, **meta) -> LatencyRecord:
+        """Build a record from each process's samples, deriving the summary statistics (over
+        the processes with ``design``'s interval when the processes were added sequentially)."""
+        summary = stats.replicated_median(groups, across_processes=across_processes,
+                                          design=design)
         times = tuple(float(t) for group in groups for t in group)
         several = summary.over == "processes"
         return cls(
@@ -120,7 +136,7 @@ class LatencyRecord(JsonRecord):
     @property
     def high_variance(self) -> bool:
         """IQR above :data:`HIGH_VARIANCE_IQR` of the median: treat small differences warily."""
-        return self.iqr_ms > HIGH_VARIANCE_IQR * self.median_ms
+        return self.iqr_ms is not None and self.iqr_ms > HIGH_VARIANCE_IQR * self.median_ms
 
     @property
     def contended(self) -> bool:
@@ -129,83 +145,127 @@ class LatencyRecord(JsonRecord):
 
     def to_dict(self) -> dict[str, Any]:
         derived = {"high_variance": self.high_variance, "contended": self.contended}
-        return {**encode(self), **derived}  # from_dict ignores the derived keys
+        order = [*_RECORD_ORDER, *(f.name for f in fields(self) if f.name not in _RECORD_ORDER)]
+        return {**encode(self, order), **derived}  # from_dict ignores the derived keys
+
+
+STOP_REASONS = {
+    "decided": "its interval is narrow enough and lies on one side of the claim's threshold",
+    "near": "its interval is narrow enough and holds the threshold: the Δ sits near it",
+    "max-processes": "it reached the most processes allowed",
+    "budget": "the run's time budget was spent",
+    "fixed": "a fixed number of processes was asked for",
+    "failed": "a process failed and no more were run",
+}
+"""Why a comparison stopped taking processes, by code (:attr:`PairedRatio.stopped`)."""
+
+DESIGNS = {
+    "sequential": "a repeated order-statistic interval over process medians, valid at every "
+                  "number of processes at once (attnprof.latency.sequential)",
+    "fixed": "the order-statistic interval over the medians of a fixed number of processes",
+    "rounds": "the order-statistic interval over the rounds of one process (this process only)",
+}
+"""How an interval was taken, by name (:attr:`PairedRatio.design`)."""
 
 
 @dataclass(frozen=True)
-class PairedResult(JsonRecord):
-    """One variant against the baseline, from interleaved rounds in one or more processes.
+class PairedRatio(JsonRecord):
+    """A variant's time over the baseline's, round by round, timed in the same rounds.
 
-    ``ratios`` are this variant's samples divided by the baseline's of the same round, process
-    after process (``rounds_per_process`` says where each process ends). With several fresh
-    processes, ``ratio_median`` is the median of the ``process_medians`` and ``ratio_ci95``
-    their order-statistic interval: what a new run would give (``ci_over == "processes"``).
-    With one process, both are over its rounds and describe that process only. ``delta_pct``
-    and ``delta_ci95_pct`` restate them as ``100 * (ratio - 1)``; the intervals are ``None``
-    when too few processes finished. ``disagreement_p`` (Kruskal-Wallis across processes) below
-    :data:`~attnprof.latency.stats.DISAGREEMENT_ALPHA` means the processes differ beyond their
-    rounds' noise. ``record`` holds the variant's samples in ms.
+    ``values`` are the per-round ratios, process after process (``rounds_per_process`` says
+    where each process ends). ``median`` and its interval ``ci95`` (coverage ``ci_level``) are
+    over ``ci_over``: the ``process_medians`` of fresh processes (the interval holds for a new
+    run), or the rounds of one process (it describes that process only); ``design`` says how
+    (:data:`DESIGNS`). ``delta_pct`` / ``delta_ci95_pct`` restate them as a percentage change;
+    the intervals are ``None`` when too few processes finished. ``disagreement_p`` is the
+    Kruskal-Wallis p-value across processes (below
+    :data:`~attnprof.latency.stats.DISAGREEMENT_ALPHA` they differ beyond their rounds' noise).
+    ``stopped`` says why no more processes were taken (:data:`STOP_REASONS`; ``None`` in files
+    written before it was recorded).
     """
 
-    name: str
     baseline: str
-    rounds: int
-    ratios: tuple[float, ...]
-    ratio_median: float
-    ratio_ci95: tuple[float, float] | None
-    ratio_ci_level: float | None
     delta_pct: float
-    delta_ci95_pct: tuple[float, float] | None
-    record: LatencyRecord
+    delta_ci95_pct: tuple[float, float] | None = None
+    median: float | None = None
+    ci95: tuple[float, float] | None = None
+    values: tuple[float, ...] = ()
+    ci_over: str = "rounds"
     processes: int = 1
     rounds_per_process: tuple[int, ...] = ()
     process_medians: tuple[float, ...] = ()
-    ci_over: str = "rounds"
     disagreement_p: float | None = None
+    ci_level: float | None = None
+    design: str | None = None
+    stopped: str | None = None
 
     @classmethod
     def from_groups(
-        cls, name: str, baseline: str, variant_ms: Sequence[Sequence[float]],
-        baseline_ms: Sequence[Sequence[float]], record: LatencyRecord,
-        across_processes: bool | None = None,
-    ) -> PairedResult:
+        cls, baseline: str, variant_ms: Sequence[Sequence[float]],
+        baseline_ms: Sequence[Sequence[float]], *, across_processes: bool | None = None,
+        design: SequentialDesign | None = None, stopped: str | None = None,
+    ) -> PairedRatio:
         """From per-process samples of the variant and the baseline, round by round."""
         summary, groups = stats.replicated_ratio(variant_ms, baseline_ms,
-                                                 across_processes=across_processes)
+                                                 across_processes=across_processes,
+                                                 design=design)
         ci = summary.ci
         several = summary.over == "processes"
         return cls(
-            name=name,
             baseline=baseline,
-            rounds=sum(summary.rounds_per_group),
-            ratios=tuple(v for group in groups for v in group),
-            ratio_median=summary.median,
-            ratio_ci95=(ci.lo, ci.hi) if ci else None,
-            ratio_ci_level=ci.coverage if ci else None,
             delta_pct=100.0 * (summary.median - 1.0),
             delta_ci95_pct=(100.0 * (ci.lo - 1.0), 100.0 * (ci.hi - 1.0)) if ci else None,
-            record=record,
+            median=summary.median,
+            ci95=(ci.lo, ci.hi) if ci else None,
+            values=tuple(v for group in groups for v in group),
+            ci_over=summary.over,
             processes=len(groups),
             rounds_per_process=summary.rounds_per_group,
             process_medians=summary.group_medians if several else (),
-            ci_over=summary.over,
             disagreement_p=summary.disagreement_p,
+            ci_level=ci.coverage if ci else None,
+            design=("sequential" if design is not None else "fixed") if several else "rounds",
+            stopped=stopped,
         )
+
+    @classmethod
+    def identity(cls, baseline: str, rounds_per_process: tuple[int, ...], ci_over: str,
+                 design: str | None = None, stopped: str | None = None) -> PairedRatio:
+        """The baseline against itself: exactly 1 in every round."""
+        medians = (1.0,) * len(rounds_per_process) if ci_over == "processes" else ()
+        return cls(baseline, 0.0, (0.0, 0.0), 1.0, (1.0, 1.0), (1.0,) * sum(rounds_per_process),
+                   ci_over, len(rounds_per_process), rounds_per_process, medians, None,
+                   design=design, stopped=stopped)
 
     @property
     def significant(self) -> bool:
         """True when the interval of the median ratio excludes 1 (no change)."""
-        return self.ratio_ci95 is not None and (self.ratio_ci95[0] > 1.0
-                                                or self.ratio_ci95[1] < 1.0)
+        return self.ci95 is not None and (self.ci95[0] > 1.0 or self.ci95[1] < 1.0)
 
     @property
     def processes_disagree(self) -> bool:
         return stats.disagree(self.disagreement_p)
 
+    @property
+    def width_pct(self) -> float | None:
+        """The interval's width in points of Δ%."""
+        ci = self.delta_ci95_pct
+        return None if ci is None else ci[1] - ci[0]
+
     def to_dict(self) -> dict[str, Any]:
-        derived = {"significant": self.significant,
-                   "processes_disagree": self.processes_disagree}
-        return {**encode(self), **derived}
+        return encode(self, ("baseline", "median", "ci95", "delta_pct", "delta_ci95_pct", "values",
+                             "ci_over", "processes", "rounds_per_process", "process_medians",
+                             "disagreement_p", *(key for key in ("ci_level", "design", "stopped")
+                                                 if getattr(self, key) is not None)))
+
+
+@dataclass(frozen=True)
+class VariantTiming(JsonRecord):
+    """One variant of a comparison: its timing (ms) and its ratio to the baseline."""
+
+    name: str
+    record: LatencyRecord
+    ratio: PairedRatio
 
 
 @dataclass(frozen=True)
@@ -217,20 +277,29 @@ class DiscardedRound(JsonRecord):
     times_ms: dict[str, float]
 
 
+def arm_key(condition_label: str, variant: str) -> str:
+    """How a process names one (pass/mode, variant) it times: ``inference/eager:se``."""
+    return f"{condition_label}:{variant}"
+
+
 @dataclass(frozen=True)
 class ProcessRun(JsonRecord):
-    """What one process of a paired comparison measured, or why it failed.
+    """What one fresh process measured, or why it failed.
 
-    ``samples_ms[name][i]`` is model ``name``'s sample in measured round ``i`` (the mean of
-    ``forwards[name][i]`` forwards); ``order[i]`` the order the models ran in that round.
-    ``warmup_rounds`` rounds ran before them, discarded, and ``settled`` says whether the
-    warm-up's stopping rule was met (:mod:`attnprof.latency.rounds`). ``peak_memory`` maps a
-    name to ``(peak bytes, activation bytes, method)`` where it was measured (the first
-    process). A failed process keeps its ``error`` line and ``traceback``.
+    Its *arms* are the (pass/mode, variant) pairs it timed (:func:`arm_key`): every variant
+    still undecided in each condition and that condition's baseline. ``samples_ms[arm][i]``
+    is the arm's sample in measured round ``i`` (the mean of ``calls[arm][i]`` calls);
+    ``order[i]`` the order the arms ran in that round. ``warmup_rounds`` rounds ran before them,
+    discarded, and ``settled`` says whether the warm-up's stopping rule was met
+    (:mod:`attnprof.latency.rounds`). ``first_call_s`` is each arm's first call (under compile,
+    tracing and a cache hit; the compile itself is the build's). ``peak_memory`` maps an arm
+    to ``(peak bytes, activation bytes, method)`` where measured (the first process).
+    ``started_s`` is when the process started, in seconds since the run's timing began.
     """
 
     index: int
     seed: int | None
+    arms: tuple[str, ...] = ()
     warmup_forwards: dict[str, int] = field(default_factory=dict)
     warmup_rounds: int = 0
     settled: bool = False
@@ -242,8 +311,12 @@ class ProcessRun(JsonRecord):
     other_cpu_load: float | None = None
     peak_memory: dict[str, tuple[int | None, int | None, str]] = field(default_factory=dict)
     first_call_s: dict[str, float] = field(default_factory=dict)
-    """Each model's first call in this process (under ``compile``: compilation and one run)."""
     wall_s: float = 0.0
+    started_s: float = 0.0
+    page_faults: int | None = None
+    """Minor page faults of the process while it took its measured rounds."""
+    allocator: str | None = None
+    """What was set of the allocator before timing (``None``: left as it was)."""
     error: str | None = None
     traceback: str | None = None
 
@@ -254,17 +327,18 @@ class ProcessRun(JsonRecord):
 
 @dataclass(frozen=True)
 class PairedComparison(JsonRecord):
-    """The variants of one model measured in interleaved rounds against ``baseline``.
+    """The variants of one model in one pass and mode, timed in interleaved rounds against
+    ``baseline`` in the same fresh processes.
 
-    ``workers`` holds what each of the ``processes`` fresh processes measured (``rounds``
-    rounds each, order shuffled with ``seed + index`` when ``shuffle`` is true), failed ones
-    included. ``results`` holds one :class:`PairedResult` per non-baseline variant, in the order
-    the variants were given, computed across the processes that finished.
+    ``results`` holds one :class:`VariantTiming` per non-baseline variant, in the order the
+    variants were given. ``processes`` counts the processes that timed the baseline (the most
+    any variant had); ``workers`` what each process measured (every arm of its group), failed
+    ones included. ``spec`` is the timing as asked for.
     """
 
     baseline: str
     baseline_record: LatencyRecord
-    results: tuple[PairedResult, ...]
+    results: tuple[VariantTiming, ...]
     rounds: int
     """Measured rounds per process."""
     shuffle: bool
@@ -279,12 +353,14 @@ class PairedComparison(JsonRecord):
     """The re-run threshold in force (``None``: contended rounds were kept)."""
     max_warmup_rounds: int | None = None
     settle_tolerance: float | None = None
+    pass_name: str = "inference"
+    mode: str = "eager"
 
     @property
     def failed_processes(self) -> tuple[ProcessRun, ...]:
         return tuple(run for run in self.workers if not run.ok)
 
-    def result(self, name: str) -> PairedResult:
+    def result(self, name: str) -> VariantTiming:
         for item in self.results:
             if item.name == name:
                 return item

@@ -1,25 +1,29 @@
-"""What one process does in a paired comparison: build, warm up until settled, take rounds.
+"""What one process does: build its arms, warm them up until settled, take rounds.
 
 Caveats first: everything here happens inside one process, so its rounds share that process's
 memory layout, allocator state and thread placement; a second process of the same code can sit
-several points away. That is why :mod:`attnprof.latency.paired` runs this in several fresh
-processes and takes its interval across them. Only with ``processes=1`` do the rounds below
+several points away. That is why :mod:`attnprof.latency.schedule` runs this in several fresh
+processes and takes its intervals across them. Only with ``processes=1`` do the rounds below
 become the unit of the interval, and then it describes this process only.
 
-A *round* gives every model one sample: one ``Timer.blocked_autorange`` of ``sample_time``
-seconds, its mean per call. A call is one forward, or for ``pass_name="train"`` one training
-step (:class:`attnprof.passes.TrainStep`: train mode, forward, loss, backward, the optional
-optimizer step); each model's first call is timed apart and recorded (under compile it holds
-the compilation), never mixed into the samples. The order within a round is shuffled (seeded,
-recorded) so no model always follows the same neighbour; each Timer call starts with one
-untimed call (its block-size estimate), a re-warm after the previous model evicted the caches.
+An *arm* is one variant in one pass and mode (:func:`~attnprof.latency.records.arm_key`). A
+*round* gives every arm one sample: one ``Timer.blocked_autorange`` of ``sample_time`` seconds,
+its mean per call. A call is one forward, or for the ``train`` pass one training step
+(:class:`attnprof.passes.TrainStep`), as the arm's mode runs it (:mod:`attnprof.latency.modes`).
+Each arm's first call is timed apart and recorded, never mixed into the samples. The order
+within a round is shuffled (seeded by the process index, recorded) so no arm always follows the
+same neighbour; each Timer call starts with one untimed call (its block-size estimate), a
+re-warm after the previous arm evicted the caches.
 
-Warm-up, a stated stopping rule: after one forward per model (oneDNN's first-call setup,
-compilation), *warm-up rounds*, identical to measured rounds and discarded, run until no model
-is more than ``settle_tolerance`` faster than in its best earlier warm-up round: timings only
-fall while something is still warming (allocator, caches, lazy initialisation), and the noise
-of a settled machine is mostly on the slow side. At least :data:`MIN_WARMUP_ROUNDS` rounds run,
-at most ``max_warmup_rounds``; whether the rule was met is recorded.
+The same model in every process: the input and each variant's weights are drawn from seeds
+fixed by the spec, so processes differ only in what a fresh process varies (memory layout,
+allocator history, thread placement, the machine's moment), never in the data.
+
+Warm-up, a stated stopping rule: after one call per arm, *warm-up rounds*, identical to
+measured rounds and discarded, run until no arm is more than ``settle_tolerance`` faster than
+in its best earlier warm-up round: timings only fall while something is still warming
+(allocator, caches, lazy initialisation). At least :data:`MIN_WARMUP_ROUNDS` rounds run, at
+most ``max_warmup_rounds``; whether the rule was met is recorded.
 
 Rounds disturbed by other load: each round's contention (CPUs busy with other work,
 :class:`~attnprof.latency.environment.CpuContention`) is recorded; with ``max_other_cpus`` a
@@ -28,63 +32,53 @@ contended round is re-run instead of kept, at most ``rounds`` times.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
+import resource
 import time
+import zlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import torch
 from torch import nn
+from torch.utils.benchmark import Timer
 
 from attnprof.errors import AttnprofError
-from attnprof.latency.defaults import (
-    DEFAULT_MAX_WARMUP_ROUNDS,
-    DEFAULT_SETTLE_TOLERANCE,
-    MIN_WARMUP_ROUNDS,
-)
+from attnprof.latency.defaults import MIN_WARMUP_ROUNDS
 from attnprof.latency.environment import CpuContention
 from attnprof.latency.memory import measure_peak_memory
-from attnprof.latency.records import DiscardedRound, ProcessRun
-from attnprof.latency.settings import resolve_settings
-from attnprof.latency.timing import (
-    make_input,
-    make_step_timer,
-    make_timer,
-    prepare_model,
-    run_context,
-    warm_up,
-)
-from attnprof.passes import TrainStep
+from attnprof.latency.modes import MODES, Built, LoadRequest
+from attnprof.latency.records import DiscardedRound, ProcessRun, arm_key
+from attnprof.latency.settings import RunSettings
+from attnprof.latency.spec import Condition, TimingSpec
+from attnprof.latency.timing import make_input, prepare_model, warm_up
+from attnprof.latency.workers import prepare_worker
 
 ModelOrFactory = nn.Module | Callable[[], nn.Module]
 
 
 @dataclass(frozen=True)
-class RoundsJob:
+class ProcessJob:
     """Everything one process needs to take its rounds; picklable when its variants are.
 
     ``variants`` maps names to models or zero-argument factories (the baseline among them);
-    ``settings`` are the arguments of :func:`~attnprof.latency.settings.resolve_settings`,
-    resolved again in the process that runs the job.
+    ``arms`` the (condition, variant) pairs this process times; ``built`` what each arm's
+    build left, by arm key (modes that build once per run).
     """
 
+    spec: TimingSpec
     variants: Mapping[str, ModelOrFactory]
-    input_spec: object
-    batch: int
-    settings: dict
-    rounds: int
-    sample_time: float
-    seed: int | None
+    arms: tuple[tuple[Condition, str], ...]
+    built: Mapping[str, Built] = field(default_factory=dict)
     index: int = 0
-    shuffle: bool = True
-    warmup: int = 1
-    warmup_time: float = 0.0
-    max_warmup_rounds: int = DEFAULT_MAX_WARMUP_ROUNDS
-    settle_tolerance: float = DEFAULT_SETTLE_TOLERANCE
-    max_other_cpus: float | None = None
     memory: bool = False
-    pass_name: str = "inference"
-    optimizer: str = "none"
+    started_s: float = 0.0
+
+    @property
+    def seed(self) -> int:
+        return self.spec.seed + self.index
 
 
 def materialise(name: str, item: ModelOrFactory) -> nn.Module:
@@ -104,106 +98,203 @@ def materialise(name: str, item: ModelOrFactory) -> nn.Module:
     )
 
 
+def seeded_build(name: str, item: ModelOrFactory, seed: int) -> nn.Module:
+    """The variant built with weights drawn from a seed of its own (the same in every
+    process); the global RNG is restored afterwards."""
+    state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed((seed * 1_000_003 + zlib.crc32(name.encode())) % 2**63)
+        return materialise(name, item)
+    finally:
+        torch.random.set_rng_state(state)
+
+
+def settings_of(spec: TimingSpec, mode: str = "eager") -> RunSettings:
+    """The resolved settings the timing helpers take (the spec was validated already)."""
+    return RunSettings(torch.device(spec.device), spec.threads, spec.dtype, spec.channels_last,
+                       spec.compile_mode if mode == "compile" else None)
+
+
 def settled(latest: Mapping[str, float], best: Mapping[str, float], tolerance: float) -> bool:
-    """The stopping rule: no model ran more than ``tolerance`` faster than its best so far."""
+    """The stopping rule: no arm ran more than ``tolerance`` faster than its best so far."""
     return all(latest[name] >= (1.0 - tolerance) * best[name] for name in latest)
 
 
-def run_rounds(job: RoundsJob, progress: Callable[[int, int], None] | None = None) -> ProcessRun:
-    """Build the job's models here, warm them up until settled, and take ``job.rounds`` rounds.
+def _guarded(call: Callable[[], object], train: bool, spec: TimingSpec,
+             device: torch.device) -> Callable[[], object]:
+    """``call`` under its pass's grad mode and the spec's autocast, entered per call: arms of
+    both passes share one process."""
+    autocast = spec.dtype != "float32"
+    dtype = getattr(torch, spec.dtype)
+
+    def run() -> object:
+        grad = torch.enable_grad() if train else torch.inference_mode()
+        cast = (torch.autocast(device.type, dtype=dtype) if autocast
+                else contextlib.nullcontext())
+        with grad, cast:
+            return call()
+
+    return run
+
+
+CUDA_CACHE_STATE = ("CUDA events around back-to-back calls on a warm L2 cache (no flush "
+                    "between calls), the device synchronised before and after each sample")
+"""What a CUDA sample measures, as the report states it."""
+
+
+def cuda_event_sample(call: Callable[[], object], seconds: float, device: torch.device
+                      ) -> tuple[float, int]:
+    """Milliseconds per call on ``device`` and the calls timed: one call sizes the block, then
+    ``seconds`` worth of back-to-back calls between two CUDA events (device time, launch
+    overhead included; the L2 cache stays warm: :data:`CUDA_CACHE_STATE`)."""
+    with torch.cuda.device(device):
+        start = torch.cuda.Event(enable_timing=True)
+        end = torch.cuda.Event(enable_timing=True)
+        torch.cuda.synchronize(device)
+        start.record()
+        call()
+        end.record()
+        end.synchronize()
+        count = max(1, int(seconds * 1000.0 / max(start.elapsed_time(end), 1e-3)))
+        torch.cuda.synchronize(device)
+        start.record()
+        for _ in range(count):
+            call()
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end) / count, count
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def run_process(job: ProcessJob, progress: Callable[[int, int], None] | None = None
+                ) -> ProcessRun:
+    """Build the job's arms here, warm them up until settled, and take ``spec.rounds`` rounds.
 
     ``progress(done, rounds)`` is called after each measured round. Peak memory is measured
-    (one more forward per model, outside the rounds) when ``job.memory`` is set.
+    (one more call per arm, outside the rounds) when ``job.memory`` is set.
     """
     started = time.perf_counter()
-    settings = resolve_settings(**job.settings)
-    names = list(job.variants)
-    # The measured rounds' order depends on the seed alone, whatever the warm-up took.
+    spec = job.spec
+    allocator = prepare_worker(spec.allocator)
+    settings = settings_of(spec)
+    device = settings.device
     rounds_rng = random.Random(job.seed)
-    warmup_rng = random.Random(None if job.seed is None else f"{job.seed}:warm-up")
-    build_order = list(names)
-    if job.shuffle:  # the build order sets the memory layout: vary it with the process
+    warmup_rng = random.Random(f"{job.seed}:warm-up")
+    variants = list(dict.fromkeys(variant for _, variant in job.arms))
+    passes = list(dict.fromkeys(condition.pass_name for condition, _ in job.arms))
+    build_order = [(variant, pass_name) for variant in variants for pass_name in passes
+                   if (variant, pass_name) in {(v, c.pass_name) for c, v in job.arms}]
+    if spec.shuffle:  # the build order sets the memory layout: vary it with the process
         warmup_rng.shuffle(build_order)
-    train = job.pass_name == "train"
-    models = {name: materialise(name, job.variants[name]) for name in build_order}
-    runnables = {name: prepare_model(models[name], settings, train=train) for name in names}
-    x = make_input(job.input_spec, job.batch, settings)
-    if train:
-        steps = {name: TrainStep(models[name], runnables[name], x, job.optimizer)
-                 for name in names}
-        timers = {name: make_step_timer(steps[name], settings, name) for name in names}
+    models = {}
+    for variant, pass_name in build_order:
+        model = seeded_build(variant, job.variants[variant], spec.seed)
+        models[variant, pass_name] = prepare_model(model, settings, train=pass_name == "train")
+    x = make_input(spec.input_shape, spec.batch, settings, spec.seed)
+    calls: dict[str, Callable[[], object]] = {}
+    for condition, variant in job.arms:
+        key = arm_key(condition.label, variant)
+        hooks = MODES[condition.mode].load_hooks()
+        train = condition.pass_name == "train"
+        call = hooks.load(LoadRequest(models[variant, condition.pass_name], x, spec.threads,
+                                      job.built.get(key), condition.pass_name, spec.compile_mode,
+                                      spec.optimizer))
+        calls[key] = _guarded(call, train, spec, device)
+    keys = list(calls)
+    if device.type == "cuda":
+        def sample(key: str) -> tuple[float, int]:
+            return cuda_event_sample(calls[key], spec.sample_time, device)
     else:
-        steps = {name: (lambda m=runnables[name]: m(x)) for name in names}
-        timers = {name: make_timer(runnables[name], x, settings, name) for name in names}
+        timers = {key: Timer(stmt="call()", globals={"call": calls[key]},
+                             num_threads=spec.threads, label=key,
+                             description=settings.device_label) for key in keys}
+
+        def sample(key: str) -> tuple[float, int]:
+            measurement = timers[key].blocked_autorange(min_run_time=spec.sample_time)
+            count = measurement.number_per_run * len(measurement.raw_times)
+            return 1000.0 * sum(measurement.raw_times) / count, count
 
     def one_round(rng: random.Random
                   ) -> tuple[tuple[str, ...], dict[str, float], dict[str, int], float | None]:
-        sequence = list(names)
-        if job.shuffle:
+        sequence = list(keys)
+        if spec.shuffle:
             rng.shuffle(sequence)
         times: dict[str, float] = {}
         blocks: dict[str, int] = {}
         with CpuContention() as this_round:
-            for name in sequence:
-                measurement = timers[name].blocked_autorange(min_run_time=job.sample_time)
-                forwards = measurement.number_per_run * len(measurement.raw_times)
-                times[name] = 1000.0 * sum(measurement.raw_times) / forwards
-                blocks[name] = forwards
+            for key in sequence:
+                times[key], blocks[key] = sample(key)
         return tuple(sequence), times, blocks, this_round.other_cpus
 
-    samples: dict[str, list[float]] = {name: [] for name in names}
-    forwards: dict[str, list[int]] = {name: [] for name in names}
+    samples: dict[str, list[float]] = {key: [] for key in keys}
+    forwards: dict[str, list[int]] = {key: [] for key in keys}
     order: list[tuple[str, ...]] = []
     loads: list[float | None] = []
     discarded: list[DiscardedRound] = []
-    with run_context(settings, train=train):
-        warmed = {
-            name: warm_up(steps[name], settings, forwards=job.warmup,
-                          seconds=job.warmup_time, what=name)
-            for name in names
-        }
-        best = dict.fromkeys(names, math.inf)
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(spec.threads)
+    try:
+        warmed = {key: warm_up(calls[key], settings, forwards=1, seconds=0.0, what=key)
+                  for key in keys}
+        best = dict.fromkeys(keys, math.inf)
         warmup_rounds, is_settled = 0, False
-        while warmup_rounds < max(job.max_warmup_rounds, MIN_WARMUP_ROUNDS):
+        while warmup_rounds < max(spec.max_warmup_rounds, MIN_WARMUP_ROUNDS):
             _, times, _, _ = one_round(warmup_rng)
             warmup_rounds += 1
             is_settled = (warmup_rounds >= MIN_WARMUP_ROUNDS
-                          and settled(times, best, job.settle_tolerance))
-            best = {name: min(best[name], times[name]) for name in names}
+                          and settled(times, best, spec.settle_tolerance))
+            best = {key: min(best[key], times[key]) for key in keys}
             if is_settled:
                 break
+        faults_before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         with CpuContention() as contention:
-            while len(order) < job.rounds:
+            while len(order) < spec.rounds:
                 sequence, times, blocks, load = one_round(rounds_rng)
-                if (job.max_other_cpus is not None and load is not None
-                        and load > job.max_other_cpus and len(discarded) < job.rounds):
+                if (spec.max_other_cpus is not None and load is not None
+                        and load > spec.max_other_cpus and len(discarded) < spec.rounds):
                     discarded.append(DiscardedRound(sequence, load, times))
                     continue
                 order.append(sequence)
                 loads.append(load)
-                for name in names:
-                    samples[name].append(times[name])
-                    forwards[name].append(blocks[name])
+                for key in keys:
+                    samples[key].append(times[key])
+                    forwards[key].append(blocks[key])
                 if progress is not None:
-                    progress(len(order), job.rounds)
+                    progress(len(order), spec.rounds)
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults_before
         peaks = {}
         if job.memory:
-            for name in names:
-                peak = measure_peak_memory(steps[name], models[name], x, settings.device)
-                peaks[name] = (peak.peak_bytes, peak.activation_bytes, peak.kind)
+            for condition, variant in job.arms:
+                if not MODES[condition.mode].torch_memory:
+                    continue
+                key = arm_key(condition.label, variant)
+                model = models[variant, condition.pass_name]
+                peak = measure_peak_memory(calls[key], model, x, device)
+                peaks[key] = (peak.peak_bytes, peak.activation_bytes, peak.kind)
+    finally:
+        torch.set_num_threads(previous_threads)
+    _synchronize(device)
     return ProcessRun(
         index=job.index,
         seed=job.seed,
-        warmup_forwards={name: warmed[name].count for name in names},
-        first_call_s={name: warmed[name].first for name in names},
+        arms=tuple(keys),
+        warmup_forwards={key: warmed[key].count for key in keys},
+        first_call_s={key: warmed[key].first for key in keys},
         warmup_rounds=warmup_rounds,
         settled=is_settled,
-        samples_ms={name: tuple(values) for name, values in samples.items()},
-        forwards={name: tuple(values) for name, values in forwards.items()},
+        samples_ms={key: tuple(values) for key, values in samples.items()},
+        forwards={key: tuple(values) for key, values in forwards.items()},
         order=tuple(order),
         round_other_cpu_load=tuple(loads),
         discarded_rounds=tuple(discarded),
         other_cpu_load=contention.other_cpus,
         peak_memory=peaks,
         wall_s=time.perf_counter() - started,
+        started_s=job.started_s,
+        page_faults=faults,
+        allocator=allocator,
     )

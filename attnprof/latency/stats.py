@@ -27,8 +27,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from attnprof.errors import AttnprofError
+
+if TYPE_CHECKING:
+    from attnprof.latency.sequential import SequentialDesign
 
 CI_LEVEL = 0.95
 EXACT_BINOMIAL_MAX_N = 10_000
@@ -196,13 +200,16 @@ def kruskal_pvalue(groups: Sequence[Sequence[float]]) -> float:
 
 
 def replicated_median(groups: Sequence[Sequence[float]], level: float = CI_LEVEL, *,
-                      across_processes: bool | None = None) -> ReplicatedMedian:
+                      across_processes: bool | None = None,
+                      design: SequentialDesign | None = None) -> ReplicatedMedian:
     """The median of ``groups`` (one list of round values per process) and its interval.
 
     Across processes (the default with several groups): the median of the group medians, the
     interval over those medians (``None`` below the fewest samples for ``level``, even when
-    only one of several requested processes finished), and the Kruskal-Wallis p-value. Within
-    one process: the plain median of its rounds with their order-statistic interval.
+    only one of several requested processes finished), and the Kruskal-Wallis p-value. With a
+    sequential ``design`` the interval is that design's at this many processes (it keeps its
+    coverage however the number of processes was decided; :mod:`.sequential`). Within one
+    process: the plain median of its rounds with their order-statistic interval.
     """
     kept = [_checked(group, "replicated_median") for group in groups]
     if not kept:
@@ -217,14 +224,18 @@ def replicated_median(groups: Sequence[Sequence[float]], level: float = CI_LEVEL
         ci = median_ci(values, level) if len(values) >= min_samples_for_ci(level) else None
         return ReplicatedMedian(median(values), ci, "rounds", (median(values),), sizes, None)
     medians = [median(group) for group in kept]
-    ci = median_ci(medians, level) if len(medians) >= min_samples_for_ci(level) else None
+    if design is not None:
+        ci = design.interval(medians)
+    else:
+        ci = median_ci(medians, level) if len(medians) >= min_samples_for_ci(level) else None
     return ReplicatedMedian(median(medians), ci, "processes", tuple(medians), sizes,
                             kruskal_pvalue(kept) if len(kept) > 1 else None)
 
 
 def replicated_ratio(numerators: Sequence[Sequence[float]],
                      denominators: Sequence[Sequence[float]], level: float = CI_LEVEL, *,
-                     across_processes: bool | None = None
+                     across_processes: bool | None = None,
+                     design: SequentialDesign | None = None,
                      ) -> tuple[ReplicatedMedian, list[list[float]]]:
     """Per-process paired ratios and their :func:`replicated_median`."""
     if len(numerators) != len(denominators):
@@ -233,4 +244,5 @@ def replicated_ratio(numerators: Sequence[Sequence[float]],
             f"{len(denominators)}"
         )
     groups = [ratios(top, bottom) for top, bottom in zip(numerators, denominators, strict=True)]
-    return replicated_median(groups, level, across_processes=across_processes), groups
+    return replicated_median(groups, level, across_processes=across_processes,
+                             design=design), groups

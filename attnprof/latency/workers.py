@@ -1,21 +1,26 @@
-"""Run a :class:`~attnprof.latency.rounds.RoundsJob` in a fresh Python interpreter.
+"""Run a job in a fresh Python interpreter: a timing process, or a run's one-time build.
 
 Caveats first: the job travels by ``pickle``, so every variant must be an ``nn.Module`` or a
 factory importable by name (a module-level function, a class, ``functools.partial`` of one).
 A lambda or a class defined in ``__main__`` cannot cross; :func:`check_picklable` says which
 variant and why before any process starts. The worker is ``python -m attnprof.latency.workers``
 rather than ``multiprocessing``: a new interpreter inherits nothing (no allocator state, no
-imported ``__main__`` to re-run), which is the point of the exercise.
+address-space layout, no imported ``__main__`` to re-run), which is the point of the exercise.
 
-Protocol: the parent writes ``sys.path`` and the job, pickled, to a file; the worker prints
-``attnprof-round K/N`` after each measured round (the parent's progress display) and pickles
-``("ok", ProcessRun)`` or ``("error", line, traceback)`` to the result file. A worker that dies
-without a result (a crash, the OOM killer) is reported with its exit status and the end of its
-stderr.
+Protocol: the parent writes ``sys.path``, the job's function (``module:name``) and the job,
+pickled, to a file; the worker prints ``attnprof-round K/N`` after each measured round (the
+parent's progress display) and pickles ``("ok", result)`` or ``("error", line, traceback)`` to
+the result file. A worker that dies without a result (a crash, the OOM killer) is reported with
+its exit status and the end of its stderr.
+
+Before the job runs, the worker puts the allocator in the state the timing measures
+(:data:`attnprof.latency.spec.ALLOCATORS`; ``steady``: glibc's thresholds fixed, as a
+long-running server's would settle).
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import pickle
 import signal
@@ -25,10 +30,9 @@ import tempfile
 import traceback
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from attnprof.errors import AttnprofError
-from attnprof.latency.records import ProcessRun
-from attnprof.latency.rounds import RoundsJob, run_rounds
 
 _PROGRESS = "attnprof-round "
 _STDERR_TAIL = 2000
@@ -39,11 +43,13 @@ class WorkerTraceback(Exception):
 
 
 class WorkerFailed(AttnprofError):
-    """A worker process raised or died; ``run`` is its record (``error``, ``traceback``)."""
+    """A worker process raised or died: ``line`` says why in one line, ``traceback`` is the
+    worker's full traceback (or the end of its stderr)."""
 
-    def __init__(self, run: ProcessRun):
-        super().__init__(run.error or "worker failed")
-        self.run = run
+    def __init__(self, line: str, traceback_text: str | None):
+        super().__init__(line)
+        self.line = line
+        self.traceback = traceback_text
 
 
 def check_picklable(variants: Mapping[str, object]) -> None:
@@ -69,14 +75,16 @@ def _signal_name(code: int) -> str:
 
 
 def run_in_fresh_process(
-    job: RoundsJob, progress: Callable[[int, int], None] | None = None
-) -> ProcessRun:
-    """Run ``job`` in a new interpreter; its :class:`ProcessRun`, or :class:`WorkerFailed`."""
+    function: str, job: Any, *, allocator: str = "steady", what: str = "worker process",
+    progress: Callable[[int, int], None] | None = None,
+) -> Any:
+    """``function(job, report)`` (``module:name``) in a new interpreter; its result, or
+    :class:`WorkerFailed` naming ``what`` failed."""
     with tempfile.TemporaryDirectory(prefix="attnprof-worker-") as folder:
         job_file, result_file = Path(folder, "job.pkl"), Path(folder, "result.pkl")
         err_file = Path(folder, "stderr.txt")
         with job_file.open("wb") as stream:
-            pickle.dump(list(sys.path), stream)
+            pickle.dump((list(sys.path), function, allocator), stream)
             pickle.dump(job, stream)
         with err_file.open("wb") as err:
             process = subprocess.Popen(
@@ -100,26 +108,34 @@ def run_in_fresh_process(
             outcome = pickle.loads(result_file.read_bytes())
             if outcome[0] == "ok":
                 return outcome[1]
-            raise WorkerFailed(ProcessRun(job.index, job.seed, error=outcome[1],
-                                          traceback=outcome[2]))
+            raise WorkerFailed(outcome[1], outcome[2])
         tail = err_file.read_text(errors="replace")[-_STDERR_TAIL:].strip()
-        raise WorkerFailed(ProcessRun(
-            job.index, job.seed,
-            error=f"worker process {job.index + 1} ended without a result ({_signal_name(code)})",
-            traceback=tail or None,
-        ))
+        raise WorkerFailed(f"{what} ended without a result ({_signal_name(code)})",
+                           tail or None)
+
+
+def prepare_worker(allocator: str) -> str | None:
+    """Put this fresh process in the state the timing measures; say what was set."""
+    if allocator == "steady":
+        from attnprof.latency.allocator import steady_allocator
+
+        return steady_allocator()
+    return None
 
 
 def _main(job_path: str, result_path: str) -> int:
     with open(job_path, "rb") as stream:
-        sys.path[:] = pickle.load(stream)
+        path, function, allocator = pickle.load(stream)
+        sys.path[:] = path
+        prepare_worker(allocator)
         job = pickle.load(stream)
 
     def report(done: int, total: int) -> None:
         print(f"{_PROGRESS}{done}/{total}", flush=True)
 
     try:
-        outcome = ("ok", run_rounds(job, report))
+        module, _, name = function.partition(":")
+        outcome = ("ok", getattr(importlib.import_module(module), name)(job, report))
     except Exception as exc:
         from attnprof.blame import one_line
 

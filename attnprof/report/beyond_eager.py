@@ -112,9 +112,14 @@ def _delta(row: dict, key: LatencyKey) -> tuple[float | None, tuple[float, float
 
 
 def first_call_s(cell: Cell, key: LatencyKey) -> float | None:
-    """The median first call over processes (under compile: the compilation), if recorded."""
+    """The compile time: the build's, when the mode built once per run; else (files written
+    before builds were recorded) the median first call over processes, if recorded."""
     entry = latency_entry(cell, key)
-    calls = entry.details.get("first_call_s") if entry is not None and entry.ok else None
+    if entry is None or not entry.ok:
+        return None
+    if entry.build is not None:
+        return entry.build.build_s
+    calls = entry.record.first_call_s
     return statistics.median(calls) if calls else None
 
 

@@ -294,21 +294,20 @@ def _row(cell: Cell, base: Cell | None, names: list[str], units: dict[str, str],
         row.update(_training_columns(profile, base_profile))
     for key in keys:
         entry = latency_entry(cell, key) if cell.ok else None
-        if entry is not None and not entry.ok:
-            entry = None
-        ci = (entry.ci95_ms if entry else None) or (None, None)
+        record = entry.record if entry is not None and entry.ok else None
+        ci = (record.ci95_ms if record else None) or (None, None)
         delta, delta_ci = latency_delta(cell, base, key) if cell.ok else (None, None)
         p = key.column
-        row[f"{p}_median_ms"] = _num(entry.median_ms) if entry else None
-        row[f"{p}_iqr_ms"] = _num(entry.iqr_ms) if entry else None
+        row[f"{p}_median_ms"] = _num(record.median_ms) if record else None
+        row[f"{p}_iqr_ms"] = _num(record.iqr_ms) if record else None
         row[f"{p}_ci95_lo_ms"] = _num(ci[0])
         row[f"{p}_ci95_hi_ms"] = _num(ci[1])
         row[f"{p}_delta_pct"] = delta
         row[f"{p}_delta_ci95_lo_pct"] = delta_ci[0] if delta_ci else None
         row[f"{p}_delta_ci95_hi_pct"] = delta_ci[1] if delta_ci else None
-        row[f"{p}_images_per_s"] = _num(entry.images_per_s) if entry else None
-        row[f"{p}_peak_mem_bytes"] = _num(entry.peak_mem_bytes) if entry else None
-        ratio = entry.ratio if entry else None
+        row[f"{p}_images_per_s"] = _num(record.images_per_s) if record else None
+        row[f"{p}_peak_mem_bytes"] = _num(record.peak_mem_bytes) if record else None
+        ratio = entry.ratio if record else None
         row[f"{p}_ci_over"] = ratio.ci_over if ratio else None
         row[f"{p}_processes_count"] = ratio.processes if ratio else None
         row[f"{p}_rounds_count"] = len(ratio.values) if ratio else None

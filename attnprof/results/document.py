@@ -15,13 +15,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from attnprof.latency.records import LatencyRecord, PairedResult
+from attnprof.latency.modes import Built
+from attnprof.latency.records import LatencyRecord, PairedRatio
 from attnprof.machine import MachineLimits
 from attnprof.records_json import JsonRecord, decode, encode
 from attnprof.results.counts import ProfileRecord
 from attnprof.suite.config import BASELINE, Suite
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 SCHEMA = f"attnprof-results/{SCHEMA_VERSION}"
 """The ``schema`` tag of the documents this attnprof writes."""
 
@@ -36,132 +37,111 @@ class Failure:
 
 
 @dataclass(frozen=True)
-class PairedRatio(JsonRecord):
-    """A variant's time over the baseline's, round by round, timed in the same rounds.
-
-    ``values`` are the per-round ratios, process after process (``rounds_per_process``).
-    ``median`` and its 95% interval ``ci95`` are over ``ci_over``: the ``process_medians`` of
-    several fresh processes (the interval holds for a new run), or the rounds of one process
-    (it describes that process only). ``delta_pct`` / ``delta_ci95_pct`` restate them as a
-    percentage change; ``disagreement_p`` is the Kruskal-Wallis p-value across processes.
-    """
-
-    baseline: str
-    delta_pct: float
-    delta_ci95_pct: tuple[float, float] | None = None
-    median: float | None = None
-    ci95: tuple[float, float] | None = None
-    values: tuple[float, ...] = ()
-    ci_over: str = "rounds"
-    processes: int = 1
-    rounds_per_process: tuple[int, ...] = ()
-    process_medians: tuple[float, ...] = ()
-    disagreement_p: float | None = None
-
-    @classmethod
-    def of(cls, result: PairedResult) -> PairedRatio:
-        return cls(
-            result.baseline,
-            result.delta_pct,
-            result.delta_ci95_pct,
-            result.ratio_median,
-            result.ratio_ci95,
-            result.ratios,
-            result.ci_over,
-            result.processes,
-            result.rounds_per_process,
-            result.process_medians,
-            result.disagreement_p,
-        )
-
-    @classmethod
-    def identity(cls, baseline: str, rounds_per_process: tuple[int, ...], ci_over: str
-                 ) -> PairedRatio:
-        """The baseline against itself: exactly 1 in every round."""
-        medians = (1.0,) * len(rounds_per_process) if ci_over == "processes" else ()
-        return cls(baseline, 0.0, (0.0, 0.0), 1.0, (1.0, 1.0), (1.0,) * sum(rounds_per_process),
-                   ci_over, len(rounds_per_process), rounds_per_process, medians, None)
-
-    def to_dict(self) -> dict[str, Any]:
-        return encode(self, ("baseline", "median", "ci95", "delta_pct", "delta_ci95_pct", "values",
-                             "ci_over", "processes", "rounds_per_process", "process_medians",
-                             "disagreement_p"))
-
-
-_TIMING_KEYS = ("median_ms", "iqr_ms", "images_per_s", "peak_mem_bytes")
-
-
-@dataclass(frozen=True)
 class LatencyEntry:
-    """One timing of a cell: device, batch size, pass (``inference`` or ``train``) and mode
-    (``eager`` or ``compile``), the summary readers use, the paired ratio to the baseline
-    (timed in the same pass and mode), or the failure. ``details`` keeps the rest of the
-    :class:`~attnprof.latency.records.LatencyRecord` (settings, environment, samples' metadata).
+    """One timing of a cell: where and how it was timed (device, batch size, pass, mode,
+    threads, and in a merged document the machine), and what came of it: the
+    :class:`~attnprof.latency.records.LatencyRecord` of the variant's samples (ms) and its
+    :class:`~attnprof.latency.records.PairedRatio` to the baseline timed in the same rounds,
+    with the notes of its comparison and what building it took (``build``: compile or export
+    time and the output check, for modes that build); or the failure.
+
+    The record and the ratio are the very objects the timing produced, stored as they are:
+    ``results.json`` writes the record's fields at the entry's top level (as every version
+    did) and the ratio under ``ratio``. ``extra`` keeps keys neither type knows (a newer
+    attnprof's), written back unchanged.
     """
 
     device: str
     batch: int
+    pass_name: str = "inference"
+    mode: str = "eager"
     threads: int | None = None
-    median_ms: float | None = None
-    iqr_ms: float | None = None
-    ci95_ms: tuple[float, float] | None = None
-    images_per_s: float | None = None
-    peak_mem_bytes: float | None = None
-    times_ms: tuple[float, ...] = ()
+    record: LatencyRecord | None = None
     ratio: PairedRatio | None = None
     notes: tuple[str, ...] = ()
     failure: Failure | None = None
-    pass_name: str = "inference"
-    mode: str = "eager"
+    build: Built | None = None
     machine: str | None = None
     """The label of the machine it was timed on, in a document merged from several machines
     (:attr:`ResultsDocument.machines`); ``None``: the document's own provenance."""
-    details: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        return self.failure is None
+        return self.failure is None and self.record is not None
 
     @property
     def condition(self) -> tuple[str, int, str, str]:
         """What the timing is of: ``(device, batch, pass_name, mode)``."""
         return self.device, self.batch, self.pass_name, self.mode
 
+    @property
+    def median_ms(self) -> float | None:
+        return None if self.record is None else self.record.median_ms
+
+    @property
+    def times_ms(self) -> tuple[float, ...]:
+        return () if self.record is None else self.record.times_ms
+
     @classmethod
-    def measured(
-        cls, record: LatencyRecord, ratio: PairedRatio, notes: Iterable[str] = ()
-    ) -> LatencyEntry:
-        return cls.from_dict({**record.to_dict(), "ratio": ratio.to_dict(), "notes": list(notes)})
+    def measured(cls, record: LatencyRecord, ratio: PairedRatio, notes: Iterable[str] = (),
+                 build: Built | None = None) -> LatencyEntry:
+        return cls(record.device, record.batch, record.pass_name, record.mode, record.threads,
+                   record, ratio, tuple(notes), build=build)
+
+    @classmethod
+    def failed(cls, condition: tuple[str, int, str, str], failure: Failure,
+               threads: int | None = None, build: Built | None = None) -> LatencyEntry:
+        device, batch, pass_name, mode = condition
+        return cls(device, batch, pass_name, mode, threads, failure=failure, build=build)
 
     def to_dict(self) -> dict[str, Any]:
         head: dict[str, Any] = {"device": self.device, "batch": self.batch,
                                 "pass_name": self.pass_name, "mode": self.mode,
                                 **({"machine": self.machine} if self.machine else {})}
-        if self.failure is not None:
+        built = {"build": self.build.to_dict()} if self.build is not None else {}
+        if self.failure is not None or self.record is None:
+            failure = self.failure or Failure("no timing recorded")
             return {
                 **head,
                 **({"threads": self.threads} if self.threads is not None else {}),
-                "error": self.failure.error,
-                "traceback": self.failure.traceback,
+                "error": failure.error,
+                "traceback": failure.traceback,
+                **built,
+                **self.extra,
             }
+        record = {k: v for k, v in self.record.to_dict().items() if k not in head}
         return {
             **head,
-            "threads": self.threads,
-            **encode(self, (*_TIMING_KEYS, "ci95_ms", "times_ms")),
-            **self.details,
-            **encode(self, ("ratio", "notes")),
+            **record,
+            **self.extra,
+            "ratio": None if self.ratio is None else self.ratio.to_dict(),
+            "notes": list(self.notes),
+            **built,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LatencyEntry:
+        head = {"device": data["device"], "batch": data["batch"],
+                "pass_name": data.get("pass_name", "inference"),
+                "mode": data.get("mode", "eager"), "machine": data.get("machine"),
+                "threads": data.get("threads")}
+        build = Built.from_dict(data["build"]) if data.get("build") else None
+        known = {*head, "build", "ratio", "notes", "error", "traceback"}
         if data.get("error") is not None:
-            failure = Failure(str(data["error"]), data.get("traceback"))
-            return cls(data["device"], data["batch"], data.get("threads"), failure=failure,
-                       pass_name=data.get("pass_name", "inference"),
-                       mode=data.get("mode", "eager"), machine=data.get("machine"))
-        known = {f.name for f in fields(cls)} | {"error"}
-        typed = {k: v for k, v in data.items() if k in known - {"failure", "details"}}
-        return decode(cls, {**typed, "details": {k: v for k, v in data.items() if k not in known}})
+            return cls(**head, failure=Failure(str(data["error"]), data.get("traceback")),
+                       build=build, extra={k: v for k, v in data.items() if k not in known})
+        record = LatencyRecord.from_dict(data)
+        ratio = data.get("ratio")
+        own = {f.name for f in fields(LatencyRecord)} | _DERIVED_RECORD_KEYS
+        return cls(**head, record=record,
+                   ratio=None if ratio is None else PairedRatio.from_dict(ratio),
+                   notes=tuple(data.get("notes") or ()), build=build,
+                   extra={k: v for k, v in data.items() if k not in known | own})
+
+
+_DERIVED_RECORD_KEYS = {"high_variance", "contended"}
+"""Keys :meth:`LatencyRecord.to_dict` derives (and ``from_dict`` ignores)."""
 
 
 @dataclass(frozen=True)

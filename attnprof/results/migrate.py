@@ -25,6 +25,12 @@ says exactly what its run measured.
   each naming its machine; a version-5 file is one machine's, which version 6 writes the same
   way, so nothing changes but the tag.
 
+- ``6`` -> ``7``: version 7 adds processes until each interval is narrow (sequential) and
+  fixes the allocator's thresholds in every worker; a version-6 file took a fixed number of
+  processes with the allocator as the system left it, so its suite's latency table gets
+  ``allocator = "system"`` (its ``processes`` stays), and each paired ratio
+  ``design = "fixed"`` (or ``"rounds"`` for one process) and ``stopped = "fixed"``.
+
 A file of a newer version than this attnprof knows is refused with a message saying so: a
 reader must not guess at fields it has never seen renamed.
 """
@@ -99,8 +105,23 @@ def _v5_to_v6(data: dict[str, Any]) -> dict[str, Any]:
     return data  # one machine's file: written the same way in version 6
 
 
+def _v6_to_v7(data: dict[str, Any]) -> dict[str, Any]:
+    suite = data.get("suite")
+    latency = suite.get("latency") if isinstance(suite, dict) else None
+    if isinstance(latency, dict):
+        latency.setdefault("allocator", "system")
+    for cell in data.get("cells") or ():
+        for entry in (cell.get("latency") or ()) if isinstance(cell, dict) else ():
+            ratio = entry.get("ratio") if isinstance(entry, dict) else None
+            if isinstance(ratio, dict):
+                several = ratio.get("ci_over") == "processes"
+                ratio.setdefault("design", "fixed" if several else "rounds")
+                ratio.setdefault("stopped", "fixed")
+    return data
+
+
 STEPS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
-    1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5, 5: _v5_to_v6,
+    1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5, 5: _v5_to_v6, 6: _v6_to_v7,
 }
 """``STEPS[n]`` turns a version-``n`` document into version ``n + 1``."""
 

@@ -32,7 +32,13 @@ line naming the file, the key, the bad value and what is allowed. The format::
     devices = ["cpu"]
     heads = ["fc"]               # optional: time only these settings' heads (default: all)
     batch_sizes = [1]
-    processes = 6                # fresh worker processes per comparison: 1, or >= 6
+    # Fresh worker processes, interleaved across the run's groups: by default added until
+    # every comparison's interval is at most target_width points of Δ% wide (or its share of
+    # the budget is spent); processes = N fixes the count (1, or >= 6).
+    target_width = 6.0           # points of Δ%
+    max_processes = 40           # at most this many per comparison
+    budget = "8 min"             # timing time for the whole run (optional)
+    allocator = "steady"         # or "system": the allocator state measured
     rounds = 3                   # measured rounds per process (>= 6 with processes = 1)
     sample_time = 0.25           # seconds of forwards behind each paired sample
     max_warmup_rounds = 6        # warm-up rounds until settled, at most this many
@@ -92,12 +98,13 @@ from attnprof.imports import is_import_path
 from attnprof.inputs import parse_input
 from attnprof.latency.defaults import (
     DEFAULT_MAX_WARMUP_ROUNDS,
-    DEFAULT_PROCESSES,
     DEFAULT_ROUNDS,
     DEFAULT_SAMPLE_TIME,
     DEFAULT_SETTLE_TOLERANCE,
 )
+from attnprof.latency.sequential import DEFAULT_MAX_PROCESSES
 from attnprof.latency.settings import DTYPES
+from attnprof.latency.spec import ALLOCATORS, DEFAULT_ALLOCATOR, DEFAULT_TARGET_WIDTH
 from attnprof.latency.stats import min_samples_for_ci
 from attnprof.networks import USER_HEAD, Network
 from attnprof.passes import MODES, OPTIMIZERS, PASSES
@@ -151,12 +158,22 @@ class Setting:
 
 @dataclass(frozen=True)
 class LatencySettings:
+    """A suite's ``[latency]`` table as given; :func:`attnprof.suite.runner.timing_spec_of`
+    turns it into the validated :class:`~attnprof.latency.spec.TimingSpec` of each group."""
+
     enabled: bool = True
     devices: tuple[str, ...] = ("cpu",)
     heads: tuple[str, ...] = ()
     """Heads whose settings are timed; empty means every setting's head."""
     batch_sizes: tuple[int, ...] = (1,)
-    processes: int = DEFAULT_PROCESSES
+    processes: int | None = None
+    """A fixed number of fresh processes; ``None``: sequential, until the intervals are narrow."""
+    max_processes: int = DEFAULT_MAX_PROCESSES
+    target_width: float = DEFAULT_TARGET_WIDTH
+    """Points of Δ%: a comparison stops once its interval is at most this wide."""
+    budget_s: float | None = None
+    """Seconds of timing for the whole run; what is still open then stops (``None``: none)."""
+    allocator: str = DEFAULT_ALLOCATOR
     rounds: int = DEFAULT_ROUNDS
     """Measured rounds per process."""
     sample_time: float = DEFAULT_SAMPLE_TIME
@@ -305,6 +322,10 @@ _SECTIONS = {
         "heads",
         "batch_sizes",
         "processes",
+        "max_processes",
+        "target_width",
+        "budget",
+        "allocator",
         "rounds",
         "sample_time",
         "max_warmup_rounds",
@@ -539,11 +560,23 @@ def _parse_input(v: _Validator, key: str, value: Any) -> tuple[int, int]:
 
 def _parse_latency(v: _Validator, table: dict[str, Any]) -> LatencySettings:
     d = LatencySettings()
-    processes = v.positive_int("latency.processes", table.get("processes", d.processes))
-    if 1 < processes < min_samples_for_ci():
-        v.fail("latency.processes", processes,
-               f"1 (this process only) or an integer >= {min_samples_for_ci()} (the fewest fresh "
-               "processes for a 95% interval across processes)")
+    processes = table.get("processes")
+    if processes is not None:
+        processes = v.positive_int("latency.processes", processes)
+        if 1 < processes < min_samples_for_ci():
+            v.fail("latency.processes", processes,
+                   f"1 (this process only), an integer >= {min_samples_for_ci()} (the fewest "
+                   "fresh processes for a 95% interval across processes), or no 'processes' "
+                   "key (sequential: processes until every interval is narrow)")
+    max_processes = v.positive_int("latency.max_processes",
+                                   table.get("max_processes", d.max_processes))
+    if processes is None:
+        from attnprof.latency.sequential import minimum_max_processes
+
+        least = minimum_max_processes()
+        if max_processes < least:
+            v.fail("latency.max_processes", max_processes,
+                   f"an integer >= {least} (the fewest processes for a 95% interval)")
     return LatencySettings(
         enabled=v.boolean("latency.enabled", table.get("enabled", d.enabled)),
         devices=tuple(
@@ -558,6 +591,12 @@ def _parse_latency(v: _Validator, table: dict[str, Any]) -> LatencySettings:
             )
         ),
         processes=processes,
+        max_processes=max_processes,
+        target_width=v.positive_float("latency.target_width",
+                                      table.get("target_width", d.target_width)),
+        budget_s=_parse_duration(v, "latency.budget", table["budget"])
+        if "budget" in table else None,
+        allocator=v.choice("latency.allocator", table.get("allocator", d.allocator), ALLOCATORS),
         rounds=v.positive_int(
             "latency.rounds", table.get("rounds", d.rounds),
             minimum=min_samples_for_ci() if processes == 1 else 1,
@@ -581,6 +620,42 @@ def _parse_latency(v: _Validator, table: dict[str, Any]) -> LatencySettings:
         modes=_parse_modes(v, table),
         optimizer=v.choice("latency.optimizer", table.get("optimizer", d.optimizer), OPTIMIZERS),
     )
+
+
+_DURATION = {"s": 1.0, "min": 60.0, "h": 3600.0}
+
+
+def _seconds(value: Any) -> float | None:
+    """Seconds from a number of seconds or a string such as ``"8 min"``, ``"90 s"``, ``"480"``;
+    ``None`` when it is neither."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value) if value > 0 else None
+    if isinstance(value, str):
+        number, _, unit = value.strip().partition(" ")
+        try:
+            seconds = float(number) * _DURATION[unit.strip() or "s"]
+        except (ValueError, KeyError):
+            return None
+        return seconds if seconds > 0 else None
+    return None
+
+
+_DURATION_FORMS = 'a positive number of seconds, or a string such as "8 min" or "90 s"'
+
+
+def parse_budget(value: Any, where: str) -> float:
+    """A budget from the command line (``where`` names the option), in seconds."""
+    seconds = _seconds(value)
+    if seconds is None:
+        raise AttnprofError(f"{where} {value!r} is invalid; expected {_DURATION_FORMS}")
+    return seconds
+
+
+def _parse_duration(v: _Validator, key: str, value: Any) -> float:
+    seconds = _seconds(value)
+    if seconds is None:
+        v.fail(key, value, _DURATION_FORMS)
+    return seconds  # type: ignore[return-value]
 
 
 def _unique_choices(v: _Validator, key: str, value: Any, allowed) -> tuple[str, ...]:

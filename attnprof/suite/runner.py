@@ -12,10 +12,14 @@ atomic rewrite of ``results.json``): an interrupted run loses nothing that finis
 source and options of its network and attention module, :mod:`attnprof.fingerprint`) changed.
 A cell that fails is recorded with its error and full traceback, and the run goes on.
 
-Latency: variants are timed in interleaved rounds with the ``none`` baseline (see
-:func:`attnprof.latency.paired_latency`); each variant's entry is its latency record plus its
-ratio to the baseline measured in the same rounds. That ratio, not the absolute time, is what
-reports quote and what ``attnprof compare`` judges: it cancels the drift of a shared machine.
+Latency: a *group* is one network at one setting, device and batch size; one fresh process
+times every pass and mode of the group asked for, each variant in interleaved rounds with the
+``none`` baseline of its own pass and mode, and each variant's entry is its latency record plus
+its ratio to that baseline (see :mod:`attnprof.latency`). That ratio, not the absolute time, is
+what reports quote and what ``attnprof compare`` judges: it cancels the drift of a shared
+machine. The groups' processes are interleaved over the whole run
+(:func:`attnprof.latency.schedule.run_groups`), each comparison stopping when its interval is
+narrow enough, and a group is saved the moment it is done.
 """
 
 from __future__ import annotations
@@ -26,17 +30,19 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from attnprof import results
 from attnprof.blame import one_line
 from attnprof.errors import AttnprofError, choices
 from attnprof.files import ensure_writable_dir
 from attnprof.fingerprint import fingerprint
-from attnprof.latency.settings import compile_unavailable_reason, resolve_device
+from attnprof.latency.settings import resolve_device
+from attnprof.latency.spec import Condition as LatencyCondition
+from attnprof.latency.spec import TimingSpec
 from attnprof.networks import USER_HEAD, Network
 from attnprof.passes import qualifiers
-from attnprof.results import Cell, Failure, LatencyEntry, PairedRatio, ResultsDocument
+from attnprof.results import Cell, Failure, LatencyEntry, ResultsDocument
 from attnprof.suite import provenance
 from attnprof.suite.config import BASELINE, DEVICES, Setting, Suite, Variant
 from attnprof.suite.shard import Shard
@@ -44,8 +50,8 @@ from attnprof.suite.shard import Shard
 ProgressCallback = Callable[["Step"], None]
 
 
-class Condition(NamedTuple):
-    """What one paired comparison times: device, batch size, pass and mode (compared with
+class TimingKey(NamedTuple):
+    """What one timing of a cell is of: device, batch size, pass and mode (compared with
     :attr:`attnprof.results.LatencyEntry.condition`)."""
 
     device: str
@@ -64,12 +70,53 @@ class Condition(NamedTuple):
 class Step:
     """One unit of work, reported to a progress display before and after it runs."""
 
-    kind: str  # "count", "probe" or "latency"
+    kind: str  # "count", "probe", "latency" (a group) or "process" (one of its processes)
     label: str
     weight: int
     done: bool = False
     failed: bool = False
     seconds: float = 0.0
+    detail: Any = None
+    """For ``process``: the scheduler's :class:`~attnprof.latency.schedule.Progress`."""
+
+
+@dataclass(frozen=True)
+class Group:
+    """One network at one setting, device and batch: what one fresh process times, in every
+    pass x mode (``keys``) still missing for some of its ``variants`` (``missing``)."""
+
+    network: str
+    setting: Setting
+    device: str
+    batch: int
+    keys: tuple[TimingKey, ...]
+    variants: tuple[Variant, ...]
+    missing: dict[TimingKey, tuple[Variant, ...]]
+
+    @property
+    def label(self) -> str:
+        return f"{self.network} {self.setting.label} {self.device} batch {self.batch}"
+
+
+def timing_spec_of(suite: Suite, device: str, batch: int, input_shape: tuple[int, ...],
+                   conditions: tuple[LatencyCondition, ...] | None = None) -> TimingSpec:
+    """The suite's ``[latency]`` for one group, validated (refuses what cannot run here)."""
+    from attnprof.latency.spec import replication_plan, timing_spec
+
+    latency = suite.latency
+    if conditions is None:
+        conditions = tuple(LatencyCondition(p, m) for p in latency.passes for m in latency.modes)
+    plan = replication_plan(latency.processes, max_processes=latency.max_processes,
+                            target_width=latency.target_width,
+                            threshold=suite.claims.latency_pct, budget_s=latency.budget_s,
+                            rounds=latency.rounds)
+    return timing_spec(
+        device=device, threads=latency.threads or None, batch=batch, input_shape=input_shape,
+        conditions=conditions, dtype=latency.dtype, channels_last=latency.channels_last,
+        optimizer=latency.optimizer, sample_time=latency.sample_time, rounds=latency.rounds,
+        max_warmup_rounds=latency.max_warmup_rounds, settle_tolerance=latency.settle_tolerance,
+        replication=plan, allocator=latency.allocator,
+    )
 
 
 @dataclass
@@ -84,6 +131,7 @@ class RunSummary:
     """Cells a resumed run measured again: their code or options changed since."""
     failed: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    latency_seconds: float = 0.0
     reports: list[Path] = field(default_factory=list)
 
 
@@ -107,18 +155,27 @@ def select_variants(suite: Suite, only: Iterable[str] | None) -> Suite:
     return replace(suite, variants=tuple(v for v in suite.variants if v.name in keep))
 
 
-def with_replication(suite: Suite, processes: int | None, rounds: int | None) -> Suite:
-    """The suite with its latency processes and rounds per process overridden where given."""
-    if processes is None and rounds is None:
+def with_replication(suite: Suite, processes: int | None, rounds: int | None,
+                     target_width: float | None = None, budget: str | float | None = None
+                     ) -> Suite:
+    """The suite with its latency replication overridden where given (the command line's
+    ``--processes``, ``--rounds``, ``--target-width``, ``--budget``), checked as the suite
+    file's keys are."""
+    if processes is None and rounds is None and target_width is None and budget is None:
         return suite
-    from attnprof.latency.paired import check_processes
+    from attnprof.latency.spec import replication_plan
+    from attnprof.suite.config import parse_budget
 
     latency = suite.latency
-    processes, rounds = check_processes(
-        latency.processes if processes is None else processes,
-        latency.rounds if rounds is None else rounds,
-    )
-    return replace(suite, latency=replace(latency, processes=processes, rounds=rounds))
+    processes = latency.processes if processes is None else processes
+    rounds = latency.rounds if rounds is None else rounds
+    target_width = latency.target_width if target_width is None else target_width
+    budget_s = latency.budget_s if budget is None else parse_budget(budget, "--budget")
+    plan = replication_plan(processes, max_processes=latency.max_processes,
+                            target_width=target_width, budget_s=budget_s, rounds=rounds)
+    return replace(suite, latency=replace(latency, processes=plan.processes, rounds=rounds,
+                                          target_width=plan.target_width,
+                                          budget_s=plan.budget_s))
 
 
 def check_device(device: str) -> None:
@@ -126,16 +183,6 @@ def check_device(device: str) -> None:
     if device not in DEVICES:
         raise AttnprofError(f"unknown device {device!r}; valid devices: {choices(DEVICES)}")
     resolve_device(device)
-
-
-def check_compile(device: str) -> None:
-    """Refuse the ``compile`` mode where torch.compile cannot run, before any work is done."""
-    reason = compile_unavailable_reason(resolve_device(device))
-    if reason is not None:
-        raise AttnprofError(
-            f"mode 'compile' cannot run on {device} here: {reason}; time with modes = "
-            "[\"eager\"] (or --skip-latency)"
-        )
 
 
 class SuiteRunner:
@@ -158,9 +205,9 @@ class SuiteRunner:
         elif suite.latency.enabled and not skip_latency:
             for name in suite.latency.devices:
                 check_device(name)
-        if suite.latency.enabled and not skip_latency and "compile" in suite.latency.modes:
+        if suite.latency.enabled and not skip_latency:
             for name in suite.latency.devices:
-                check_compile(name)
+                timing_spec_of(suite, name, suite.latency.batch_sizes[0], (3, 1, 1))
         self.suite = suite
         self.out_dir = ensure_writable_dir(Path(out_dir))
         self.results_path = self.out_dir / "results.json"
@@ -188,14 +235,14 @@ class SuiteRunner:
                                    (name, variant, setting))
                                   for name, variant, setting in planned])
 
-    def plan_latency(self) -> list[tuple[str, Setting, Condition]]:
+    def plan_latency(self) -> list[tuple[str, Setting, TimingKey]]:
         if self.skip_latency:
             return []
         latency = self.suite.latency
         heads = latency.heads
         counted = {(name, setting.label) for name, _, setting in self.plan_cells()}
         return [
-            (name, setting, Condition(device, batch, pass_name, mode))
+            (name, setting, TimingKey(device, batch, pass_name, mode))
             for name, _, settings in self.suite.networks()
             for setting in settings
             if (name, setting.label) in counted
@@ -234,13 +281,10 @@ class SuiteRunner:
                 summary.skipped += 1
                 continue
             self._count(key, backbone, variant, setting, current, summary)
-        planned = [(backbone, setting, condition, missing)
-                   for backbone, setting, condition in self.plan_latency()
-                   if (missing := self._latency_missing(backbone, setting, condition))]
-        if planned:
-            self._probe({condition.device for _, _, condition, _ in planned})
-        for backbone, setting, condition, missing in planned:
-            self._time(backbone, setting, condition, missing, summary)
+        groups = self._plan_groups()
+        if groups:
+            self._probe({group.device for group in groups})
+            self._time(groups, summary)
         summary.seconds = time.perf_counter() - start
         return summary
 
@@ -283,7 +327,7 @@ class SuiteRunner:
         self.progress(Step("count", label, 1, True, not cell.ok, time.perf_counter() - began))
 
     def _latency_missing(
-        self, backbone: str, setting: Setting, condition: Condition
+        self, backbone: str, setting: Setting, condition: TimingKey
     ) -> list[Variant]:
         """The counted variants of a group that still lack a timing of this condition."""
         return [
@@ -295,81 +339,109 @@ class SuiteRunner:
             and not _has_entry(cell, condition)
         ]
 
-    def _time(self, backbone, setting, condition: Condition, missing: list[Variant],
-              summary) -> None:
-        """Time ``missing`` interleaved with the baseline; only ``missing`` get new entries.
-
-        The baseline is always measured in the same rounds (every ratio needs it), even when a
-        resumed run already holds its timing; that earlier timing is then kept.
-        """
+    def _plan_groups(self) -> list[Group]:
+        """The groups with a timing still missing, each with the pass x mode conditions and the
+        variants it lacks (the baseline always among them: every ratio needs it)."""
+        keys: dict[tuple[str, str, str, int], list[TimingKey]] = {}
+        settings: dict[tuple[str, str, str, int], Setting] = {}
+        for backbone, setting, key in self.plan_latency():
+            group = (backbone, setting.label, key.device, key.batch)
+            keys.setdefault(group, []).append(key)
+            settings[group] = setting
         baseline = next(v for v in self.suite.variants if v.name == BASELINE)
-        group = missing if baseline in missing else [baseline, *missing]
-        label = f"latency {backbone} {setting.label} {condition.label}"
-        self.progress(Step("latency", label, len(group)))
-        began = time.perf_counter()
-        try:
-            entries = self._time_group(backbone, setting, group, condition)
-            failed = False
-        except Exception as exc:  # the group shares one baseline: every variant gets the error
-            failure = LatencyEntry(condition.device, condition.batch, failure=_failure(exc),
-                                   pass_name=condition.pass_name, mode=condition.mode)
-            entries = {variant.name: failure for variant in group}
-            failed = True
-            summary.failed.append(label)
-        for variant in missing:
-            key = cell_id(backbone, variant.name, setting)
-            cell = self.cells[key]
-            kept = tuple(  # drops an earlier failure of this condition
-                e for e in cell.latency if e.condition != condition
-            )
-            self.cells[key] = replace(cell, latency=(*kept, entries[variant.name]))
-        self._save()
-        summary.timed_groups += 1
-        seconds = time.perf_counter() - began
-        self.progress(Step("latency", label, len(group), True, failed, seconds))
+        planned = []
+        for (backbone, _, device, batch), conditions in keys.items():
+            setting = settings[backbone, _, device, batch]
+            missing = {key: self._latency_missing(backbone, setting, key) for key in conditions}
+            wanted = [key for key in conditions if missing[key]]
+            if not wanted:
+                continue
+            names = {v.name for key in wanted for v in missing[key]}
+            variants = [v for v in self.suite.variants if v.name in names or v is baseline]
+            planned.append(Group(backbone, setting, device, batch, tuple(wanted),
+                                 tuple(variants), {key: tuple(missing[key]) for key in wanted}))
+        return planned
 
-    def _time_group(
-        self, backbone: str, setting: Setting, variants: list[Variant], condition: Condition
-    ) -> dict[str, LatencyEntry]:
-        """Time ``variants`` (the baseline among them); one entry per variant name."""
+    def _time(self, groups: list[Group], summary: RunSummary) -> None:
+        """Time every group, interleaved; each is saved the moment it is done, and only its
+        missing entries are written (a resumed run keeps what it had)."""
         from attnprof.backbones import build_model
-        from attnprof.latency import paired_latency
+        from attnprof.latency.replicate import GroupPlan
+        from attnprof.latency.schedule import run_groups
 
         latency = self.suite.latency
-        target = self._target(backbone)
-        batch = condition.batch
-        shape = (batch, 3, *setting.input_hw)
-        comparison = paired_latency(
-            {
-                v.name: partial(build_model, target, v.attention, head=setting.head,
-                                input_shape=shape, **v.options_for(backbone))
-                for v in variants
-            },
-            (3, *setting.input_hw),
-            baseline=BASELINE,
-            processes=latency.processes,
-            rounds=latency.rounds,
-            max_warmup_rounds=latency.max_warmup_rounds,
-            settle_tolerance=latency.settle_tolerance,
-            batch=batch,
-            device=condition.device,
-            threads=latency.threads or None,
-            dtype=latency.dtype,
-            channels_last=latency.channels_last,
-            compile=condition.mode == "compile",
-            pass_name=condition.pass_name,
-            optimizer=latency.optimizer,
-            sample_time=latency.sample_time,
-        )
-        first = comparison.results[0]  # every variant ran in the same processes and rounds
-        own = PairedRatio.identity(BASELINE, first.rounds_per_process, first.ci_over)
-        entries = {BASELINE: LatencyEntry.measured(comparison.baseline_record, own,
-                                                   comparison.notes)}
-        for result in comparison.results:
-            entries[result.name] = LatencyEntry.measured(
-                result.record, PairedRatio.of(result), comparison.notes
-            )
-        return entries
+        plans, by_label = [], {}
+        for group in groups:
+            shape = (group.batch, 3, *group.setting.input_hw)
+            spec = timing_spec_of(self.suite, group.device, group.batch,
+                                  (3, *group.setting.input_hw),
+                                  tuple(LatencyCondition(k.pass_name, k.mode)
+                                        for k in group.keys))
+            target = self._target(group.network)
+            variants = {v.name: partial(build_model, target, v.attention,
+                                        head=group.setting.head, input_shape=shape,
+                                        **v.options_for(group.network))
+                        for v in group.variants}
+            plan = GroupPlan(group.label, variants, BASELINE, spec)
+            plans.append(plan)
+            by_label[group.label] = group
+            self.progress(Step("latency", group.label, len(group.variants)))
+        began = time.perf_counter()
+
+        def done(plan, timing) -> None:
+            group = by_label[plan.label]
+            failed = self._save_group(group, timing)
+            summary.timed_groups += 1
+            if failed:
+                summary.failed.append(f"latency {group.label}")
+            self.progress(Step("latency", group.label, len(group.variants), True, failed,
+                               timing.wall_s))
+
+        def report(event) -> None:
+            self.progress(Step("process", event.group, 0, detail=event))
+
+        run_groups(plans, budget_s=latency.budget_s, progress=report, on_done=done)
+        summary.latency_seconds = time.perf_counter() - began
+
+    def _save_group(self, group: Group, timing) -> bool:
+        """Write the group's missing entries into its cells; whether anything failed."""
+        from attnprof.latency.records import PairedRatio, arm_key
+
+        builds = timing.build.built if timing.build else {}
+        failed = False
+        for key in group.keys:
+            condition = LatencyCondition(key.pass_name, key.mode)
+            comparison = timing.comparisons.get(condition)
+            entries: dict[str, LatencyEntry] = {}
+            if comparison is not None:
+                base = comparison.baseline_record
+                first = comparison.results[0].ratio
+                own = PairedRatio.identity(BASELINE, first.rounds_per_process, first.ci_over,
+                                           first.design)
+                entries[BASELINE] = LatencyEntry.measured(
+                    base, own, comparison.notes,
+                    builds.get(arm_key(condition.label, BASELINE)))
+                for item in comparison.results:
+                    entries[item.name] = LatencyEntry.measured(
+                        item.record, item.ratio, comparison.notes,
+                        builds.get(arm_key(condition.label, item.name)))
+            for variant in group.missing[key]:
+                entry = entries.get(variant.name)
+                if entry is None:
+                    failure = (timing.failures.get((condition, variant.name))
+                               or next(iter(timing.failures.values()), None))
+                    error = Failure(failure.error if failure else "not timed",
+                                    failure.traceback if failure else None)
+                    entry = LatencyEntry.failed(key, error, self.suite.latency.threads or None,
+                                                builds.get(arm_key(condition.label,
+                                                                   variant.name)))
+                    failed = True
+                cell_key = cell_id(group.network, variant.name, group.setting)
+                cell = self.cells[cell_key]
+                kept = tuple(e for e in cell.latency if e.condition != key)
+                self.cells[cell_key] = replace(cell, latency=(*kept, entry))
+        self._save()
+        return failed
 
     def _probe(self, devices: set[str]) -> None:
         """Measure each device's limits once, before its timings, into the provenance (the
@@ -471,7 +543,7 @@ def in_suite_order(suite: Suite, cells: Iterable[Cell]) -> tuple[Cell, ...]:
     return tuple(sorted(cells, key=lambda c: order.get(c.id, len(order))))
 
 
-def _has_entry(cell: Cell, condition: Condition) -> bool:
+def _has_entry(cell: Cell, condition: TimingKey) -> bool:
     """Whether ``cell`` holds a successful timing of this condition."""
     return any(e.condition == condition and e.ok for e in cell.latency)
 

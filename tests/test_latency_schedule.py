@@ -1,0 +1,152 @@
+"""The scheduler and the groups' stopping, on synthetic processes: no timing, no subprocess.
+
+A fake worker stands in for a fresh process: it returns a ProcessRun whose samples are drawn
+around a known ratio per variant, so which arms each process times, when each comparison stops
+and how the groups interleave can be checked exactly and in milliseconds.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+from functools import partial
+from itertools import pairwise
+
+import pytest
+
+from attnprof.latency import schedule as schedule_module
+from attnprof.latency.records import ProcessRun, arm_key
+from attnprof.latency.replicate import GroupPlan, GroupState
+from attnprof.latency.rounds import ProcessJob
+from attnprof.latency.schedule import run_groups
+from attnprof.latency.spec import Condition, Replication, TimingSpec
+
+EAGER = Condition("inference", "eager")
+
+
+def spec(replication: Replication, conditions=(EAGER,)) -> TimingSpec:
+    return TimingSpec(device="cpu", threads=1, batch=1, input_shape=(3, 8, 8),
+                      conditions=conditions, rounds=3, replication=replication, memory=False)
+
+
+NOISE = {"slow": 0.05}
+"""Each variant's multiplicative noise (1% unless named): 'slow' is noisy, so it needs more
+processes than 'fast' for the same width."""
+
+
+def fake_run(ratios: dict[str, float], job: ProcessJob) -> ProcessRun:
+    """A process that timed ``job.arms``: the baseline at 10 ms, each variant at its ratio
+    times that, with multiplicative noise (:data:`NOISE`); seeded by the job's seed."""
+    rng = random.Random(job.seed)
+    samples = {}
+    for condition, variant in job.arms:
+        key = arm_key(condition.label, variant)
+        base = ratios.get(variant, 1.0) * 10.0
+        noise = NOISE.get(variant, 0.01)
+        samples[key] = tuple(base * (1 + rng.gauss(0, noise)) for _ in range(job.spec.rounds))
+    keys = tuple(samples)
+    return ProcessRun(job.index, job.seed, arms=keys, samples_ms=samples,
+                      forwards={k: (1,) * job.spec.rounds for k in keys},
+                      warmup_forwards=dict.fromkeys(keys, 1), first_call_s=dict.fromkeys(keys, 0.1),
+                      settled=True, order=(keys,) * job.spec.rounds)
+
+
+@pytest.fixture
+def fake_workers(monkeypatch):
+    """Route every fresh process to ``fake_run`` with the ratios of the plan's label, and
+    record the order the groups' processes ran in."""
+    calls: list[tuple[str, tuple[str, ...]]] = []
+    ratios: dict[str, dict[str, float]] = {}
+
+    def fresh(function, job, **kwargs):
+        group = next(name for name in ratios if job.spec.seed == SEEDS[name])
+        calls.append((group, tuple(v for _, v in job.arms)))
+        return fake_run(ratios[group], job)
+
+    monkeypatch.setattr(schedule_module, "run_in_fresh_process", fresh)
+    return calls, ratios
+
+
+SEEDS = {"g": 1, "a": 2, "b": 3, "ok": 4, "bad": 5}
+"""Each group's seed: how the fake worker tells the groups apart."""
+
+
+def plan(name: str, replication: Replication, variants=("none", "fast", "slow")) -> GroupPlan:
+    factories = {v: partial(dict) for v in variants}  # picklable stand-ins, never called
+    return GroupPlan(name, factories, "none", replace(spec(replication), seed=SEEDS[name]))
+
+
+def test_decided_variants_leave_the_later_processes(fake_workers):
+    calls, ratios = fake_workers
+    ratios["g"] = {"fast": 1.40, "slow": 1.05}  # +40%: decided; +5%: sits on the threshold
+    sequential = Replication(target_width=3.0, threshold=5.0, max_processes=20)
+    (timing,) = run_groups([plan("g", sequential)])
+    arms = [variants for _, variants in calls]
+    assert arms[0] == ("none", "fast", "slow")
+    fast = timing.comparisons[EAGER].result("fast").ratio
+    slow = timing.comparisons[EAGER].result("slow").ratio
+    assert fast.stopped == "decided" and fast.delta_ci95_pct[0] > 5.0
+    assert fast.processes == sum("fast" in a for a in arms) < len(arms)
+    # after fast stopped, the processes time the baseline and slow only, and slow goes on
+    assert all(a == ("none", "slow") for a in arms[fast.processes:])
+    assert slow.processes == len(arms) > fast.processes
+    assert slow.stopped in ("near", "max-processes")
+    assert slow.design == "sequential" and slow.ci_level >= 0.95
+
+
+def test_groups_are_interleaved_and_the_budget_stops_what_is_open(fake_workers, monkeypatch):
+    calls, ratios = fake_workers
+    ratios["a"] = {"fast": 1.02, "slow": 1.05}
+    ratios["b"] = {"fast": 1.03, "slow": 1.06}
+    clock = iter(range(0, 10_000, 10))  # every reading of the clock advances 10 s
+    monkeypatch.setattr(schedule_module, "_now", lambda: next(clock))
+    never = Replication(target_width=0.001, threshold=5.0, max_processes=40)
+    timings = run_groups([plan("a", never), plan("b", never)], budget_s=400)
+    order = [group for group, _ in calls]
+    # one process of each group in turn, never two of one group back to back
+    assert order[:6] == ["a", "b", "a", "b", "a", "b"]
+    assert all(x != y for x, y in pairwise(order))
+    for timing in timings:
+        for item in timing.comparisons[EAGER].results:
+            # the budget ran out after the first intervals: stopped for it, with an interval
+            assert item.ratio.stopped == "budget" and item.ratio.ci95 is not None
+
+
+def test_a_group_without_intervals_goes_on_past_the_budget(fake_workers):
+    _, ratios = fake_workers
+    ratios["a"] = {"fast": 1.5, "slow": 1.5}
+    sequential = Replication(target_width=1000.0, threshold=5.0, max_processes=40)
+    (timing,) = run_groups([plan("a", sequential)], budget_s=1e-9)
+    first = timing.comparisons[EAGER].result("fast").ratio
+    assert first.ci95 is not None and first.processes == 8  # the design's first interval
+
+
+def test_a_first_process_that_fails_halts_its_group_only(fake_workers, monkeypatch):
+    _, ratios = fake_workers
+    ratios["ok"] = {"fast": 1.5, "slow": 1.5}
+    ratios["bad"] = {}
+    fixed = Replication(processes=6)
+    original = schedule_module.run_in_fresh_process
+
+    def failing(function, job, **kwargs):
+        if job.spec.seed == SEEDS["bad"]:
+            raise schedule_module.WorkerFailed("ValueError: broken", "Traceback ...")
+        return original(function, job, **kwargs)
+
+    monkeypatch.setattr(schedule_module, "run_in_fresh_process", failing)
+    ok, bad = run_groups([plan("ok", fixed), plan("bad", fixed)])
+    assert set(ok.comparisons[EAGER].result("fast").ratio.process_medians) and not bad.comparisons
+    assert {f.error for f in bad.failures.values()} == {"ValueError: broken"}
+    assert len(bad.workers) == 1  # the same error would recur: no second process
+    assert ok.comparisons[EAGER].result("slow").ratio.stopped == "fixed"
+    assert ok.comparisons[EAGER].processes == 6
+
+
+def test_each_condition_keeps_its_own_baseline():
+    compiled = Condition("inference", "compile")
+    state = GroupState(GroupPlan("g", {"none": dict, "se": dict}, "none",
+                                 spec(Replication(processes=6), (EAGER, compiled))))
+    job = state.job(0.0)
+    assert job.arms == ((EAGER, "none"), (EAGER, "se"), (compiled, "none"), (compiled, "se"))
+    state.stopped[compiled, "se"] = "decided"
+    assert state.job(0.0).arms == ((EAGER, "none"), (EAGER, "se"))
