@@ -26,9 +26,14 @@ SYNTAXES = ("python", "cli", "toml")
 
 @dataclass(frozen=True)
 class Placeholder:
-    """A value the user must choose (``VALUE``, ``<parameter>``), shown as written."""
+    """A value the user must choose (``VALUE``, ``NAME``), shown as written, in quotes where
+    the syntax quotes strings when ``string``."""
 
     text: str
+    string: bool = False
+
+    def quoted(self) -> str:
+        return json.dumps(self.text) if self.string else self.text
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,7 @@ class Hint:
 
 def _python_value(value: Any) -> str:
     if isinstance(value, Placeholder):
-        return value.text
+        return value.quoted()
     if isinstance(value, str):
         return json.dumps(value)
     if isinstance(value, (list, tuple)):
@@ -81,7 +86,7 @@ def _cli_value(value: Any) -> str:
 
 def _toml_value(value: Any) -> str:
     if isinstance(value, Placeholder):
-        return value.text
+        return value.quoted()
     if value is None:
         return '"none"'  # TOML has no null; attnprof's own options read "none" as None
     if isinstance(value, bool):

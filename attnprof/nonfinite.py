@@ -7,10 +7,11 @@ not a counting problem, and counts stay as they are, but the model is broken on 
 (SGE on a 1x1 map divides by the unbiased standard deviation of one element; a softmax taken
 over the batch), and a latency measured on such data need not be the latency of real data.
 
-Forward hooks on every module see each output as the module finishes, so the first non-finite
-output found is the innermost module where it appeared; an output that turns non-finite in
-functional code between modules is found at the module that encloses it (the model itself at
-worst, named ``""``).
+What is flagged is the model's output; a NaN that a later op hides (``torch.where``,
+``nan_to_num``) is not. Where a flagged output started is found in a second forward, with hooks on
+every module that see each output as the module finishes: the first non-finite output is the
+innermost module where it appeared; one that turns non-finite in functional code between
+modules is found at the module that encloses it (the model itself at worst, named ``""``).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def _not_finite(output) -> tuple[bool, bool]:
     nan = inf = False
     for value in tree_leaves(output):
         if isinstance(value, torch.Tensor) and value.is_floating_point() \
-                and value.device.type != "meta":
+                and value.device.type != "meta" and not bool(torch.isfinite(value).all()):
             nan = nan or bool(torch.isnan(value).any())
             inf = inf or bool(torch.isinf(value).any())
     return nan, inf
@@ -48,9 +49,18 @@ def _not_finite(output) -> tuple[bool, bool]:
 def first_nonfinite(
     model: nn.Module, shape: Sequence[int], attention: Sequence[str] = ()
 ) -> NonFinite | None:
-    """Run ``model`` (on real tensors) once on :func:`profiling_input` and return where its
-    output first held NaN or inf, or ``None`` when every output was finite. ``attention``
-    names the attention modules, so the record says which one the module lies in."""
+    """Run ``model`` (on real tensors) on :func:`profiling_input` and return where its output
+    first held NaN or inf, or ``None`` when the output is finite. ``attention`` names the
+    attention modules, so the record says which one the module lies in.
+
+    One plain forward decides (a single pass over the output); only a model whose output is
+    not finite runs a second time, with hooks on every module, to find where it started.
+    """
+    device = next((t.device for t in (*model.parameters(), *model.buffers())), "cpu")
+    x = profiling_input(shape, device)
+    with torch.no_grad():
+        if not any(_not_finite(model(x))):
+            return None
     names = {id(module): name for name, module in model.named_modules()}
     found: list[tuple[str, nn.Module, bool, bool]] = []
 
@@ -60,12 +70,8 @@ def first_nonfinite(
             if nan or inf:
                 found.append((names.get(id(module), "?"), module, nan, inf))
 
-    device = next((t.device for t in (*model.parameters(), *model.buffers())), "cpu")
-    x = profiling_input(shape, device)
     with hooked(list(model.modules()), lambda module, args: None, leave), torch.no_grad():
         model(x)
-    if not found:
-        return None
     name, module, nan, inf = found[0]
     return NonFinite(name, type(module).__name__, attention_owner(name, attention) if name else
                      None, nan, inf, tuple(int(v) for v in shape))

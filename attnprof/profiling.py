@@ -203,7 +203,7 @@ def profile(
                                                    latency)
             record = replace(record, latency=timings, module_latency=module_timings)
     notes = list(record.notes)
-    said = summary(caught, f"{what}'s code")
+    said = summary(caught, f"{what}: the profiled code")
     if said is not None:
         notes.append(said)
     return replace(
@@ -249,11 +249,6 @@ def _profile(build, what: str, shape: tuple[int, int, int, int], batches: tuple[
         params += unregistered.params
         inside += unregistered.attention_params
         notes.append(unregistered_note(what, unregistered))
-    if nonfinite is not None:
-        notes.append(f"{what}: the output is not finite on the profiling input ("
-                     f"{'x'.join(map(str, shape))}, standard normal): {nonfinite.describe()} "
-                     "first; the counts stand, but a latency measured on it need not be that "
-                     "of real data")
     return ProfileRecord(
         backbone="",
         attention="",

@@ -266,7 +266,7 @@ def _bind_user_module(spec: AttentionSpec, channels: int, options: dict) -> tupl
             named = (
                 (Hint("channels_arg", likely[0]), f" if {likely[0]!r} takes the channel count")
                 if likely
-                else (Hint("channels_arg", Placeholder("<parameter>")),
+                else (Hint("channels_arg", Placeholder("NAME", string=True)),
                       " naming the parameter that takes it")
             )
             first = f"its first parameter {positional[0].name!r}" if positional else "it"

@@ -179,7 +179,10 @@ def _run(args) -> int:
         breakdown=breakdown,
         **options,
     )
-    for note in record.notes:  # one line each, before the output (stdout stays clean)
+    said = [*record.notes]
+    if record.nonfinite is not None:
+        said.append(record.nonfinite.warning(f"{record.backbone} + {record.attention}"))
+    for note in said:  # one line each, on stderr (stdout stays the output alone)
         print(fit(f"attnprof: warning: {note}"), file=sys.stderr)
     if args.debug:
         for text in record.warnings:

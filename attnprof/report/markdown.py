@@ -286,13 +286,16 @@ def _results_section(report: Report) -> str:
             body.append(_result_row(row, cells[row["id"]], names, units, moved, timed,
                                     report.document.suite.latency.processes))
         out += ["", _group_title(backbone, setting), "", table(header, body)]
-        flagged = [row for row in records if _nonfinite(row)]
-        if flagged:
-            out += [""] + [
-                f"{NONFINITE_MARK} `{row['variant']}`: the output is not finite on the profiling "
-                f"input (standard normal, seed 0): {row['nonfinite_output']}; the counts stand, "
-                "a latency measured on it need not be that of real data." for row in flagged
-            ]
+        said = [
+            *(f"- {NONFINITE_MARK} `{row['variant']}`: the output is not finite on the profiling "
+              f"input (standard normal, seed 0): {row['nonfinite_output']}; the counts stand, "
+              "a latency measured on it need not be that of real data."
+              for row in records if _nonfinite(row)),
+            *(f"- `{row['variant']}`: {note}" for row in records
+              if (profile := cells[row["id"]].profile) is not None for note in profile.notes),
+        ]
+        if said:
+            out += ["", "Notes:", "", *said]
         if not (rows["variant"].eq(BASELINE) & rows["status"].eq("ok")).any():
             out += ["", f"No counted `{BASELINE}` baseline here: no Δ% can be given."]
     if len(out) == 1:

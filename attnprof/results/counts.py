@@ -219,6 +219,12 @@ class NonFinite(JsonRecord):
             inside = f", inside attention module {self.attention}"
         return f"{self.values} from {where} ({self.type}{inside})"
 
+    def warning(self, what: str) -> str:
+        """The one line that flags it: ``what`` names the model (``resnet18 + sge``)."""
+        return (f"{what}: the output is not finite on the profiling input "
+                f"({'x'.join(map(str, self.input))}, standard normal): {self.describe()} first; "
+                "the counts stand, but a latency measured on it need not be that of real data")
+
 
 @dataclass(frozen=True)
 class ProfileRecord:
@@ -252,7 +258,8 @@ class ProfileRecord:
     :class:`NonFinite`); ``None`` when it is finite (or was not checked, in older files)."""
     notes: tuple[str, ...] = ()
     """One line each: what the reader of these counts must know (counted on CPU tensors and
-    why, parameters that run unregistered, the module's warnings, a non-finite output)."""
+    why, parameters that run unregistered, the module's warnings); a non-finite output is
+    :attr:`nonfinite`'s to say."""
     warnings: tuple[str, ...] = ()
     """The whole text of each distinct warning the profiled code issued (its note quotes
     them cut to one line)."""
