@@ -412,7 +412,8 @@ def test_a_non_finite_output_is_flagged_beside_its_cell(results):
     cell["profile"]["notes"] = ["resnet18 + sge: the profiled code issued 1 warning"]
     report = report_of(data)
     text = render_markdown(report)
-    (row,) = [line for line in text.splitlines() if line.startswith("| sge ⚠ non-finite output |")]
+    flagged = [line for line in text.splitlines() if line.startswith("| sge ⚠ non-finite output |")]
+    assert len(flagged) == 1 and "| 11.691 | +0.01 |" in flagged[0]  # beside the cell's row
     assert "- ⚠ `sge`: the output is not finite on the profiling input (standard normal, seed " \
            "0): NaN from layer4.0.attention.gate (Sigmoid, inside attention module " \
            "layer4.0.attention)" in text
