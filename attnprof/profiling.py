@@ -174,8 +174,19 @@ def profile(
     at the first batch size (``record.training``: forward and backward FLOPs and bytes under
     ``full``, the activation bytes autograd saves; :mod:`attnprof.counting.training`);
     ``options`` reach the attention module
-    (``groups=32``). An exception in a forward becomes one AttnprofError line naming the
-    network, the variant, the attention module's place and channels, and the input shape.
+    (``groups=32``; ``place="stages:0,1,2"`` puts it elsewhere in a backbone, see
+    :mod:`attnprof.attention.placement`). An exception in a forward becomes one AttnprofError
+    line naming the network, the variant, the attention module's place and channels, and the
+    input shape.
+
+    What a user's module gets wrong is checked, never counted silently: an attention module
+    that does not return its input's shape is refused (:mod:`attnprof.attention.contract`);
+    parameters that run unregistered are counted under it, with a note
+    (:mod:`attnprof.counting.unregistered`); a model that cannot run on the meta device is
+    counted on CPU tensors, with a note (:mod:`attnprof.targets`); one CPU forward on the
+    profiling input sets ``record.nonfinite`` where the output is not finite
+    (:mod:`attnprof.nonfinite`); the code's warnings are collected into one note, their whole
+    text in ``record.warnings`` (:mod:`attnprof.collected_warnings`).
     """
     reserved = sorted(_RESERVED.intersection(options))
     if reserved:
@@ -233,15 +244,15 @@ def _profile(build, what: str, shape: tuple[int, int, int, int], batches: tuple[
             target = models.cpu() if convention.needs_real_tensors else model
             counted[size][convention.name] = models.count(convention, target, at, paths,
                                                           breakdown)
+    cpu = models.cpu()  # before the training step, which may update BatchNorm statistics
+    with blamed(what, shape, attention_modules(cpu)):
+        nonfinite = first_nonfinite(cpu, shape, paths)
     training = None
     if train:
         from attnprof.counting.training import count_training
 
         with blamed(f"{what} (training step)", shape, attention_modules(model)):
             training = count_training(model, shape, attention=paths)
-    cpu = models.cpu()
-    with blamed(what, shape, attention_modules(cpu)):
-        nonfinite = first_nonfinite(cpu, shape, paths)
     notes = list(models.notes)
     params, inside = model_params(model), attention_params(model, paths)
     unregistered = models.inspection.unregistered
