@@ -205,8 +205,10 @@ def profile(
         return build_model(network, attention, head, device=device, input_shape=shape, **options)
 
     what = f"{label} + {attention}"
+    identity = {"backbone": label, "head": head, "options": dict(options),
+                "attention": attention.lower() if ":" not in attention else attention}
     with collecting() as caught:
-        record = _profile(build, what, shape, batches, chosen, breakdown, train,
+        record = _profile(build, what, identity, shape, batches, chosen, breakdown, train,
                           get_attention_spec(attention).placement != "conv")
         if latency is not None:
             with blamed(what, shape):
@@ -217,19 +219,11 @@ def profile(
     said = summary(caught, f"{what}: the profiled code")
     if said is not None:
         notes.append(said)
-    return replace(
-        record,
-        backbone=label,
-        attention=attention.lower() if ":" not in attention else attention,
-        head=head,
-        options=dict(options),
-        notes=tuple(notes),
-        warnings=full_texts(caught),
-    )
+    return replace(record, notes=tuple(notes), warnings=full_texts(caught))
 
 
-def _profile(build, what: str, shape: tuple[int, int, int, int], batches: tuple[int, ...],
-             chosen: list[Convention], breakdown: bool, train: bool,
+def _profile(build, what: str, identity: dict[str, Any], shape: tuple[int, int, int, int],
+             batches: tuple[int, ...], chosen: list[Convention], breakdown: bool, train: bool,
              keeps_shape: bool) -> ProfileRecord:
     """The counts, parameters, training step and finiteness of one model (see :func:`profile`):
     checked on the meta device first, counted there or on the CPU (:mod:`attnprof.targets`)."""
@@ -261,10 +255,8 @@ def _profile(build, what: str, shape: tuple[int, int, int, int], batches: tuple[
         inside += unregistered.attention_params
         notes.append(unregistered_note(what, unregistered))
     return ProfileRecord(
-        backbone="",
-        attention="",
+        **identity,
         input=shape,
-        head="",
         params=params,
         attention_params=inside,
         counts=counted.pop(batches[0]),
@@ -277,14 +269,12 @@ def _profile(build, what: str, shape: tuple[int, int, int, int], batches: tuple[
 
 def unregistered_note(what: str, found: Unregistered) -> str:
     """The one line that says what ran unregistered and how it was counted."""
-    counted = (
-        "counted under the attention module (params and every convention but thop, which "
-        "cannot see them)" if found.attention_params or any(found.places)
-        else "counted in the model's parameters and in every convention but thop"
-    )
+    owner = "the attention module's" if any(found.places) else "the model's"
+    thop = " (thop, whose hooks cannot see modules, refuses)" if found.modules else ""
     return (f"{what}: {found.describe()} run in {found.where()} without being registered "
-            f"(kept in a plain list or dict, or built in forward): {counted}; they would not "
-            "be trained either: register them (nn.ModuleList, nn.ModuleDict, nn.Parameter)")
+            f"(kept in a plain list or dict, or built in forward): counted in {owner} "
+            f"parameters and counts{thop}; they would not be trained either: register them "
+            "(nn.ModuleList, nn.ModuleDict, nn.Parameter)")
 
 
 def as_network(
