@@ -25,6 +25,7 @@ from attnprof.cli import main
 from attnprof.counting import count
 from attnprof.errors import AttnprofError
 from attnprof.networks import attention_modules
+from attnprof.nonfinite import first_nonfinite
 from attnprof.option_values import parse
 
 PKG = "tests_foreign_modules_helpers"
@@ -375,8 +376,11 @@ def test_sge_on_a_one_pixel_map_is_flagged():
     assert flag.module.startswith("layer3.0.attention")
     assert any("degrees of freedom" in note for note in record.notes)  # torch's own warning
     # at 64 the last stage sees 2x2 maps: finite
-    assert attnprof.profile("resnet18", "sge", input=64, conventions="paper",
-                            groups=4).nonfinite is None
+    model = attnprof.build_model("resnet18", "sge", device="cpu", groups=4)
+    names = [name for name, _ in attention_modules(model)]
+    assert first_nonfinite(model, (1, 3, 64, 64), names) is None
+    with pytest.warns(UserWarning, match="degrees of freedom"):
+        assert first_nonfinite(model, (1, 3, 16, 16), names) == flag
 
 
 # -- options: literals, hints where the user is ------------------------------------------------
