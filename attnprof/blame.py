@@ -31,9 +31,26 @@ def _text(shape: Sequence[int]) -> str:
     return "x".join(str(v) for v in shape)
 
 
+MESSAGE_LIMIT = 300
+"""The most characters of a user's exception or warning message that a line quotes."""
+
+
+def cut(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """``text`` on one line (runs of whitespace made one space), cut after ``limit``
+    characters with how much was left out; the whole text stays in the exception or warning
+    (``--debug`` prints it, results.json keeps the traceback)."""
+    line = " ".join(text.split())
+    if len(line) <= limit:
+        return line
+    return f"{line[:limit]}... ({len(line) - limit:,} more characters: --debug shows them)"
+
+
 def one_line(exc: BaseException) -> str:
-    """``TypeName: first words of the message``, on one line."""
-    message = " ".join(str(exc).split()) or "(no message)"
+    """``TypeName: first words of the message``, on one line, cut (:func:`cut`)."""
+    try:
+        message = cut(str(exc)) or "(no message)"
+    except Exception:  # a user's exception whose __str__ fails
+        message = "(its message cannot be shown)"
     return f"{type(exc).__name__}: {message}"
 
 

@@ -17,6 +17,7 @@ import os
 import sys
 from typing import Any
 
+from attnprof.blame import cut
 from attnprof.errors import AttnprofError
 
 
@@ -33,7 +34,9 @@ def import_object(path: str, what: str) -> Any:
     try:
         module = _import_module(module_name)
     except ImportError as exc:
-        raise AttnprofError(f"cannot import {module_name!r} for {what} {path!r}: {exc}") from None
+        raise AttnprofError(
+            f"cannot import {module_name!r} for {what} {path!r}: {cut(str(exc))}"
+        ) from exc
     target = module
     for part in attr.split("."):
         if not hasattr(target, part):

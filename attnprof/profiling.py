@@ -15,20 +15,26 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from torch import nn
 
+from attnprof import option_values
+from attnprof.attention.registry import get_attention_spec
 from attnprof.backbones import build_model
 from attnprof.blame import blamed
+from attnprof.collected_warnings import collecting, full_texts, summary
 from attnprof.counting import CONVENTIONS, DEFAULT_CONVENTIONS, Convention, get_convention
 from attnprof.counting.tracing import attention_params, model_params
+from attnprof.counting.unregistered import Unregistered
 from attnprof.errors import AttnprofError, choices
 from attnprof.imports import is_import_path
 from attnprof.inputs import IN_CHANNELS, parse_input
 from attnprof.networks import USER_HEAD, Network, attention_modules
+from attnprof.nonfinite import first_nonfinite
 from attnprof.results.counts import ConventionCount, ProfileRecord
+from attnprof.targets import CountingModels
 
 _OPTION_KEY = re.compile(r"^(?:(?:model|attention)\.)?[A-Za-z_][A-Za-z0-9_]*$")
 _RESERVED = frozenset(
@@ -69,19 +75,10 @@ def parse_conventions(value: str | Iterable[str | Convention] | None) -> list[Co
 
 
 def parse_option_value(text: str) -> Any:
-    """``"32"`` -> 32, ``"0.5"`` -> 0.5, ``"true"``/``"false"`` -> bool, ``"none"`` -> None,
-    anything else stays a string."""
-    lowered = text.strip().lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    if lowered in ("none", "null"):
-        return None
-    for convert in (int, float):
-        try:
-            return convert(text)
-        except ValueError:
-            pass
-    return text
+    """A ``-o KEY=VALUE`` value read as the literal it spells (``"[3, 5]"`` -> ``[3, 5]``,
+    ``"32"`` -> 32, ``"true"`` -> True, ``"none"`` -> None), else the text as typed: see
+    :mod:`attnprof.option_values`."""
+    return option_values.parse(text)
 
 
 def parse_option(text: str) -> tuple[str, Any]:
@@ -91,11 +88,14 @@ def parse_option(text: str) -> tuple[str, Any]:
     if not sep or not _OPTION_KEY.match(key) or not raw.strip():
         raise AttnprofError(
             f"invalid option {text!r}: use KEY=VALUE with a Python identifier as KEY, "
-            "optionally prefixed model. or attention. (e.g. groups=32)"
+            "optionally prefixed model. or attention. (e.g. groups=32, kernels=[3,5])"
         )
     if key in _RESERVED:
         raise AttnprofError(f"invalid option {text!r}: {key!r} is not an attention option")
-    return key, parse_option_value(raw.strip())
+    try:
+        return key, parse_option_value(raw.strip())
+    except AttnprofError as exc:
+        raise exc.prefixed(f"invalid option {key}: ") from None
 
 
 def parse_options(texts: Iterable[str]) -> dict[str, Any]:
@@ -174,8 +174,19 @@ def profile(
     at the first batch size (``record.training``: forward and backward FLOPs and bytes under
     ``full``, the activation bytes autograd saves; :mod:`attnprof.counting.training`);
     ``options`` reach the attention module
-    (``groups=32``). An exception in a forward becomes one AttnprofError line naming the
-    network, the variant, the attention module's place and channels, and the input shape.
+    (``groups=32``; ``place="stages:0,1,2"`` puts it elsewhere in a backbone, see
+    :mod:`attnprof.attention.placement`). An exception in a forward becomes one AttnprofError
+    line naming the network, the variant, the attention module's place and channels, and the
+    input shape.
+
+    What a user's module gets wrong is checked, never counted silently: an attention module
+    that does not return its input's shape is refused (:mod:`attnprof.attention.contract`);
+    parameters that run unregistered are counted under it, with a note
+    (:mod:`attnprof.counting.unregistered`); a model that cannot run on the meta device is
+    counted on CPU tensors, with a note (:mod:`attnprof.targets`); one CPU forward on the
+    profiling input sets ``record.nonfinite`` where the output is not finite
+    (:mod:`attnprof.nonfinite`); the code's warnings are collected into one note, their whole
+    text in ``record.warnings`` (:mod:`attnprof.collected_warnings`).
     """
     reserved = sorted(_RESERVED.intersection(options))
     if reserved:
@@ -193,44 +204,77 @@ def profile(
     def build(device: str | None) -> nn.Module:
         return build_model(network, attention, head, device=device, input_shape=shape, **options)
 
-    model = build("meta")
-    modules = attention_modules(model)
-    paths = [name for name, _ in modules]
+    what = f"{label} + {attention}"
+    identity = {"backbone": label, "head": head, "options": dict(options),
+                "attention": attention.lower() if ":" not in attention else attention}
+    with collecting() as caught:
+        record = _profile(build, what, identity, shape, batches, chosen, breakdown, train,
+                          get_attention_spec(attention).placement != "conv")
+        if latency is not None:
+            with blamed(what, shape):
+                timings, module_timings = _measure(build, label, attention, (height, width),
+                                                   latency)
+            record = replace(record, latency=timings, module_latency=module_timings)
+    notes = list(record.notes)
+    said = summary(caught, f"{what}: the profiled code")
+    if said is not None:
+        notes.append(said)
+    return replace(record, notes=tuple(notes), warnings=full_texts(caught))
+
+
+def _profile(build, what: str, identity: dict[str, Any], shape: tuple[int, int, int, int],
+             batches: tuple[int, ...], chosen: list[Convention], breakdown: bool, train: bool,
+             keeps_shape: bool) -> ProfileRecord:
+    """The counts, parameters, training step and finiteness of one model (see :func:`profile`):
+    checked on the meta device first, counted there or on the CPU (:mod:`attnprof.targets`)."""
+    models = CountingModels(build, what, shape, keeps_shape)
+    model = models.model
+    paths = [name for name, _ in attention_modules(model)]
     counted: dict[int, dict[str, ConventionCount]] = {}
     for size in batches:
         at = (size, *shape[1:])
         counted[size] = {}
         for convention in chosen:
-            target = build("cpu") if convention.needs_real_tensors else model
-            found = attention_modules(target) if target is not model else modules
-            with blamed(f"{label} + {attention}", at, found):
-                counted[size][convention.name] = convention.count(target, at, paths,
-                                                                  breakdown=breakdown)
+            target = models.cpu() if convention.needs_real_tensors else model
+            counted[size][convention.name] = models.count(convention, target, at, paths,
+                                                          breakdown)
+    cpu = models.cpu()  # before the training step, which may update BatchNorm statistics
+    with blamed(what, shape, attention_modules(cpu)):
+        nonfinite = first_nonfinite(cpu, shape, paths)
     training = None
     if train:
         from attnprof.counting.training import count_training
 
-        with blamed(f"{label} + {attention} (training step)", shape, modules):
+        with blamed(f"{what} (training step)", shape, attention_modules(model)):
             training = count_training(model, shape, attention=paths)
-    timings: tuple = ()
-    module_timings: tuple = ()
-    if latency is not None:
-        with blamed(f"{label} + {attention}", shape):
-            timings, module_timings = _measure(build, label, attention, (height, width), latency)
+    notes = list(models.notes)
+    params, inside = model_params(model), attention_params(model, paths)
+    unregistered = models.inspection.unregistered
+    if unregistered is not None:
+        params += unregistered.params
+        inside += unregistered.attention_params
+        notes.append(unregistered_note(what, unregistered))
     return ProfileRecord(
-        backbone=label,
-        attention=attention.lower() if ":" not in attention else attention,
+        **identity,
         input=shape,
-        head=head,
-        params=model_params(model),
-        attention_params=attention_params(model, paths),
+        params=params,
+        attention_params=inside,
         counts=counted.pop(batches[0]),
         other_batches=counted,
-        options=dict(options),
-        latency=timings,
-        module_latency=module_timings,
         training=training,
+        nonfinite=nonfinite,
+        notes=tuple(notes),
     )
+
+
+def unregistered_note(what: str, found: Unregistered) -> str:
+    """The one line that says what ran unregistered and how it was counted."""
+    owner = "the attention module's" if any(found.places) else "the model's"
+    thop = " (thop, whose hooks cannot see modules, refuses)" if found.modules else ""
+    return (f"{what}: {found.describe()} run in {found.where()} without being registered "
+            f"(kept in a plain list or dict, or built in forward): counted in {owner} "
+            f"parameters and counts{thop}; they would not be trained either: register them "
+            "(nn.ModuleList, nn.ModuleDict, nn.Parameter)")
 
 
 def as_network(

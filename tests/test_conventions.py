@@ -243,3 +243,27 @@ def test_resume_counts_again_when_a_declared_convention_changes(tmp_path):
     se = [c["profile"]["counts"]["gates"]["value"] for c in (before[1], after[1])]
     maps = 2 * 64 * 16 * 16 + 2 * 128 * 8 * 8 + 2 * 256 * 4 * 4 + 2 * 512 * 2 * 2
     assert se[0] - se[1] == maps  # the products are no longer priced: not a stale count
+
+
+def test_profile_tables_show_bytes_for_any_convention_that_declares_them():
+    """Keyed on the declaration (bytes, unit), never on the name ``full``."""
+    from rich.console import Console
+
+    from attnprof.counting.render import breakdown_tables, render_profile
+
+    attnprof.register_convention(
+        name="moved-mac", unit="MAC", base="conv-linear", bytes=True,
+        description="conv-linear's multiply-adds, with the bytes every op moves")
+    try:
+        tiny = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 8, 1))
+        record = attnprof.profile(tiny, input=16, conventions="moved-mac", breakdown=True)
+        count = record.counts["moved-mac"]
+        assert count.bytes > 0 and count.unit == "MAC"
+        console = Console(width=300, record=True)
+        console.print(render_profile(record), breakdown_tables(record, 1))
+        text = console.export_text()
+        assert "Memory traffic, MAC conventions" in text and "Intensity (MAC/B)" in text
+        assert f"{count.bytes / 1e6:,.1f}" in text
+        assert "moved-mac: bytes moved (MB)" in text
+    finally:
+        CONVENTIONS.pop("moved-mac", None)

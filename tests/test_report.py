@@ -376,3 +376,50 @@ def test_plot_is_skipped_with_a_note_without_matplotlib(results, tmp_path, monke
     assert [p.name for p in written] == ["report.md", "results.csv"]
     assert "matplotlib is not installed" in (tmp_path / "report.md").read_text(encoding="utf-8")
     assert "matplotlib is not installed" in plot_skip_reason(report_of(results))
+
+
+def test_bytes_follow_what_a_convention_declares_not_its_name(results):
+    """A suite's own convention that declares bytes gets the bytes columns ``full`` gets."""
+    before = cell_frame(results_document.parse(results, "fixture"))
+    data = results_document.parse(results, "fixture").to_dict()
+    data["suite"]["conventions"] = [("traffic" if n == "full" else n)
+                                    for n in data["suite"]["conventions"]]
+    data["suite"]["declared_conventions"] = {"traffic": {
+        "unit": "MAC", "base": "full", "bytes": True,
+        "description": "full's op rules, read as MACs, with the bytes each op moves"}}
+    for cell in data["cells"]:
+        counts = (cell.get("profile") or {}).get("counts", {})
+        if "full" in counts:
+            counts["traffic"] = {**counts.pop("full"), "convention": "traffic", "unit": "MAC"}
+    report = report_of(data)
+    frame = report.frame
+    assert "full_bytes" not in frame.columns
+    assert frame["traffic_bytes"].equals(before["full_bytes"])  # the failed cell: NaN in both
+    ratio = frame["traffic_MAC"] / frame["traffic_bytes"]
+    assert frame["traffic_MAC_per_byte"].dropna().tolist() == ratio.dropna().tolist()
+    assert "traffic_attention_MAC_per_byte" in render_csv(report).splitlines()[0]
+    text = render_markdown(report)
+    assert "| bytes moved (MB) | Δ bytes (%) | intensity (MAC/byte) |" in text
+    assert "arithmetic intensity is traffic MACs per byte moved" in text
+
+
+def test_a_non_finite_output_is_flagged_beside_its_cell(results):
+    data = copy.deepcopy(results)
+    cell = next(c for c in data["cells"] if c["id"] == "resnet18|sge|fc@224x224")
+    cell["profile"]["nonfinite"] = {"module": "layer4.0.attention.gate", "type": "Sigmoid",
+                                    "attention": "layer4.0.attention", "nan": True,
+                                    "inf": False, "input": [1, 3, 224, 224]}
+    cell["profile"]["notes"] = ["resnet18 + sge: the profiled code issued 1 warning"]
+    report = report_of(data)
+    text = render_markdown(report)
+    flagged = [line for line in text.splitlines() if line.startswith("| sge ⚠ non-finite output |")]
+    assert len(flagged) == 1 and "| 11.691 | +0.01 |" in flagged[0]  # beside the cell's row
+    assert "- ⚠ `sge`: the output is not finite on the profiling input (standard normal, seed " \
+           "0): NaN from layer4.0.attention.gate (Sigmoid, inside attention module " \
+           "layer4.0.attention)" in text
+    assert "- `sge`: resnet18 + sge: the profiled code issued 1 warning" in text
+    frame = report.frame.set_index("id")
+    assert frame.loc["resnet18|sge|fc@224x224", "nonfinite_output"].startswith("NaN from layer4")
+    assert frame["nonfinite_output"].notna().sum() == 1
+    assert "nonfinite_output" in render_csv(report).splitlines()[0]
+    assert "nonfinite_output" not in render_csv(report_of(results)).splitlines()[0]

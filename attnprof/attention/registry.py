@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from attnprof.blame import one_line
-from attnprof.errors import AttnprofError, choices
+from attnprof.errors import AttnprofError, Hint, Placeholder, choices
 from attnprof.imports import import_object
 
 PLACEMENTS = ("block", "stage", "conv", "none")
@@ -223,8 +223,8 @@ def _name_list(value, spec: AttentionSpec) -> list[str]:
         names = None
     if not names:
         raise AttnprofError(
-            f"{spec.name}: same_channels={value!r} is invalid: use a list of parameter names "
-            '(e.g. same_channels=["oup"], or -o same_channels=oup,mid)'
+            f"{spec.name}: same_channels={value!r} is invalid: use a list of parameter names, "
+            "e.g. ", Hint("same_channels", ["oup", "mid"]),
         )
     return names
 
@@ -263,16 +263,18 @@ def _bind_user_module(spec: AttentionSpec, channels: int, options: dict) -> tupl
             args = (channels,)  # ``*args`` only: it declares it accepts any positional
         else:
             likely = [p for p in keywordable if p.lower() in CHANNEL_NAMES]
-            hint = (
-                f'channels_arg="{likely[0]}" if {likely[0]!r} takes the channel count'
+            named = (
+                (Hint("channels_arg", likely[0]), f" if {likely[0]!r} takes the channel count")
                 if likely
-                else 'channels_arg="<parameter>" naming the parameter that takes it'
+                else (Hint("channels_arg", Placeholder("NAME", string=True)),
+                      " naming the parameter that takes it")
             )
             first = f"its first parameter {positional[0].name!r}" if positional else "it"
             raise AttnprofError(
                 f"{shown}: cannot tell which parameter takes the channel count ({first} is "
-                f"not a channel name such as channels, in_channels, inplanes, inp, dim); give "
-                f'{hint}, or channels_arg="none" for a module that needs no channel count'
+                f"not a channel name such as channels, in_channels, inplanes, inp, dim); give ",
+                *named, ", or ", Hint("channels_arg", "none"),
+                " for a module that needs no channel count",
             )
     elif channels_arg is None or (
         isinstance(channels_arg, str) and channels_arg.strip().lower() == "none"
@@ -285,7 +287,8 @@ def _bind_user_module(spec: AttentionSpec, channels: int, options: dict) -> tupl
     else:
         raise AttnprofError(
             f"{shown}: channels_arg={channels_arg!r} is not a parameter of the constructor; "
-            f'valid: {valid}, or "none" for a module that needs no channel count'
+            f"valid: {valid}, or ", Hint("channels_arg", "none"),
+            " for a module that needs no channel count",
         )
 
     kwargs: dict = {}
@@ -320,12 +323,14 @@ def _bind_user_module(spec: AttentionSpec, channels: int, options: dict) -> tupl
     for p in named:
         if p.default is p.empty and p.name not in filled:
             how = (
-                "it is positional-only"
+                ("it is positional-only",)
                 if p.kind == p.POSITIONAL_ONLY
-                else f'give it as an option (-o {p.name}=VALUE), or same_channels=["{p.name}"] '
-                "to set it to the channel count"
+                else ("give it as an option (", Hint(p.name, Placeholder("VALUE")), "), or ",
+                      Hint("same_channels", [p.name]), " to set it to the channel count")
             )
-            raise AttnprofError(f"{shown}: required parameter {p.name!r} is not filled; {how}")
+            raise AttnprofError(
+                f"{shown}: required parameter {p.name!r} is not filled; ", *how
+            )
     return args, kwargs
 
 

@@ -26,9 +26,10 @@ from __future__ import annotations
 
 from torch import nn
 
+from attnprof.attention.placement import OPTION, Placement, parse_place
 from attnprof.attention.registry import AttentionSpec, has_parameter, instantiate
 from attnprof.blame import one_line
-from attnprof.errors import AttnprofError
+from attnprof.errors import AttnprofError, Hint, choices
 
 HEADS = {
     "fc": "class logits (classification, 224x224 in the published tables)",
@@ -42,15 +43,35 @@ POOLED_HEADS = ("fc", "pool")
 
 
 class AttentionBuilder:
-    """Builds the attention module of one spec with the user's options, place by place."""
+    """Builds the attention module of one spec with the user's options, place by place.
+
+    ``placement`` is where the modules go: the spec's own, or the ``place`` option's
+    (:mod:`attnprof.attention.placement`), which is taken out of the options here.
+    """
 
     def __init__(self, spec: AttentionSpec, options: dict, backbone: str = ""):
         self.spec = spec
-        self.options = options
+        self.options = dict(options)
         self.backbone = backbone
         self._pass_backbone = (
             bool(backbone) and spec.stage_aware and has_parameter(spec.factory, "backbone")
         )
+        self.place: Placement | None = None
+        if OPTION in self.options:
+            if spec.placement in ("conv", "none"):
+                raise AttnprofError(
+                    f"{backbone} + {spec.name}: place applies to modules that sit on a feature "
+                    f"map; {spec.name} is a {spec.placement!r} module"
+                    + (" (it replaces a 3x3 conv with its BN and ReLU)"
+                       if spec.placement == "conv" else "")
+                )
+            self.place = parse_place(self.options.pop(OPTION), f"{backbone} + {spec.name}")
+        self.stages_seen: set[int] = set()
+
+    @property
+    def placement(self) -> str:
+        """``block``, ``stage``, ``after``, ``conv`` or ``none``: where modules go."""
+        return self.place.kind if self.place is not None else self.spec.placement
 
     def _kwargs(self, stage: int | None) -> dict:
         kwargs = dict(self.options)
@@ -69,27 +90,56 @@ class AttentionBuilder:
             place = f" at {where}" if where else ""
             staged = f"stage {stage}, " if stage is not None else ""
             cause = exc.__cause__ if isinstance(exc, AttnprofError) else exc
-            message = str(exc) if isinstance(exc, AttnprofError) else (
+            error = exc if isinstance(exc, AttnprofError) else AttnprofError(
                 f"the constructor raised {one_line(exc)}"
             )
-            raise AttnprofError(
-                f"{self.backbone} + {self.spec.name}{place} ({staged}{width}): {message}"
+            raise error.prefixed(
+                f"{self.backbone} + {self.spec.name}{place} ({staged}{width}): "
             ) from cause  # the user's own exception, if any; else none shown
         module.attnprof_stage = stage  # named in the message when its forward raises
         return module
 
     def block(self, channels: int, stage: int, where: str = "") -> nn.Module:
         """A ``block`` module on a ``channels``-wide map, else ``nn.Identity()``."""
-        if self.spec.placement != "block":
+        if self.placement != "block":
             return nn.Identity()
         return self._build(
             where, f"{channels} channels", stage, channels, **self._kwargs(stage)
         )
 
-    def between_stages(self, channels: int, stage: int, where: str = "") -> nn.Module | None:
-        """A ``stage`` module after stage ``stage`` (``channels`` wide), else ``None``."""
-        if self.spec.placement != "stage":
+    def between_stages(
+        self, channels: int, stage: int, where: str = "", followed_by_stride: bool = True
+    ) -> nn.Module | None:
+        """A ``stage`` module after stage ``stage`` (``channels`` wide), else ``None``.
+
+        The backbone asks after every stage; ``followed_by_stride`` says whether BAM's rule
+        (after every stage a stride-2 stage follows) puts a module there, which is where a
+        ``stage`` module goes unless ``place`` lists the stages.
+        """
+        self.stages_seen.add(stage)
+        wanted = (
+            self.place.wants_stage(stage, followed_by_stride) if self.place is not None
+            else self.spec.placement == "stage" and followed_by_stride
+        )
+        if not wanted:
             return None
+        return self._build(
+            where, f"{channels} channels", stage, channels, **self._kwargs(stage)
+        )
+
+    def check_stages(self) -> None:
+        """After the backbone is built: every stage ``place`` lists must exist in it."""
+        chosen = self.place.stages if self.place is not None else None
+        missing = sorted(set(chosen or ()) - self.stages_seen)
+        if missing:
+            raise AttnprofError(
+                f"{self.backbone} + {self.spec.name}: place lists stage {missing[0]}, which "
+                f"{self.backbone} does not have; its stages: {choices(sorted(self.stages_seen))} "
+                "(0-based)"
+            )
+
+    def after(self, channels: int, stage: int | None, where: str) -> nn.Module:
+        """A module after a module that ``place="after:..."`` matched (``channels`` wide)."""
         return self._build(
             where, f"{channels} channels", stage, channels, **self._kwargs(stage)
         )
@@ -98,6 +148,13 @@ class AttentionBuilder:
         """A ``block`` or ``stage`` module on a ``channels``-wide map, placed by the caller (a
         user's :class:`~attnprof.networks.AttentionSlot`); ``None`` for ``none``. A ``conv``
         module replaces a conv and cannot go at an arbitrary place: refused."""
+        if self.place is not None:
+            raise AttnprofError(
+                f"{self.backbone} + {self.spec.name}: place is for attnprof's backbones; in your "
+                "network, attention goes in its attnprof.AttentionSlot placeholders, or after "
+                "the modules that ", Hint("insert_after", "layer*.*.bn2", kind="argument"),
+                " matches",
+            )
         if self.spec.placement == "none":
             return None
         if self.spec.placement == "conv":

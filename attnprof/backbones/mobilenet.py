@@ -142,6 +142,7 @@ class InvertedResidual(nn.Module):
         self.hidden_channels = hidden
         self.stride = stride
         self.use_res_connect = stride == 1 and in_channels == out_channels
+        self.stage = stage
         self.attention_at = attention_at
         if attention_at == "depthwise":
             self.attention_after = depthwise
@@ -163,6 +164,7 @@ class InvertedResidual(nn.Module):
 
 def _check_placement(slot: AttentionBuilder, attention_at: str) -> None:
     spec = slot.spec
+    placement = slot.placement
     if not isinstance(attention_at, str) or attention_at not in ATTENTION_AT:
         raise AttnprofError(
             f"{NAME}: attention_at must be one of {choices(ATTENTION_AT)}, got {attention_at!r}"
@@ -175,11 +177,11 @@ def _check_placement(slot: AttentionBuilder, attention_at: str) -> None:
             f"a dense hidden x hidden conv, another network); on {NAME} use a 'block' or "
             f"'stage' module, or {spec.name} on {choices(resnets)}"
         )
-    if attention_at != "projection" and spec.placement not in ("block", "none"):
+    if attention_at != "projection" and placement not in ("block", "none"):
         raise AttnprofError(
             f"{NAME} + {spec.name}: attention_at={attention_at!r} places 'block' modules, and "
-            f"{spec.name} is a {spec.placement!r} module; drop attention_at (valid with it: "
-            f"block modules such as se, eca)"
+            f"{spec.name} is placed as a {placement!r} module; drop attention_at (valid with "
+            f"it: block modules such as se, eca)"
         )
 
 
@@ -218,11 +220,13 @@ class MobileNetV2(nn.Module):
                 )
                 channels = out_channels
             followed_by_stride = stage + 1 < len(STAGES) and STAGES[stage + 1][3] == 2
-            if followed_by_stride:
-                key = str(len(features) - 1)
-                module = slot.between_stages(channels, stage, f"stage_attention.{key}")
-                if module is not None:
-                    between[key] = module
+            key = str(len(features) - 1)
+            module = slot.between_stages(channels, stage, f"stage_attention.{key}",
+                                         followed_by_stride)
+            if module is not None:
+                between[key] = module
+        self.block_stages = {index: block.stage for index, block in enumerate(features)
+                             if isinstance(block, InvertedResidual)}
         features.append(_conv_bn_relu6(channels, LAST_CHANNELS, 1))
         self.features = nn.Sequential(*features)
         self.stage_attention = nn.ModuleDict(between)
@@ -249,6 +253,15 @@ class MobileNetV2(nn.Module):
             found.append((int(key), f"stage_attention.{key}", module))
         found.sort(key=lambda item: item[0])  # stable: a block's own module before the next
         return [(name, module) for _, name, module in found]
+
+    def stage_of(self, name: str) -> int | None:
+        """The stage (0-based) a module belongs to, by its name: the stage of the block
+        ``features.N`` (or of the one ``stage_attention.N`` follows); ``None`` for stem and
+        head."""
+        parts = name.split(".")
+        if len(parts) > 1 and parts[0] in ("features", "stage_attention") and parts[1].isdigit():
+            return self.block_stages.get(int(parts[1]))
+        return None
 
     def _init_weights(self) -> None:
         # torchvision's MobileNetV2 initialisation for the backbone's own layers; attention

@@ -18,7 +18,14 @@ from attnprof.attention.registry import get_attention_spec
 from attnprof.backbones.common import HEADS, AttentionBuilder
 from attnprof.errors import AttnprofError, choices
 from attnprof.imports import is_import_path
-from attnprof.networks.user import USER_HEAD, Network, build_network
+from attnprof.networks.user import (
+    USER_HEAD,
+    Network,
+    build_network,
+    insert_slots,
+    match_modules,
+    output_channels,
+)
 
 
 @dataclass(frozen=True)
@@ -138,4 +145,25 @@ def build_model(
     slot = AttentionBuilder(spec, options, key)
     with torch.device(device) if device is not None else nullcontext():
         model = _construct(info, slot, head, num_classes, backbone_options)
+        slot.check_stages()
+        if slot.placement == "after":
+            _place_after(model, slot, info, head, num_classes, backbone_options, input_shape)
     return model.eval()
+
+
+def _place_after(model: nn.Module, slot: AttentionBuilder, info: BackboneInfo, head: str,
+                 num_classes: int, options: dict, input_shape: tuple[int, ...]) -> None:
+    """``place="after:PATTERN"``: a module after every module the pattern matches, its width
+    read from a forward of the same backbone on the meta device (the plain one: it has the
+    same module names, since no other place holds a module)."""
+    pattern = slot.place.pattern
+    what = f"place='after:{pattern}'"
+    owner = f"{info.name} + {slot.spec.name}"
+    matched = match_modules(model, pattern, owner, what)
+    with torch.device("meta"):
+        plain = AttentionBuilder(get_attention_spec("none"), {}, info.name)
+        probe = _construct(info, plain, head, num_classes, options)
+    channels = output_channels(probe, matched, input_shape, owner, what)
+    stages = {name: model.stage_of(name) for name in matched}
+    for name, filler in insert_slots(model, channels, stages):
+        filler.fill(slot.after(filler.channels, filler.stage, name))

@@ -14,7 +14,8 @@ Where the attention goes (see the registry's placements); the same for ResNet an
 - ``block`` modules sit on the residual branch after the block's last BatchNorm, before the add:
   ``out = relu(attention(bn_last(...)) + shortcut(x))``;
 - ``stage`` modules (BAM) sit between stages, after stages 1, 2 and 3: after every stage that a
-  stride-2 stage follows;
+  stride-2 stage follows (``place="stages:0,1,2,3"`` chooses others, the last one included,
+  counted from 0; :mod:`attnprof.attention.placement`);
 - ``conv`` modules (SK) replace the bottleneck's 3x3 conv together with its BN and ReLU (or, in
   a basic block, the first 3x3 conv with its BN and ReLU). In ResNeXt that conv is the grouped
   one (``2P -> 2P``, 32 groups); the module is built as for ResNet,
@@ -222,13 +223,19 @@ class ResNet(nn.Module):
                 )
                 inplanes = planes * block.expansion
             setattr(self, f"layer{stage + 1}", nn.Sequential(*layer))
-            # BAM after stages 1-3 only: nothing follows the last stage.
-            between = (
-                slot.between_stages(inplanes, stage, f"attention{stage + 1}") if stage < 3 else None
+            # BAM after stages 1-3 (0-2 counted from 0): after every stage a stride-2 stage
+            # follows. After the last stage only when ``place`` lists it: attention4 exists
+            # only then, so every other model keeps its modules and names.
+            between = slot.between_stages(
+                inplanes, stage, f"attention{stage + 1}", followed_by_stride=stage < 3
             )
-            setattr(
-                self, f"attention{stage + 1}", between if between is not None else nn.Identity()
-            )
+            if stage < 3 or between is not None:
+                setattr(
+                    self, f"attention{stage + 1}",
+                    between if between is not None else nn.Identity(),
+                )
+            else:
+                self.attention4 = None
         self.out_channels = inplanes
         if head in POOLED_HEADS:
             self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
@@ -259,6 +266,15 @@ class ResNet(nn.Module):
                 found.append((name, module))
         return found
 
+    def stage_of(self, name: str) -> int | None:
+        """The stage (0-based) a module belongs to, by its name: ``layer2.*`` is stage 1, the
+        module after a stage (``attention2``) that stage; ``None`` for stem and head."""
+        head = name.split(".", 1)[0]
+        for prefix in ("layer", "attention"):
+            if head.startswith(prefix) and head[len(prefix):].isdigit():
+                return int(head[len(prefix):]) - 1
+        return None
+
     def _init_weights(self) -> None:
         # torchvision's initialisation for the backbone's own convs (its BN init, weight 1 and
         # bias 0, is PyTorch's default); attention modules keep the initial values their papers
@@ -280,6 +296,8 @@ class ResNet(nn.Module):
         x = self.attention2(self.layer2(x))
         x = self.attention3(self.layer3(x))
         x = self.layer4(x)
+        if self.attention4 is not None:
+            x = self.attention4(x)
         if self.head == "none":
             return x
         x = torch.flatten(self.avgpool(x), 1)

@@ -13,7 +13,7 @@ import traceback
 from collections.abc import Sequence
 
 from attnprof import __version__
-from attnprof.blame import one_line
+from attnprof.blame import cut, one_line
 from attnprof.cli.exit_codes import EPILOG, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from attnprof.errors import AttnprofError
 
@@ -28,9 +28,22 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(_fail(f"{self.prog}: {message}"))
 
 
+LINE_LIMIT = 1000
+"""No line attnprof writes to stderr is longer (without ``--debug``), whatever a user's module
+raised: a tracer's message can embed a whole weight tensor."""
+
+
 def _fail(message: str) -> int:
-    print(f"attnprof: error: {message}", file=sys.stderr)
+    print(fit(f"attnprof: error: {message}"), file=sys.stderr)
     return EXIT_USAGE
+
+
+def fit(text: str) -> str:
+    """``text`` with every line longer than :data:`LINE_LIMIT` cut (:func:`~attnprof.blame.cut`)."""
+    return "\n".join(
+        line if len(line) <= LINE_LIMIT else cut(line, LINE_LIMIT - 100)
+        for line in text.splitlines() or [""]
+    )
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
@@ -74,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
     except AttnprofError as exc:
         _traceback(args, exc)
-        return _fail(str(exc))
+        return _fail(exc.rendered(exc.syntax or "cli"))
     except KeyboardInterrupt:
         print("attnprof: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -4,6 +4,7 @@
     attnprof profile --backbone resnet50 --attention sge --input 800x1333 --head pool --json
     attnprof profile --attention sge --option groups=32 --conventions paper,full
     attnprof profile --model mypkg.nets:MyNet --attention eca --option width=2
+    attnprof profile --backbone resnet50 --attention mymods:BAM -o place=stages:0,1,2
 
 Every argument is taken as text and checked by the library, so a bad value is one line on
 stderr and exit code 2.
@@ -16,6 +17,7 @@ import sys
 from dataclasses import replace
 
 from attnprof.backbones import HEADS
+from attnprof.cli import fit
 from attnprof.cli.exit_codes import EXIT_OK
 from attnprof.counting import DEFAULT_CONVENTIONS
 from attnprof.errors import AttnprofError
@@ -84,8 +86,11 @@ def register(subparsers) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="option, repeatable; values parse as int, float, true/false or text (e.g. "
-        "groups=32). With --model an option goes to the network's factory when it names it, "
+        help="option, repeatable; VALUE reads as a Python literal, else as text: groups=32, "
+        "gamma=0.5, flag=true, channels_arg=none, kernels=[3,5], same_channels=oup,mid. "
+        "place=blocks|stages|stages:0,1,2|after:PATTERN puts the module in every block, "
+        "between stages, after the listed stages (0-based) or after the modules matching "
+        "PATTERN. With --model an option goes to the network's factory when it names it, "
         "else to the attention module; model.KEY=... or attention.KEY=... say which",
     )
     parser.add_argument(
@@ -174,6 +179,14 @@ def _run(args) -> int:
         breakdown=breakdown,
         **options,
     )
+    said = [*record.notes]
+    if record.nonfinite is not None:
+        said.append(record.nonfinite.warning(f"{record.backbone} + {record.attention}"))
+    for note in said:  # one line each, on stderr (stdout stays the output alone)
+        print(fit(f"attnprof: warning: {note}"), file=sys.stderr)
+    if args.debug:
+        for text in record.warnings:
+            print(f"attnprof: debug: {text}", file=sys.stderr)
     if args.csv:
         from attnprof.counting.render import breakdown_csv
 

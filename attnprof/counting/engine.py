@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -33,6 +34,7 @@ from attnprof.counting.tracing import (
     hooked,
     input_like,
     modules_inside,
+    unregistered_hooks,
 )
 from attnprof.results.counts import ConventionCount
 
@@ -147,16 +149,21 @@ class RuleCounter(CountingMode):
             self.uncounted[type(call.module).__name__] += 1
 
 
+@contextmanager
 def watching(counter: RuleCounter, model: nn.Module, attention: Sequence[str]):
     """Hooks on every module of ``model`` (itself included) that keep ``counter``'s module
-    stack and its ruled and leaf calls; a context manager, all hooks removed on exit."""
+    stack and its ruled and leaf calls; a context manager, all hooks removed on exit.
+
+    A module that runs without being registered in ``model`` (layers kept in a plain Python
+    list) is seen through torch's global hooks and priced by the same rules, under the name
+    ``<enclosing module>.<unregistered Type>``, inside attention when it runs inside an
+    attention module: a module rule never misses it.
+    """
     inside = modules_inside(model, attention)
     names = {id(module): name for name, module in model.named_modules()}
     plan = {}
     for module in model.modules():
-        rule = counter.rules.for_module(module)
-        leaf = next(module.children(), None) is None
-        plan[id(module)] = (rule, leaf, rule is not None or leaf)
+        plan[id(module)] = _plan(counter, module)
 
     def enter(module, args):
         rule, leaf, _ = plan[id(module)]
@@ -165,7 +172,29 @@ def watching(counter: RuleCounter, model: nn.Module, attention: Sequence[str]):
     def leave(module, args, output):
         counter.leave(module, output, plan[id(module)][2])
 
-    return hooked(list(model.modules()), enter, leave)
+    running: list[bool] = []  # per unregistered call: whether the counter tracks it
+
+    def enter_unregistered(module, args):
+        rule, leaf, tracked = _plan(counter, module)
+        where = f"{counter.where[-1]}." if counter.where and counter.where[-1] else ""
+        running.append(tracked)
+        counter.enter(f"{where}<unregistered {type(module).__name__}>", module, args, rule,
+                      counter.scope.active, leaf)
+
+    def leave_unregistered(module, args, output):
+        counter.leave(module, output, running.pop())
+
+    with hooked(list(model.modules()), enter, leave), \
+            unregistered_hooks(model, enter_unregistered, leave_unregistered):
+        yield
+
+
+def _plan(counter: RuleCounter, module: nn.Module) -> tuple[ModuleRule | None, bool, bool]:
+    """``(rule, leaf, tracked)`` for a module: its rule, whether it has no children, and
+    whether the counter follows its calls."""
+    rule = counter.rules.for_module(module)
+    leaf = next(module.children(), None) is None
+    return rule, leaf, rule is not None or leaf
 
 
 def count_with_rules(

@@ -22,10 +22,12 @@ from collections.abc import Iterable, Iterator, Sequence
 import torch
 from torch import nn
 
+from attnprof.blame import one_line
 from attnprof.counting.breakdown import exclusive
 from attnprof.counting.breakdown import make as make_breakdown
 from attnprof.counting.conventions import CONVENTIONS
 from attnprof.counting.tracing import attention_paths, input_like, model_device
+from attnprof.counting.unregistered import census
 from attnprof.errors import AttnprofError
 from attnprof.results.counts import ConventionCount
 
@@ -71,8 +73,46 @@ def count_fvcore(
     breakdown: bool = False,
 ) -> ConventionCount:
     """Count ``model`` on an input of ``shape`` with fvcore (see :func:`attnprof.counting.count`);
-    the attention share is taken from fvcore's ``by_module()``."""
+    the attention share is taken from fvcore's ``by_module()``.
+
+    A model that uses parameters it does not register (kept in a plain list) cannot be traced
+    as it is: the tracer refuses to make a tensor that requires grad a constant. Those
+    parameters are found (:mod:`attnprof.counting.unregistered`) and traced with
+    ``requires_grad`` off, then restored; fvcore then counts their ops like any other.
+    """
     names = attention_paths(model, attention)
+    try:
+        return _count(model, shape, names, breakdown)
+    except AttnprofError as exc:
+        if exc.__cause__ is None:
+            raise
+        frozen = _unregistered_parameters(model, shape)
+        if not frozen:
+            raise
+    try:
+        for param in frozen:
+            param.requires_grad_(False)
+        return _count(model, shape, names, breakdown)
+    finally:
+        for param in frozen:
+            param.requires_grad_(True)
+
+
+def _unregistered_parameters(model: nn.Module, shape: Sequence[int]) -> list[nn.Parameter]:
+    """The unregistered parameters that require grad, found in one forward (none when the
+    model cannot run here: the trace's own error then stands)."""
+    if model_device(model).type == "meta":
+        return []
+    try:
+        with census(model) as found, torch.no_grad():
+            model(input_like(model, shape))
+    except Exception:
+        return []
+    return [param for param, _ in found.parameters.values() if param.requires_grad]
+
+
+def _count(model: nn.Module, shape: Sequence[int], names: list[str],
+           breakdown: bool) -> ConventionCount:
     flops = analysis(model, shape)
     try:
         with _quiet(), torch.no_grad():
@@ -83,9 +123,7 @@ def count_fvcore(
     except AttnprofError:
         raise
     except Exception as exc:  # jit tracing can fail on any model code
-        raise AttnprofError(
-            f"fvcore could not trace the model: {type(exc).__name__}: {exc}"
-        ) from exc
+        raise AttnprofError(f"fvcore could not trace the model: {one_line(exc)}") from exc
     return ConventionCount(
         convention=SPEC.name,
         unit=SPEC.unit,

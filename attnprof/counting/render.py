@@ -97,15 +97,18 @@ def count_table(record: ProfileRecord, unit: str) -> Table | None:
     return table
 
 
-def traffic_table(record: ProfileRecord) -> Table | None:
-    rows = [c for c in record.counts.values() if c.bytes is not None and c.unit == "FLOP"]
+def traffic_table(record: ProfileRecord, unit: str = "FLOP") -> Table | None:
+    """The conventions that counted bytes (those that declare ``bytes``) in ``unit``: one
+    table per unit, so an intensity column holds one unit per byte."""
+    rows = [c for c in record.counts.values() if c.bytes is not None and c.unit == unit]
     if not rows:
         return None
     at = f" at batch N={record.input[0]}" if record.other_batches else ""
+    counted = "" if unit == "FLOP" else f", {unit} conventions"
     table = _table(
-        f"Memory traffic{at}, eager and unfused (1 MB = 10^6 bytes; B = byte)", "Convention",
-        "Traffic (MB)", "Attention traffic (MB)", "Attention (%)", "Intensity (FLOP/B)",
-        "Attention intensity (FLOP/B)",
+        f"Memory traffic{at}{counted}, eager and unfused (1 MB = 10^6 bytes; B = byte)",
+        "Convention", "Traffic (MB)", "Attention traffic (MB)", "Attention (%)",
+        f"Intensity ({unit}/B)", f"Attention intensity ({unit}/B)",
     )
     for count in rows:
         table.add_row(
@@ -145,7 +148,8 @@ def render_profile(record: ProfileRecord) -> Group:
         params_table(record),
         count_table(record, "MAC"),
         count_table(record, "FLOP"),
-        traffic_table(record),
+        traffic_table(record, "FLOP"),
+        traffic_table(record, "MAC"),
         uncounted_table(record),
     ]
     return Group(*(table for table in tables if table is not None))
@@ -174,10 +178,9 @@ def breakdown_tables(record: ProfileRecord, depth: int | None = None, by_op: boo
         trees = {name: collapse(c.breakdown.by_module, limit) for name, c in counts.items()}
         attention = next(iter(counts.values())).breakdown.attention
         headers = [f"{name} ({_unit_of(c)})" for name, c in counts.items()]
-        full = counts.get("full")
-        if full is not None and full.breakdown.bytes_by_module:
-            bytes_tree = collapse(full.breakdown.bytes_by_module, limit)
-            headers.append("full: bytes moved (MB)")
+        moved = {name: collapse(c.breakdown.bytes_by_module, limit)
+                 for name, c in counts.items() if c.breakdown.bytes_by_module}
+        headers += [f"{name}: bytes moved (MB)" for name in moved]
         table = _table(f"Per module, to depth {limit} (each row: the module and everything "
                        "inside it; ◆ attention)", "module", *headers)
         rows = tree_order([n for c in counts.values() for n in c.breakdown.by_module], limit)
@@ -186,8 +189,7 @@ def breakdown_tables(record: ProfileRecord, depth: int | None = None, by_op: boo
             label = ("  " * depth_of(row) + (row.rsplit(".", 1)[-1] if row else "(model)")
                      + (" ◆" if marked else ""))
             cells = [f"{trees[n].get(row, 0) / _MEGA:,.3f}" for n in counts]
-            if full is not None and full.breakdown.bytes_by_module:
-                cells.append(f"{bytes_tree.get(row, 0) / _MEGA:,.3f}")
+            cells += [f"{tree.get(row, 0) / _MEGA:,.3f}" for tree in moved.values()]
             table.add_row(label, *cells)
         parts.append(table)
         stage_table = _table("Attention modules summed per stage", "stage",

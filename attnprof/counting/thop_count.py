@@ -30,6 +30,8 @@ from attnprof.counting.breakdown import make as make_breakdown
 from attnprof.counting.conventions import CONVENTIONS
 from attnprof.counting.no_dynamo import dynamo_stand_in
 from attnprof.counting.tracing import attention_paths, input_like, model_device, trace_leaf_calls
+from attnprof.counting.unregistered import census
+from attnprof.errors import AttnprofError
 from attnprof.results.counts import ConventionCount
 
 SPEC = CONVENTIONS["thop"]
@@ -59,6 +61,21 @@ def count_thop(
     """Count ``model`` on an input of ``shape`` with thop, on a copy of the model (see
     :func:`attnprof.counting.count`); the attention share sums thop's per-module totals."""
     names = attention_paths(model, attention)
+    # What thop leaves at 0: leaf calls that did arithmetic in modules whose thop total is 0,
+    # and functional ops; this cheap pass on the untouched model finds them, and any module
+    # that runs unregistered, which thop's hooks cannot see: refused, never a silent 0.
+    attention_named = [(name, model.get_submodule(name)) for name in names]
+    with census(model, attention_named) as found:
+        trace, _ = trace_leaf_calls(model, shape, names)
+    unseen = found.result()
+    if unseen is not None and unseen.modules:
+        kinds = ", ".join(f"{kind} x{n}" for kind, n in unseen.modules.items())
+        raise AttnprofError(
+            f"thop cannot count this model: {unseen.module_count} modules ({kinds}) run in "
+            f"{unseen.where()} without being registered (a plain list or dict?), and thop's "
+            "hooks sit on registered modules only, so its count would miss them; register "
+            "them (nn.ModuleList, nn.ModuleDict), or leave thop out of the conventions"
+        )
     work = copy.deepcopy(model)
     try:
         total, params, tree = _run_thop(work, shape)
@@ -71,9 +88,6 @@ def count_thop(
     del work
     per_module = dict(_layer_ops(tree))
     attention_ops = sum(per_module.get(name, 0.0) for name in names)
-    # What thop left at 0: leaf calls that did arithmetic in modules whose thop total is 0,
-    # and functional ops. A second, cheap pass on the untouched model finds them.
-    trace, _ = trace_leaf_calls(model, shape, names)
     return ConventionCount(
         convention=SPEC.name,
         unit=SPEC.unit,

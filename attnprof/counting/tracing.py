@@ -14,6 +14,10 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.nn.modules.module import (
+    register_module_forward_hook,
+    register_module_forward_pre_hook,
+)
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from attnprof.counting.no_dynamo import dynamo_stand_in
@@ -112,6 +116,32 @@ def hooked(modules: Iterable[nn.Module], enter: Callable, leave: Callable) -> It
             handles.append(module.register_forward_pre_hook(enter))
             handles.append(module.register_forward_hook(leave, always_call=True))
         yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+@contextmanager
+def unregistered_hooks(
+    model: nn.Module, enter: Callable, leave: Callable
+) -> Iterator[set[int]]:
+    """``enter``/``leave`` around every call of a module that is *not* registered in ``model``
+    (kept in a plain list or dict, or built inside a forward), through torch's global module
+    hooks, removed on exit. Yields the ``id()`` set of the registered modules."""
+    registered = {id(module) for module in model.modules()}
+
+    def pre(module, args):
+        if id(module) not in registered:
+            enter(module, args)
+
+    def post(module, args, output):
+        if id(module) not in registered:
+            leave(module, args, output)
+
+    handles = [register_module_forward_pre_hook(pre)]
+    try:
+        handles.append(register_module_forward_hook(post, always_call=True))
+        yield registered
     finally:
         for handle in handles:
             handle.remove()

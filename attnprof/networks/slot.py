@@ -61,13 +61,13 @@ def attention_slots(model: nn.Module) -> list[tuple[str, AttentionSlot]]:
 
 def attention_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """The attention modules of any model attnprof built: those the model lists itself
-    (``attention_modules()``, attnprof's backbones), else what fills its slots
-    (``<slot>.module``)."""
+    (``attention_modules()``, attnprof's backbones), then what fills its slots
+    (``<slot>.module``: a user's network, or a backbone with ``place="after:..."``)."""
     finder = getattr(model, "attention_modules", None)
-    if callable(finder):
-        return list(finder())
-    return [
+    own = list(finder()) if callable(finder) else []
+    listed = {id(module) for _, module in own}
+    return own + [
         (f"{name}.module", slot.module)
         for name, slot in attention_slots(model)
-        if slot.module is not None
+        if slot.module is not None and id(slot.module) not in listed
     ]

@@ -193,36 +193,55 @@ def _same_device(model: nn.Module):
 
 
 def _insert_slots(network: Network, model: nn.Module, input_shape: Sequence[int]) -> None:
-    pattern = network.insert_after
+    what = f"insert_after={network.insert_after!r}"
+    matched = match_modules(model, network.insert_after, network.name, what)
+    probe = _call(network, "meta") if not isinstance(network.target, nn.Module) else None
+    if probe is None:
+        probe = copy.deepcopy(network.target).to("meta")
+    channels = output_channels(probe, matched, input_shape, network.name, what,
+                               "; use AttentionSlot instead")
+    insert_slots(model, channels)
+
+
+def match_modules(model: nn.Module, pattern: str, owner: str, what: str) -> list[str]:
+    """The qualified names in ``model`` that ``pattern`` matches (``fnmatch``, whole names);
+    refused when none does, or when a match contains another. ``what`` names the option."""
     names = [name for name, _ in model.named_modules() if name]
     matched = [name for name in names if fnmatch.fnmatchcase(name, pattern)]
     if not matched:
         shown = choices(names[:8]) + (", ..." if len(names) > 8 else "")
-        raise AttnprofError(
-            f"{network.name}: insert_after={pattern!r} matches no module; module names look "
-            f"like {shown}"
-        )
+        raise AttnprofError(f"{owner}: {what} matches no module; module names look like {shown}")
     nested = [n for n in matched if any(n.startswith(f"{m}.") for m in matched)]
     if nested:
         raise AttnprofError(
-            f"{network.name}: insert_after={pattern!r} matches both {nested[0]!r} and a module "
-            "that contains it; make the pattern match one level only"
+            f"{owner}: {what} matches both {nested[0]!r} and a module that contains it; make "
+            "the pattern match one level only"
         )
-    channels = _output_channels(network, matched, input_shape)
-    for name in matched:
+    return matched
+
+
+def insert_slots(
+    model: nn.Module, channels: dict[str, int], stages: dict[str, int | None] | None = None
+) -> list[tuple[str, AttentionSlot]]:
+    """Follow each named module with an empty :class:`AttentionSlot` of its output's channels:
+    it becomes ``nn.Sequential(original, slot)``. Returns the slots by name."""
+    slots = []
+    for name, width in channels.items():
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
         original = parent.get_submodule(child)
-        parent.register_module(child, nn.Sequential(original, AttentionSlot(channels[name])))
+        slot = AttentionSlot(width, (stages or {}).get(name))
+        parent.register_module(child, nn.Sequential(original, slot))
+        slots.append((f"{name}.1", slot))
+    return slots
 
 
-def _output_channels(
-    network: Network, names: list[str], input_shape: Sequence[int]
+def output_channels(
+    probe: nn.Module, names: list[str], input_shape: Sequence[int], owner: str, what: str,
+    remedy: str = "",
 ) -> dict[str, int]:
-    """The channel count of each named module's output, from one forward on the meta device."""
-    probe = _call(network, "meta") if not isinstance(network.target, nn.Module) else None
-    if probe is None:
-        probe = copy.deepcopy(network.target).to("meta")
+    """The channel count of each named module's output, from one forward of ``probe`` (a
+    model on the meta device: no memory, no weights); each must be an ``(N, C, H, W)`` map."""
     shapes: dict[str, tuple[int, ...]] = {}
 
     def record(name: str, output: Any) -> None:  # a hook returning a value would replace it
@@ -239,8 +258,8 @@ def _output_channels(
             probe.eval()(torch.empty(tuple(input_shape), device="meta"))
     except Exception as exc:
         raise AttnprofError(
-            f"{network.name}: the forward on the meta device that reads the channel counts for "
-            f"insert_after raised {one_line(exc)}; use AttentionSlot instead"
+            f"{owner}: the forward on the meta device that reads the channel counts for "
+            f"{what} raised {one_line(exc)}{remedy}"
         ) from exc
     finally:
         for handle in handles:
@@ -249,12 +268,10 @@ def _output_channels(
     for name in names:
         shape = shapes.get(name)
         if shape is None:
-            raise AttnprofError(
-                f"{network.name}: {name!r} matches insert_after but never runs in forward"
-            )
+            raise AttnprofError(f"{owner}: {name!r} matches {what} but never runs in forward")
         if len(shape) != 4:
             raise AttnprofError(
-                f"{network.name}: {name!r} returns shape {list(shape) or 'a non-tensor'}; "
+                f"{owner}: {name!r} returns shape {list(shape) or 'a non-tensor'}; "
                 "attention follows an (N, C, H, W) feature map only"
             )
         found[name] = shape[1]

@@ -21,7 +21,13 @@ from dataclasses import dataclass
 import pandas as pd
 
 from attnprof.machine import MachineLimits, bytes_time_s, roofline
-from attnprof.report.tables import LatencyKey, latency_entry, ok_cells
+from attnprof.report.tables import (
+    LatencyKey,
+    byte_conventions,
+    convention_unit,
+    latency_entry,
+    ok_cells,
+)
 from attnprof.results import Cell, ResultsDocument
 from attnprof.suite.config import BASELINE
 
@@ -205,19 +211,31 @@ def limits_for(limits: tuple[tuple[str | None, MachineLimits], ...], key: Latenc
                  and m.dtype == dtype), None)
 
 
-def _work(row: dict, key: LatencyKey) -> tuple[float | None, float | None]:
-    """(FLOPs, bytes) behind one timed call: the forward's or the training step's."""
+def _work(row: dict, key: LatencyKey, source: str | None) -> tuple[float | None, float | None]:
+    """(FLOPs, bytes) behind one timed call: the training step's (under ``full``), or the
+    forward's under ``source``, the convention that counts FLOPs and bytes."""
     if key.train:
         return _value(row, "train_FLOP"), _value(row, "train_bytes")
-    return _value(row, "full_FLOP"), _value(row, "full_bytes")
+    if source is None:
+        return None, None
+    return _value(row, f"{source}_FLOP"), _value(row, f"{source}_bytes")
+
+
+def roofline_source(doc: ResultsDocument) -> str | None:
+    """The first convention that declares it counts bytes and counts in FLOPs (``full``
+    unless a suite declares another first): the machine's peak is in FLOP/s, and a MAC is
+    never converted."""
+    return next((name for name in byte_conventions(doc)
+                 if convention_unit(doc, name) == "FLOP"), None)
 
 
 def limit_rows(doc: ResultsDocument, frame: pd.DataFrame,
                keys: tuple[LatencyKey, ...]) -> list[LimitRow]:
-    """Every timed cell with ``full`` counts, against its device's probed limits."""
+    """Every timed cell with FLOP and byte counts, against its device's probed limits."""
     limits = machine_limits(doc)
     if not limits:
         return []
+    source = roofline_source(doc)
     dtype = doc.suite.latency.dtype
     records = frame.to_dict("records")
     baseline = {(r["backbone"], r["setting"]): r for r in records
@@ -230,7 +248,7 @@ def limit_rows(doc: ResultsDocument, frame: pd.DataFrame,
         p = key.column
         for row in records:
             measured = _value(row, f"{p}_median_ms")
-            flops, moved = _work(row, key)
+            flops, moved = _work(row, key, source)
             if row["status"] != "ok" or measured is None or flops is None or moved is None:
                 continue
             line = roofline(flops, moved, machine)
@@ -238,7 +256,7 @@ def limit_rows(doc: ResultsDocument, frame: pd.DataFrame,
             base = baseline.get((row["backbone"], row["setting"]))
             if base is not None and row["variant"] != BASELINE:
                 base_ms = _value(base, f"{p}_median_ms")
-                base_bytes = _work(base, key)[1]
+                base_bytes = _work(base, key, source)[1]
                 delta = _value(row, f"{p}_delta_pct")
                 if base_bytes is not None:
                     extra["delta_bytes"] = moved - base_bytes

@@ -171,12 +171,15 @@ def _header(report: Report) -> str:
         note = convention_summary(document, name)
         lines.append(f"- **{name}** ({report.units[name]}): {note}.")
     claims = report.thresholds
+    moved = report.byte_conventions
+    intensity = "; ".join(f"{name} {report.units[name]}s" for name in moved)
     lines += [
         "",
         f"Counts are for one forward pass of a batch of {suite.count_batch}"
         + (" (one image)" if suite.count_batch == 1 else "") + ". "
         f"Δ% is against the `{BASELINE}` baseline of the same backbone and setting. "
-        "MB are 10^6 bytes; arithmetic intensity is full FLOPs per byte moved.",
+        "MB are 10^6 bytes"
+        + (f"; arithmetic intensity is {intensity} per byte moved." if moved else "."),
     ]
     if any(c.latency for c in report.cells if c.ok):
         lines += ["", _timing_line(suite.latency, report.cells)]
@@ -268,18 +271,31 @@ def _results_section(report: Report) -> str:
         header = ["variant", "params (M)", "Δ params (%)"]
         for name in names:
             header += [f"{name} (G{units[name]})", f"Δ {name} (%)"]
-        full = "full" in names
-        if full:
-            header += ["bytes moved (MB)", "Δ bytes (%)", f"intensity ({units['full']}/byte)",
-                       f"attention intensity ({units['full']}/byte)"]
+        moved = report.byte_conventions
+        for name in moved:  # unnamed when one convention counts bytes: the text names it
+            said = f"{name} " if len(moved) > 1 else ""
+            header += [f"{said}bytes moved (MB)", f"Δ {said}bytes (%)",
+                       f"{said}intensity ({units[name]}/byte)",
+                       f"{said}attention intensity ({units[name]}/byte)"]
         for k in timed:
             header += [f"{k.label} median ± IQR (ms)", f"{k.label} Δ latency (%) [95% CI]",
                        f"{k.label} throughput (img/s)"]
         body = []
-        for row in rows.to_dict("records"):
-            body.append(_result_row(row, cells[row["id"]], names, units, full, timed,
+        records = rows.to_dict("records")
+        for row in records:
+            body.append(_result_row(row, cells[row["id"]], names, units, moved, timed,
                                     report.document.suite.latency.processes))
         out += ["", _group_title(backbone, setting), "", table(header, body)]
+        said = [
+            *(f"- {NONFINITE_MARK} `{row['variant']}`: the output is not finite on the profiling "
+              f"input (standard normal, seed 0): {row['nonfinite_output']}; the counts stand, "
+              "a latency measured on it need not be that of real data."
+              for row in records if _nonfinite(row)),
+            *(f"- `{row['variant']}`: {note}" for row in records
+              if (profile := cells[row["id"]].profile) is not None for note in profile.notes),
+        ]
+        if said:
+            out += ["", "Notes:", "", *said]
         if not (rows["variant"].eq(BASELINE) & rows["status"].eq("ok")).any():
             out += ["", f"No counted `{BASELINE}` baseline here: no Δ% can be given."]
     if len(out) == 1:
@@ -287,13 +303,24 @@ def _results_section(report: Report) -> str:
     return "\n".join(out)
 
 
+NONFINITE_MARK = "⚠"
+"""Beside a variant whose output was not finite on the profiling input."""
+
+
+def _nonfinite(row: dict) -> bool:
+    value = row.get("nonfinite_output")
+    return isinstance(value, str) and bool(value)
+
+
 def _result_row(
-    row: dict, cell: Cell, names: list[str], units: dict, full: bool, timed: list[LatencyKey],
-    planned: int,
+    row: dict, cell: Cell, names: list[str], units: dict, moved: Sequence[str],
+    timed: list[LatencyKey], planned: int,
 ) -> list[str]:
     base = row["variant"] == BASELINE
     failed = row["status"] != "ok"
     label = row["variant"] + (" (baseline)" if base else "") + (" (failed)" if failed else "")
+    if _nonfinite(row):
+        label += f" {NONFINITE_MARK} non-finite output"
 
     def delta(column: str, digits: int = 2) -> str:
         return DASH if base else fmt_pct(row.get(column), digits)
@@ -302,13 +329,13 @@ def _result_row(
     for name in names:
         unit = units[name]
         values += [fmt_giga(row.get(f"{name}_{unit}")), delta(f"{name}_delta_pct")]
-    if full:
-        unit = units["full"]
+    for name in moved:
+        unit = units[name]
         values += [
-            fmt_mb(row.get("full_bytes")),
-            delta("full_bytes_delta_pct"),
-            fmt_plain(row.get(f"full_{unit}_per_byte")),
-            fmt_plain(row.get(f"full_attention_{unit}_per_byte"), 2),
+            fmt_mb(row.get(f"{name}_bytes")),
+            delta(f"{name}_bytes_delta_pct"),
+            fmt_plain(row.get(f"{name}_{unit}_per_byte")),
+            fmt_plain(row.get(f"{name}_attention_{unit}_per_byte"), 2),
         ]
     for k in timed:
         p = k.column

@@ -27,6 +27,7 @@ from attnprof.report.claims import CellClaims, Gap, evaluate_claims, gap_summary
 from attnprof.report.published import PublishedComparison, compare_published
 from attnprof.report.tables import (
     LatencyKey,
+    byte_conventions,
     cell_frame,
     convention_unit,
     conventions,
@@ -80,6 +81,8 @@ class Report:
     limits: tuple[LimitRow, ...] = ()
     machine: tuple[tuple[str | None, MachineLimits], ...] = ()
     """The probed limits of each timed device, with its machine's label in a merged document."""
+    byte_conventions: tuple[str, ...] = ()
+    """The conventions that declare they count bytes (``full``, or a suite's own)."""
 
     @property
     def suite(self) -> Suite:
@@ -108,9 +111,10 @@ def build_report(doc: ResultsDocument) -> Report:
     thresholds = doc.suite.claims
     claims = evaluate_claims(frame, thresholds, convention_unit(doc, thresholds.convention), keys)
     rows = {row["id"]: row for row in frame.to_dict("records")}
+    moved = tuple(byte_conventions(doc))
     points = tuple(
         Point(c.variant, f"{c.backbone} {c.setting} {key.label}", c.macs.delta_pct,
-              verdict.delta_pct, verdict.ci95_pct, _bytes_delta(rows.get(c.id, {}), key),
+              verdict.delta_pct, verdict.ci95_pct, _bytes_delta(rows.get(c.id, {}), key, moved),
               key.pass_name, key.mode)
         for c in claims
         if c.macs.delta_pct is not None
@@ -133,10 +137,15 @@ def build_report(doc: ResultsDocument) -> Report:
         modes=tuple(mode_rows(frame, timed_cells(doc), tuple(keys))),
         limits=tuple(limit_rows(doc, frame, tuple(keys))),
         machine=machine_limits(doc),
+        byte_conventions=moved,
     )
 
 
-def _bytes_delta(row: dict, key: LatencyKey) -> float | None:
-    """Δ bytes % behind one timed call of ``key``: the training step's or the forward's."""
-    value = row.get("train_bytes_delta_pct" if key.train else "full_bytes_delta_pct")
+def _bytes_delta(row: dict, key: LatencyKey, moved: tuple[str, ...]) -> float | None:
+    """Δ bytes % behind one timed call of ``key``: the training step's (counted under
+    ``full``), or the forward's under the first convention that counts bytes."""
+    if key.train:
+        value = row.get("train_bytes_delta_pct")
+    else:
+        value = row.get(f"{moved[0]}_bytes_delta_pct") if moved else None
     return None if value is None or pd.isna(value) else float(value)

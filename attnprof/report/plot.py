@@ -12,9 +12,10 @@ marker = backbone/setting/device/batch, each labelled with its variant. The dash
 where latency would grow exactly as the count does; a point far above it is the paper's
 "almost free" module costing real time. Error bars are the 95% CI of Δ latency.
 
-The second plot (:func:`render_bytes_png`) takes the bytes moved under ``full`` (the
-training step's for a train pass): colour = variant, marker = pass and mode, so whether the
-time follows memory traffic, and how much of it a compiler takes back, shows at once.
+The second plot (:func:`render_bytes_png`) takes the bytes moved under the first convention
+that counts bytes (``full`` by default; the training step's, under ``full``, for a train pass):
+colour = variant, marker = pass and mode, so whether the time follows memory traffic, and how
+much of it a compiler takes back, shows at once.
 """
 
 from __future__ import annotations
@@ -110,7 +111,8 @@ def render_bytes_png(report: Report) -> bytes | None:
     ax.plot(xlim, xlim, "--", color="grey", lw=1, label="y = x (time grows as the bytes)")
     ax.axhline(0.0, color="black", lw=0.5)
     ax.set_xlim(*xlim)
-    ax.set_xlabel("Δ bytes moved, full convention, eager and unfused (%)")
+    source = report.byte_conventions[0] if report.byte_conventions else "full"
+    ax.set_xlabel(f"Δ bytes moved, {source} convention, eager and unfused (%)")
     ax.set_ylabel("Δ latency, median of paired ratios (%)")
     ax.set_title(f"Memory traffic vs time against the 'none' baseline ({report.suite.name})")
     ax.grid(True, alpha=0.3)

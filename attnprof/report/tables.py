@@ -124,6 +124,24 @@ def convention_unit(doc: ResultsDocument, convention: str) -> str:
     return known.unit if known else "MAC"
 
 
+def counts_bytes(doc: ResultsDocument, convention: str) -> bool:
+    """Whether ``convention`` counts the bytes moved, as it declares it: the suite's own
+    declaration (stored in the file), else the registry's, else what its counts hold."""
+    for declared in doc.suite.declared:
+        if declared.name == convention:
+            return declared.bytes
+    known = CONVENTIONS.get(convention)
+    if known is not None:
+        return known.bytes
+    return any(cell.profile.counts[convention].bytes is not None for cell in ok_cells(doc)
+               if convention in cell.profile.counts)
+
+
+def byte_conventions(doc: ResultsDocument) -> list[str]:
+    """The shown conventions that count bytes, in :func:`conventions` order."""
+    return [name for name in conventions(doc) if counts_bytes(doc, name)]
+
+
 def convention_summary(doc: ResultsDocument, convention: str) -> str:
     """What ``convention`` counts, in one sentence: the suite's own declaration (stored in the
     file), else the built-in's, else the description its counts stored."""
@@ -226,21 +244,26 @@ def cell_frame(doc: ResultsDocument) -> pd.DataFrame:
 
     Columns: ``id, backbone, setting, variant, attention, status``; ``params_count``,
     ``params_delta_pct``, ``attention_params_count``; per convention ``<conv>_<unit>``,
-    ``<conv>_delta_pct``, ``<conv>_attention_<unit>`` (and for ``full`` the bytes moved, their Δ
-    and the arithmetic intensity of the whole model and of the attention alone); per timing
+    ``<conv>_delta_pct``, ``<conv>_attention_<unit>`` (and, for each convention that declares
+    it counts bytes, such as ``full``, ``<conv>_bytes``, their Δ, ``<conv>_attention_bytes`` and
+    the arithmetic intensity of the whole model and of the attention alone); per timing
     condition ``<device>_b<batch>_median_ms``, ``_iqr_ms``, ``_ci95_lo_ms``, ``_ci95_hi_ms``,
     ``_delta_pct``, ``_delta_ci95_lo_pct``, ``_delta_ci95_hi_pct``, ``_images_per_s``,
     ``_peak_mem_bytes``, and what stands behind the interval: ``_ci_over`` (processes or
     rounds), ``_processes_count``, ``_rounds_count`` (in all) and ``_disagreement_pvalue``
-    (Kruskal-Wallis across processes); finally ``error``. Failed cells carry only their
-    identity and error.
+    (Kruskal-Wallis across processes); finally, where any cell's output was not finite,
+    ``nonfinite_output`` (where it first held NaN or inf on the profiling input, empty for the
+    finite ones), and ``error``. Failed cells carry only their identity and error.
     """
     names = conventions(doc)
     units = {name: convention_unit(doc, name) for name in names}
+    moved = set(byte_conventions(doc))
     keys = latency_keys(doc)
     base_of = baselines(doc)
     trained = any(c.profile.training is not None for c in ok_cells(doc))
-    rows = [_row(cell, base_of.get((cell.backbone, cell.setting)), names, units, keys, trained)
+    flagged = any(c.profile.nonfinite is not None for c in ok_cells(doc))
+    rows = [_row(cell, base_of.get((cell.backbone, cell.setting)), names, units, keys, trained,
+                 moved, flagged)
             for cell in ordered_cells(doc)]
     columns = list(rows[0]) if rows else ["id", "backbone", "setting", "variant", "status"]
     frame = pd.DataFrame(rows, columns=columns)
@@ -251,7 +274,8 @@ def cell_frame(doc: ResultsDocument) -> pd.DataFrame:
 
 
 def _row(cell: Cell, base: Cell | None, names: list[str], units: dict[str, str],
-         keys: list[LatencyKey], trained: bool = False) -> dict[str, Any]:
+         keys: list[LatencyKey], trained: bool = False,
+         moved: set[str] = frozenset(), flagged: bool = False) -> dict[str, Any]:
     row: dict[str, Any] = {
         "id": cell.id,
         "backbone": cell.backbone,
@@ -280,16 +304,16 @@ def _row(cell: Cell, base: Cell | None, names: list[str], units: dict[str, str],
         row[f"{name}_attention_{unit}"] = attention
         if name == "thop":  # thop's own parameter count skips directly-owned parameters
             row["thop_reported_params_count"] = _num(record.reported_params) if record else None
-        if name == "full":
-            moved = _num(record.bytes) if record else None
-            attention_moved = _num(record.attention_bytes) if record else None
-            row["full_bytes"] = moved
-            row["full_bytes_delta_pct"] = delta_pct(
-                moved, _num(base_record.bytes) if base_record else None
+        if name in moved:  # the convention declares that it counts bytes
+            traffic = _num(record.bytes) if record else None
+            attention_traffic = _num(record.attention_bytes) if record else None
+            row[f"{name}_bytes"] = traffic
+            row[f"{name}_bytes_delta_pct"] = delta_pct(
+                traffic, _num(base_record.bytes) if base_record else None
             )
-            row["full_attention_bytes"] = attention_moved
-            row[f"full_{unit}_per_byte"] = _ratio(value, moved)
-            row[f"full_attention_{unit}_per_byte"] = _ratio(attention, attention_moved)
+            row[f"{name}_attention_bytes"] = attention_traffic
+            row[f"{name}_{unit}_per_byte"] = _ratio(value, traffic)
+            row[f"{name}_attention_{unit}_per_byte"] = _ratio(attention, attention_traffic)
     if trained:
         row.update(_training_columns(profile, base_profile))
     for key in keys:
@@ -312,6 +336,9 @@ def _row(cell: Cell, base: Cell | None, names: list[str], units: dict[str, str],
         row[f"{p}_processes_count"] = ratio.processes if ratio else None
         row[f"{p}_rounds_count"] = len(ratio.values) if ratio else None
         row[f"{p}_disagreement_pvalue"] = ratio.disagreement_p if ratio else None
+    if flagged:
+        nonfinite = profile.nonfinite if profile else None
+        row["nonfinite_output"] = nonfinite.describe() if nonfinite else None
     row["error"] = cell.failure.error if cell.failure else _latency_errors(cell) or None
     return row
 

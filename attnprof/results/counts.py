@@ -186,6 +186,47 @@ class TrainingCount(JsonRecord):
 
 
 @dataclass(frozen=True)
+class NonFinite(JsonRecord):
+    """Where a model's output stopped being finite on the profiling input.
+
+    One real forward on the CPU (the counted batch, standard-normal values drawn with seed 0,
+    as the latency timer draws them): ``module`` is the first module, in the order the forward
+    finished them, whose output holds a NaN or an infinity (``""``: the model's own forward,
+    outside every module), ``type`` its class, ``attention`` the attention module it is or
+    lies inside (``None`` outside them). A latency measured on such data need not be the
+    latency of real data, and the model is broken on this input.
+    """
+
+    module: str
+    type: str
+    attention: str | None
+    nan: bool
+    inf: bool
+    input: tuple[int, ...]
+
+    @property
+    def values(self) -> str:
+        return " and ".join(v for v, found in (("NaN", self.nan), ("inf", self.inf)) if found)
+
+    def describe(self) -> str:
+        """``NaN from layer4.0.attention (SGE, an attention module)`` in words."""
+        where = self.module or "the model's own forward"
+        if self.attention is None:
+            inside = ""
+        elif self.attention == self.module:
+            inside = ", an attention module"
+        else:
+            inside = f", inside attention module {self.attention}"
+        return f"{self.values} from {where} ({self.type}{inside})"
+
+    def warning(self, what: str) -> str:
+        """The one line that flags it: ``what`` names the model (``resnet18 + sge``)."""
+        return (f"{what}: the output is not finite on the profiling input "
+                f"({'x'.join(map(str, self.input))}, standard normal): {self.describe()} first; "
+                "the counts stand, but a latency measured on it need not be that of real data")
+
+
+@dataclass(frozen=True)
 class ProfileRecord:
     """What one model costs: parameters and its operation counts under several conventions.
 
@@ -212,6 +253,16 @@ class ProfileRecord:
     batch size is never silently left uncounted."""
     training: TrainingCount | None = None
     """One training step under ``full``, when asked for (``profile(..., train=True)``)."""
+    nonfinite: NonFinite | None = None
+    """Set when the model's output is not finite on the profiling input (see
+    :class:`NonFinite`); ``None`` when it is finite (or was not checked, in older files)."""
+    notes: tuple[str, ...] = ()
+    """One line each: what the reader of these counts must know (counted on CPU tensors and
+    why, parameters that run unregistered, the module's warnings); a non-finite output is
+    :attr:`nonfinite`'s to say."""
+    warnings: tuple[str, ...] = ()
+    """The whole text of each distinct warning the profiled code issued (its note quotes
+    them cut to one line)."""
 
     @property
     def conventions(self) -> list[str]:
@@ -227,6 +278,9 @@ class ProfileRecord:
             **({"other_batches": other} if other else {}),
             **({"training": self.training.to_dict()} if self.training is not None else {}),
             **{key: value for key, value in timings.items() if value},
+            **({"nonfinite": self.nonfinite.to_dict()} if self.nonfinite is not None else {}),
+            **({"notes": list(self.notes)} if self.notes else {}),
+            **({"warnings": list(self.warnings)} if self.warnings else {}),
         }
 
     @classmethod
@@ -264,6 +318,10 @@ class ProfileRecord:
                 },
                 training=(TrainingCount.from_dict(data["training"])
                           if data.get("training") is not None else None),
+                nonfinite=(NonFinite.from_dict(data["nonfinite"])
+                           if data.get("nonfinite") is not None else None),
+                notes=tuple(str(note) for note in data.get("notes") or ()),
+                warnings=tuple(str(text) for text in data.get("warnings") or ()),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise AttnprofError(f"not a profile record: {exc!r}") from None

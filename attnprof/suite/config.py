@@ -519,7 +519,7 @@ def _parse_model(v: _Validator, item: Any) -> Network:
             item.get("insert_after"), name,
         )
     except AttnprofError as exc:
-        raise AttnprofError(f"{v.path}: {key}: {exc}") from None
+        raise exc.prefixed(f"{v.path}: {key}: ", syntax="toml") from None
 
 
 def _display_path(path: Path) -> str:
@@ -538,17 +538,42 @@ def _check_variant_options(
     input_hw: tuple[int, int],
 ) -> None:
     """Build every network with every variant it gets on the meta device (no memory, a few
-    seconds), so a bad option or a module that does not fit fails before anything runs."""
+    seconds), so a bad option or a module that does not fit fails before anything runs; a
+    module named by import path also runs once there, so one that does not return its input's
+    shape is refused now (a model that cannot run on the meta device is left to the count,
+    which runs it on the CPU). Warnings issued while building are the count's to report."""
     from attnprof.backbones import build_model
+    from attnprof.collected_warnings import collecting
 
     shape = (1, 3, *input_hw)
     for name, target in [*((b, b) for b in backbones), *((m.name, m) for m in models)]:
         for variant in (v for v in variants if v.applies_to(name)):
             try:
-                build_model(target, variant.attention, device="meta", input_shape=shape,
-                            **variant.options_for(name))
+                with collecting():
+                    model = build_model(target, variant.attention, device="meta",
+                                        input_shape=shape, **variant.options_for(name))
+                    if is_import_path(variant.attention):
+                        keeps = get_attention_spec(variant.attention).placement != "conv"
+                        _check_contract(model, shape, f"{name} + {variant.attention}", keeps)
             except AttnprofError as exc:
-                raise AttnprofError(f"{path}: variant {variant.name!r} on {name}: {exc}") from None
+                raise exc.prefixed(
+                    f"{path}: variant {variant.name!r} on {name}: ", syntax="toml"
+                ) from None
+
+
+def _check_contract(model, shape: tuple[int, ...], label: str, keeps_shape: bool) -> None:
+    """Refuse a module whose output does not keep its input's shape (attnprof's own check);
+    any other failure of the meta forward is the count's to handle."""
+    from attnprof.attention.contract import inspect_forward
+    from attnprof.networks import attention_modules
+
+    try:
+        inspect_forward(model, shape, attention_modules(model), label, keeps_shape=keeps_shape)
+    except AttnprofError as exc:
+        if exc.__cause__ is None:
+            raise
+    except Exception:  # cannot run on the meta device: counted on the CPU later
+        pass
 
 
 def _parse_input(v: _Validator, key: str, value: Any) -> tuple[int, int]:
@@ -778,4 +803,4 @@ class _Validator:
         try:
             return get_attention_spec(value).name
         except AttnprofError as exc:
-            raise AttnprofError(f"{self.path}: {key}: {exc}") from None
+            raise exc.prefixed(f"{self.path}: {key}: ", syntax="toml") from None
