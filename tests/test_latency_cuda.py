@@ -70,11 +70,28 @@ def test_cuda_environment_fields():
 def test_cuda_paired_self_ratio_near_one():
     base = build_model("resnet18")
     result = paired_latency({"none": base, "same": copy.deepcopy(base)}, 64, device="cuda",
-                            batch=4, rounds=12, sample_time=0.05)
+                            batch=4, processes=1, rounds=12, sample_time=0.05)
     same = result.result("same")
-    assert same.ratio_ci95[0] <= 1.0 <= same.ratio_ci95[1] or abs(same.delta_pct) < 15, same
+    ci = same.ratio.ci95
+    assert ci[0] <= 1.0 <= ci[1] or abs(same.ratio.delta_pct) < 15, same
     assert result.baseline_record.peak_mem_bytes > 0
     assert same.record.peak_mem_kind == CUDA_MAX_ALLOCATED
+
+
+def test_cuda_sequential_comparison_in_fresh_processes():
+    """The decided-verdict design on the GPU: CUDA-event samples in fresh processes, each
+    comparison stopping with its reason."""
+    from attnprof.latency import backbone_variants
+    from attnprof.latency.records import STOP_REASONS
+
+    result = paired_latency(backbone_variants("resnet18", ("none", "se")), 64, device="cuda",
+                            batch=4, rounds=3, sample_time=0.05, target_width=10.0,
+                            max_processes=12)
+    se = result.result("se")
+    assert se.ratio.design == "sequential" and se.ratio.stopped in STOP_REASONS
+    assert se.ratio.processes >= 6 and se.ratio.ci95 is not None
+    assert se.record.device.startswith("cuda") and se.record.median_ms > 0
+    assert all(run.ok for run in result.workers)
 
 
 def test_cuda_module_timing():

@@ -24,6 +24,7 @@ from attnprof.suite.runner import (
     RunSummary,
     Step,
     SuiteRunner,
+    select_networks,
     select_variants,
     with_replication,
 )
@@ -41,6 +42,10 @@ def register(subparsers) -> None:
     parser.add_argument("--device", choices=DEVICES, help="time on this device only")
     parser.add_argument(
         "--only", help="comma-separated variants to run (the 'none' baseline is always kept)"
+    )
+    parser.add_argument(
+        "--networks", help="comma-separated backbones or networks of the suite to run "
+        "(default: all)"
     )
     parser.add_argument("--skip-latency", action="store_true", help="count only, no timing")
     parser.add_argument(
@@ -79,6 +84,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     suite = load_suite(args.suite)
     suite = select_variants(suite, args.only.split(",") if args.only else None)
+    suite = select_networks(suite, args.networks.split(",") if args.networks else None)
     suite = with_replication(suite, args.processes, args.rounds, args.target_width,
                              args.budget)
     shard = Shard.parse(args.shard) if args.shard is not None else None

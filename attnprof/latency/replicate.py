@@ -17,8 +17,9 @@ after every process (sequential replication only):
   run's budget is spent (``budget``), once every comparison has an interval.
 
 A fixed number of processes stops every comparison after that many (``fixed``). A process that
-fails is recorded with its error; when the group's first process fails, the group stops (the
-same error would recur), and after :data:`MAX_FAILED_PROCESSES` failures in all it stops too.
+fails is recorded with its error and another takes its place; when the group's first process
+fails, the group fails (the same error would recur), and after :data:`MAX_FAILED_PROCESSES`
+failures in all every open comparison stops (``failed``) with the processes that finished.
 """
 
 from __future__ import annotations
@@ -164,8 +165,10 @@ class GroupState:
         self.runs.append(run)
         if not run.ok:
             failed = [r for r in self.runs if not r.ok]
-            if len(self.runs) == 1 or len(failed) >= MAX_FAILED_PROCESSES:
+            if len(self.runs) == 1:  # nothing measured, and the same error would recur
                 self.halted = ArmFailure(run.error or "worker failed", run.traceback)
+            elif len(failed) >= MAX_FAILED_PROCESSES:
+                self.stop_all("failed")
             return
         plan = self.spec.replication
         done_runs = len([r for r in self.runs if r.ok])

@@ -155,6 +155,22 @@ def select_variants(suite: Suite, only: Iterable[str] | None) -> Suite:
     return replace(suite, variants=tuple(v for v in suite.variants if v.name in keep))
 
 
+def select_networks(suite: Suite, names: Iterable[str] | None) -> Suite:
+    """Keep the named backbones and networks of the suite (``--networks``)."""
+    if not names:
+        return suite
+    wanted = [name.strip() for name in names if name.strip()]
+    known = [name for name, _, _ in suite.networks()]
+    unknown = [name for name in wanted if name not in known]
+    if unknown:
+        raise AttnprofError(
+            f"--networks names unknown network(s) {', '.join(map(repr, unknown))} for suite "
+            f"{suite.name!r}; valid networks: {choices(known)}"
+        )
+    return replace(suite, backbones=tuple(b for b in suite.backbones if b in wanted),
+                   models=tuple(m for m in suite.models if m.name in wanted))
+
+
 def with_replication(suite: Suite, processes: int | None, rounds: int | None,
                      target_width: float | None = None, budget: str | float | None = None
                      ) -> Suite:
