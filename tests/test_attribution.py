@@ -137,7 +137,7 @@ def test_the_attribution_sums_to_the_profiled_forward(zoo, variant):
     for scope in found.scopes:
         assert scope.op_ms > 0 and scope.between_ms > 0 and scope.dispatch_ms >= 0
     assert found.recorded > found.calls  # nested events: more recorded than counted
-    assert found.forwards == len(found.unprofiled_ms) == 2
+    assert found.forwards == len(found.unprofiled_ms) == 2 and len(found.kept) == 1
 
 
 def test_group_deltas_and_shares(zoo):
@@ -181,14 +181,17 @@ def test_another_runtimes_events_make_the_same_records():
     plain = attribute_variant("none", [ForwardProfile(700.0, (
         OpEvent("op", "Conv", BACKBONE, 600.0), OpEvent("between", "", BACKBONE, 100.0)))],
         [0.6], {})
-    se = attribute_variant("se", [other_runtime_forward(20.0), other_runtime_forward(40.0)],
-                           [0.7, 0.7], {"block.se": 2})
+    # the third forward was disturbed (a neighbour on the CPU): the faster half leaves it out
+    se = attribute_variant("se", [other_runtime_forward(20.0), other_runtime_forward(40.0),
+                                  other_runtime_forward(1000.0)], [0.7, 0.7, 0.7],
+                           {"block.se": 2})
     group = GroupAttribution(runtime="onnxruntime", profiler="made up", level="ONNX nodes",
                              input_shape=(3, 32, 32), batch=1, threads=1, dtype="float32",
                              baseline="none", warmup=0, torch_version="-",
                              variants=(plain, se))
     module = se.modules[0]
-    # per forward: Sigmoid (20 + 40) / 2 = 30 us, the module 50 + 30 + 30 = 110 us
+    # per kept forward: Sigmoid (20 + 40) / 2 = 30 us, the module 50 + 30 + 30 = 110 us
+    assert se.kept == (0, 1) and se.span_ms[2] == pytest.approx(1.78)
     assert [(row.op, row.calls, row.ms) for row in module.ops] == [
         ("GlobalAveragePool", 1, 0.05), ("Mul", 1, 0.03), ("Sigmoid", 1, 0.03)]
     assert module.counted_calls is None and module.flops is None  # not aten ops: not counted
@@ -271,7 +274,18 @@ def test_aggregation_refuses_what_it_cannot_count():
     with pytest.raises(AttnprofError, match="event kind 'kernel' is not one of"):
         OpEvent("kernel", "Conv", BACKBONE, 1.0)
     with pytest.raises(AttnprofError, match="at least one forward"):
-        VariantAttribution("x", (), (), (), ())
+        VariantAttribution("x", (), (), (), (), ())
+    with pytest.raises(AttnprofError, match="kept must index its forwards"):
+        VariantAttribution("x", (1.0,), (), (), (), (1,))
+
+
+def test_the_faster_half():
+    from attnprof.attribution.records import faster_half
+
+    assert faster_half([3.0, 1.0, 2.0]) == (1, 2)
+    assert faster_half([2.0, 1.0]) == (1,)
+    assert faster_half([5.0]) == (0,)
+    assert faster_half([1.0, 9.0, 1.0, 1.0]) == (0, 2, 3)
 
 
 def test_explain_refuses_what_it_cannot_explain(zoo):

@@ -3,7 +3,8 @@
 Caveat first: operator counts are per forward and must be the same in every profiled forward
 (a forward that runs different operators from one call to the next has no per-forward count);
 a difference is refused rather than averaged into a fraction of a call. Times are means over
-the forwards.
+the faster half of the forwards (:func:`~attnprof.attribution.records.faster_half`), whole
+forwards at a time, so that the rows still add up to a span.
 
 This is the one place events become rows, whatever produced them: eager PyTorch's profiler
 (:mod:`attnprof.attribution.eager`) today, another runtime's trace cut into the same
@@ -22,6 +23,7 @@ from attnprof.attribution.records import (
     OpRow,
     ScopeAttribution,
     VariantAttribution,
+    faster_half,
 )
 from attnprof.errors import AttnprofError
 
@@ -42,19 +44,24 @@ def attribute_variant(
     """
     if not profiles:
         raise AttnprofError(f"{variant}: no profiled forward to attribute")
-    forwards = len(profiles)
+    kept = faster_half([p.span_us for p in profiles])
+    forwards = len(kept)
     calls: list[Counter] = []
     us: dict[tuple[str, str], float] = defaultdict(float)
     dispatch: dict[str, float] = defaultdict(float)
     between: dict[str, float] = defaultdict(float)
-    for profile in profiles:
+    for index, profile in enumerate(profiles):
         seen: Counter = Counter()
+        timed = index in kept
         for event in profile.events:
             if event.scope != BACKBONE and event.scope not in stages:
                 raise AttnprofError(f"{variant}: time in {event.scope!r}, which is not one of "
                                     f"the model's attention modules")
             if event.kind == "op":
                 seen[event.scope, event.op] += 1
+            if not timed:
+                continue
+            if event.kind == "op":
                 us[event.scope, event.op] += event.duration_us
             elif event.kind == "dispatch":
                 dispatch[event.scope] += event.duration_us
@@ -92,6 +99,7 @@ def attribute_variant(
         wall_ms=tuple(p.wall_us / 1e3 for p in profiles if p.wall_us is not None),
         unprofiled_ms=tuple(float(t) for t in unprofiled_ms),
         scopes=tuple(scopes),
+        kept=kept,
         recorded=_mean_recorded([p.recorded for p in profiles]),
     )
 

@@ -3,7 +3,10 @@
 Caveats first: every time here was measured *under a profiler*, which adds its own cost to
 each operator call (a few microseconds on a CPU), so a profiled forward is slower than an
 unprofiled one; both are kept (``span_ms``, ``unprofiled_ms``) so a reader can see by how much.
-Shares and sums are taken within profiled forwards only.
+Shares and sums are taken within profiled forwards only, and over the faster half of them
+(:func:`faster_half`): on a shared machine a neighbour only ever slows a forward down, by up
+to 30x on the 2-core machine this was written on, and averaging whole forwards keeps every
+row adding up to the span it came from.
 
 Units: milliseconds per forward of the whole batch (``*_ms``), calls per forward, FLOPs and
 bytes per forward under the ``full`` convention (every aten op priced; bytes eager and unfused,
@@ -152,8 +155,9 @@ class VariantAttribution(JsonRecord):
     forwards with neither profiler nor labels, for the profiler's own cost. ``scopes``: the
     backbone first, then each attention module in the order the forward ran them.
     ``recorded`` is the mean number of events the profiler recorded per forward (every level
-    of nesting; ``None`` when unknown). Times per forward are means over the profiled forwards,
-    so that they add up; ``spread`` says how far the forwards scattered.
+    of nesting; ``None`` when unknown). Times per forward (the rows, :attr:`forward_ms`) are
+    means over the forwards listed in ``kept``, the faster half (:func:`faster_half`), so that
+    they add up; ``spread`` says how far all the forwards scattered.
     """
 
     variant: str
@@ -161,11 +165,15 @@ class VariantAttribution(JsonRecord):
     wall_ms: tuple[float, ...]
     unprofiled_ms: tuple[float, ...]
     scopes: tuple[ScopeAttribution, ...]
+    kept: tuple[int, ...]
     recorded: int | None = None
 
     def __post_init__(self):
         if not self.span_ms:
             raise AttnprofError(f"{self.variant}: an attribution needs at least one forward")
+        if not self.kept or not all(0 <= i < len(self.span_ms) for i in self.kept):
+            raise AttnprofError(f"{self.variant}: kept must index its forwards, got "
+                                f"{self.kept!r} for {len(self.span_ms)}")
         if not self.scopes or self.scopes[0].scope != BACKBONE:
             raise AttnprofError(f"{self.variant}: the first scope must be the backbone ('')")
 
@@ -175,8 +183,8 @@ class VariantAttribution(JsonRecord):
 
     @property
     def forward_ms(self) -> float:
-        """The mean profiled forward (span)."""
-        return sum(self.span_ms) / len(self.span_ms)
+        """The mean profiled forward (span) over the kept forwards."""
+        return sum(self.span_ms[i] for i in self.kept) / len(self.kept)
 
     @property
     def spread(self) -> float:
@@ -190,12 +198,13 @@ class VariantAttribution(JsonRecord):
 
     @property
     def profiler_ms(self) -> float | None:
-        """What profiling added per forward: the mean profiled span minus the mean unprofiled
-        forward (``None`` without unprofiled forwards). Divided by :attr:`recorded`, the
-        profiler's cost per event."""
+        """What profiling added per forward: :attr:`forward_ms` minus the mean of the faster
+        half of the unprofiled forwards (``None`` without them). Divided by :attr:`recorded`,
+        the profiler's cost per event."""
         if not self.unprofiled_ms:
             return None
-        return self.forward_ms - sum(self.unprofiled_ms) / len(self.unprofiled_ms)
+        faster = [self.unprofiled_ms[i] for i in faster_half(self.unprofiled_ms)]
+        return self.forward_ms - sum(faster) / len(faster)
 
     @property
     def attributed_ms(self) -> float:
@@ -331,6 +340,14 @@ class Explanation(JsonRecord):
     @property
     def left_share(self) -> float | None:
         return self.left_ms / self.delta_ms if self.delta_ms > 0 else None
+
+
+def faster_half(values) -> tuple[int, ...]:
+    """Indices of the values at or below their median, in order: the faster half of a set of
+    timed forwards (with two, the faster one; with one, itself)."""
+    values = list(values)
+    middle = stats.median(values)
+    return tuple(i for i, value in enumerate(values) if value <= middle)
 
 
 def merge_rows(rows) -> tuple[OpRow, ...]:
