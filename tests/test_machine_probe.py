@@ -50,8 +50,8 @@ from attnprof.machine import (
 from attnprof.machine.probe import BUFFER_PAIRS, CACHE_MULTIPLE, CONV_REPEATS, MIN_BUFFER_BYTES
 
 TOLERANCE = 0.15
-PAIRS = 3
-ROUNDS = 4
+PAIRS = 2
+ROUNDS = 3
 QUICK = 0.1  # seconds_budget: the copy, the smallest GEMM and the convolution only
 REPEATS = 5  # timed copies per buffer pair, in the probe and in the reference
 CPUS = os.cpu_count() or 1

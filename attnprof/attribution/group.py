@@ -8,9 +8,10 @@ not the paired latency's, and the explanation takes whichever Δ it is given. Ca
 fresh process per group, as the suite runner does for latency: allocator and oneDNN state from
 earlier work shifts timings.
 
-Per variant it runs the ``full`` count once on the same input (:mod:`~attnprof.attribution.
-counted`), then ``warmup`` forwards, then ``forwards`` rounds of unprofiled forwards, then
-``forwards`` rounds of profiled ones (:mod:`~attnprof.attribution.eager`).
+Per variant it runs the ``full`` count once on the same input
+(:mod:`~attnprof.attribution.counted`), then ``warmup`` forwards, then ``forwards`` rounds of
+unprofiled forwards, then ``forwards`` rounds of profiled ones
+(:mod:`~attnprof.attribution.eager`), with Python's garbage collector off inside each round.
 """
 
 from __future__ import annotations

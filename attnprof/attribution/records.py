@@ -14,8 +14,9 @@ see :mod:`attnprof.counting.rules`).
 
 The records are runtime-neutral: what a runtime's profiler has to supply is a list of
 :class:`OpEvent` per forward (an operator type, its node name where it has one, the attention
-module it ran in, its duration) plus the forward's span; :func:`attnprof.attribution.aggregate.
-attribute_variant` turns that into a :class:`VariantAttribution`. Eager PyTorch feeds it from
+module it ran in, its duration) plus the forward's span;
+:func:`~attnprof.attribution.aggregate.attribute_variant` turns that into a
+:class:`VariantAttribution`. Eager PyTorch feeds it from
 ``torch.profiler`` (:mod:`attnprof.attribution.eager`); another runtime's trace (ONNX Runtime's
 per-node JSON, say) fits the same shape, with ``counted_calls``, ``flops`` and ``bytes`` left
 ``None`` where its operators are not aten ops.
