@@ -11,18 +11,25 @@ count, not the datasheet.
   host's other tenants share the memory bus.
   The figure is the **best** copy (STREAM's convention: a copy cannot run faster than the
   memory allows, while everything else that goes wrong only slows it down), over
-  ``BUFFER_PAIRS`` buffer pairs allocated in turn, because on a virtual machine the memory a
-  buffer happens to get decides its rate: on the 2-core AMD EPYC virtual machine this was
-  written on, copies of one long-lived 128 MiB pair ran at 16-19 GB/s while, interleaved in
-  the same process, fresh pairs ran at 24-32 GB/s (one thread, the same kernel; the host's
-  backing of the guest's pages, not the guest's own 4 KiB pages, which all pairs had). A
-  probe that timed one pair and took the median read half of a plain copy in the same
-  process. Two threads add a second cause: torch's OpenMP workers split a copy statically
-  and spin while they wait, so a neighbour on one CPU holds up every copy (median 2-thread
-  copies fell to half of 1-thread ones while other work kept 1.3 CPUs busy); the best of
-  many copies is what the memory does when the CPUs are free. The median and every sample
-  are kept. The buffers come from torch's allocator, so they get the pages any tensor gets
-  (4 KiB pages unless transparent huge pages are on for every allocation).
+  ``BUFFER_PAIRS`` buffer pairs allocated in turn. The probe used to take the median copy of
+  one pair, and on a 2-core AMD EPYC virtual machine without AVX-512 it read 15.6 and 18.3
+  GB/s where a plain copy in the same process ran at 28-32. Two causes, both measured on the
+  2-core AMD EPYC virtual machine this was written on:
+
+  - the memory a pair happens to get: interleaved in one process, copies of one long-lived
+    128 MiB pair ran at 16-19 GB/s and fresh pairs at 24-32 GB/s, with the same kernel, one
+    thread and 4 KiB pages for all (on a virtual machine, the host decides where a guest's
+    pages lie);
+  - two threads beside other work: torch's OpenMP workers split a copy in two fixed halves
+    and spin while they wait, so a neighbour on either CPU holds up every copy (median
+    2-thread copies fell to 0.6x of 1-thread ones while other work kept 1.4 CPUs busy; with
+    ``OMP_WAIT_POLICY=PASSIVE`` they kept up with a copy made by Python threads).
+
+  Not the cause: the kernel. ``copy_`` runs its AVX2 kernel on AVX-512 CPUs too (it has no
+  AVX-512 variant; a profile of the copy shows ``AVX2::direct_copy_kernel``), so
+  ``ATEN_CPU_CAPABILITY`` does not change it. The median and every sample are kept. The
+  buffers come from torch's allocator, so they get the pages any tensor gets (4 KiB pages
+  unless transparent huge pages are on for every allocation).
   An unfused element-wise op on a large tensor (what an attention module adds) runs close to
   this rate; a fresh output tensor costs page faults on top (a first touch of newly mapped
   memory), which the probe, writing into buffers it has already touched, does not include.
