@@ -6,9 +6,9 @@ run on the model being profiled, on its real input, under ``no_grad`` as countin
 only the bookkeeping is finer: each call is kept under its attention module and operator, so
 that the profiled operators can stand beside their FLOPs and bytes. An operator the convention
 has no rule for is kept with ``flops = None`` (the count lists it under ``uncounted``). The
-FLOPs equal a suite's stored ``full`` count (made on the meta device); the bytes can exceed
-them by a few kB where batch norms run: on the meta device ``native_batch_norm`` also returns
-the per-channel statistics that the CPU kernel leaves empty in eval mode.
+FLOPs equal a suite's stored ``full`` count (made on the meta device); the stored bytes can be
+a few kB more where batch norms run: on the meta device ``native_batch_norm`` also returns the
+per-channel statistics that the CPU kernel leaves empty in eval mode.
 
 Which module a call belongs to is what :func:`attnprof.counting.breakdown.attention_owner`
 says of the innermost module running, among the attention modules that
