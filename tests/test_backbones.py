@@ -131,6 +131,20 @@ def test_conv_placement_replaces_the_3x3_conv_and_its_bn():
         unregister_attention("test-conv")
 
 
+@pytest.mark.parametrize(("backbone", "replaced", "blocks"),
+                         [("resnet18", "conv1", 8), ("resnet50", "conv2", 16)])
+def test_the_listed_conv_modules_are_the_ones_sk_replaced(backbone, replaced, blocks):
+    """A basic block's SK replaces its first conv, a bottleneck's its 3x3 (the second): the
+    attention list names those very modules, not the plain conv beside them."""
+    from attnprof.attention.sk import SKConv
+
+    model = attnprof.build_model(backbone, "sk", device="meta")
+    found = model.attention_modules()
+    assert len(found) == blocks
+    assert all(name.endswith("." + replaced) and isinstance(module, SKConv)
+               for name, module in found), [name for name, _ in found]
+
+
 def test_options_reach_the_attention_module(recorder_name):
     class WithOption(Recorder):
         def __init__(self, channels, scale=1):

@@ -92,6 +92,8 @@ class BasicBlock(nn.Module):
     """Two 3x3 convs (ResNet-18/34). ``attention`` sees ``bn2``'s output."""
 
     expansion = 1
+    conv_attention_at = "conv1"
+    """The attribute a ``conv`` module (SK) replaces: the first 3x3 conv."""
 
     def __init__(
         self,
@@ -138,6 +140,8 @@ class Bottleneck(nn.Module):
     """
 
     expansion = 4
+    conv_attention_at = "conv2"
+    """The attribute a ``conv`` module (SK) replaces: the 3x3 conv."""
 
     def __init__(
         self,
@@ -250,17 +254,16 @@ class ResNet(nn.Module):
         """
         found = []
         for name, module in self.named_modules():
-            leaf = name.rsplit(".", 1)[-1]
+            parent, _, leaf = name.rpartition(".")
             if isinstance(module, nn.Identity):
                 continue
+            block = self.get_submodule(parent) if parent else None
             if (
                 leaf == "attention"
                 or (name.startswith("attention") and "." not in name)
                 or (
-                    leaf == "conv2"
-                    and getattr(
-                        self.get_submodule(name.rsplit(".", 1)[0]), "has_conv_attention", False
-                    )
+                    getattr(block, "has_conv_attention", False)
+                    and leaf == block.conv_attention_at
                 )
             ):
                 found.append((name, module))

@@ -1,8 +1,9 @@
 """The device's own limits, measured in a few seconds, to put a roofline bound on a timing.
 
-- :func:`probe_machine`: memory bandwidth (a streaming copy far larger than the last-level
-  cache) and peak FLOP/s (large GEMMs) for one device, dtype and thread count, as a
-  :class:`MachineLimits` record;
+- :func:`probe_machine`: memory bandwidth (the best of many streaming copies far larger than
+  the last-level cache, on several buffer pairs), peak FLOP/s (large GEMMs, a convolution)
+  and the fixed cost of one tiny eager operator, for one device, dtype and thread count, as a
+  :class:`MachineLimits` record (:func:`probe_bandwidth`: the bandwidth alone);
 - :func:`roofline`: the least time ``F`` FLOPs and ``B`` bytes can take under those limits,
   which limit binds, and how close a measured time came (:class:`Roofline`);
 - :func:`bytes_time_s`: the time extra bytes alone cost at the measured bandwidth;
@@ -19,6 +20,7 @@ from attnprof.machine.probe import (
     Roofline,
     bytes_time_s,
     last_level_cache_bytes,
+    probe_bandwidth,
     probe_machine,
     roofline,
 )
@@ -30,6 +32,7 @@ __all__ = [
     "describe_machine",
     "last_level_cache_bytes",
     "machine_differences",
+    "probe_bandwidth",
     "probe_machine",
     "roofline",
     "suite_source",

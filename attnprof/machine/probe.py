@@ -8,10 +8,28 @@ count, not the datasheet.
   the same convention as the bytes each op "reads and writes" in the ``full`` counting. It is
   not the DRAM spec: a copy with ordinary stores also reads each destination line before
   writing it (write-allocate), traffic that the count leaves out, and on a virtual machine the
-  host's other tenants share the memory bus. The buffers come from torch's allocator, so they
-  get the pages any tensor gets (4 KiB pages unless transparent huge pages are on for every
-  allocation; numpy, which asks for huge pages, copied about 15% faster on the 2-core
-  virtual machine this was written on).
+  host's other tenants share the memory bus.
+  The figure is the **best** copy (STREAM's convention: a copy cannot run faster than the
+  memory allows, while everything else that goes wrong only slows it down), over
+  ``BUFFER_PAIRS`` buffer pairs allocated in turn. The probe used to take the median copy of
+  one pair, and on a 2-core AMD EPYC virtual machine without AVX-512 it read 15.6 and 18.3
+  GB/s where a plain copy in the same process ran at 28-32. Two causes, both measured on the
+  2-core AMD EPYC virtual machine this was written on:
+
+  - the memory a pair happens to get: interleaved in one process, copies of one long-lived
+    128 MiB pair ran at 16-19 GB/s and fresh pairs at 24-32 GB/s, with the same kernel, one
+    thread and 4 KiB pages for all (on a virtual machine, the host decides where a guest's
+    pages lie);
+  - two threads beside other work: torch's OpenMP workers split a copy in two fixed halves
+    and spin while they wait, so a neighbour on either CPU holds up every copy (median
+    2-thread copies fell to 0.6x of 1-thread ones while other work kept 1.4 CPUs busy; with
+    ``OMP_WAIT_POLICY=PASSIVE`` they kept up with a copy made by Python threads).
+
+  Not the cause: the kernel. ``copy_`` runs its AVX2 kernel on AVX-512 CPUs too (it has no
+  AVX-512 variant; a profile of the copy shows ``AVX2::direct_copy_kernel``), so
+  ``ATEN_CPU_CAPABILITY`` does not change it. The median and every sample are kept. The
+  buffers come from torch's allocator, so they get the pages any tensor gets (4 KiB pages
+  unless transparent huge pages are on for every allocation).
   An unfused element-wise op on a large tensor (what an attention module adds) runs close to
   this rate; a fresh output tensor costs page faults on top (a first touch of newly mapped
   memory), which the probe, writing into buffers it has already touched, does not include.
@@ -27,9 +45,21 @@ count, not the datasheet.
   (float32; bfloat16; float16 on CUDA only). It is what a large GEMM reaches, not
   the vendor's peak; convolutions of a real network usually reach less. On CUDA, float32 uses
   whatever ``torch.backends.cuda.matmul.allow_tf32`` says (the method string records it).
-- Each figure is the median of ``repeats`` timed runs after a warm-up, with its spread (the
-  interquartile range over the median) and the raw per-run rates kept. On a shared machine a
+- Peak FLOP/s is the median of ``repeats`` timed runs after a warm-up; the bandwidth is the
+  best of ``repeats`` copies per buffer pair (above). Each comes with its spread (the
+  interquartile range over the median) and the raw per-run rates. On a shared machine a
   figure is only as steady as its neighbours: compare the spreads before the figures.
+- **Fixed cost per operator** (``op_fixed_cost_us``, microseconds per op): the median time of
+  one eager call of ``torch.add(a, b)`` or ``torch.sigmoid(a)`` on 1-element tensors of the
+  probed dtype, issued from a Python loop under ``torch.inference_mode()`` with the run's
+  threads: Python's call into torch, argument parsing, the dispatcher, allocating the output
+  and a kernel with nothing to do (on CUDA, its launch). What an attention module's many small
+  operators each pay before they move a byte. It does not include moving data (the tensors sit
+  in L1), waking OpenMP threads (one element runs on the calling thread; an op on a large
+  tensor wakes the others too), autograd bookkeeping (inference mode), a profiler's cost, nor
+  what composite operators (``linear``) do between their parts; a view (``reshape``), which
+  allocates no storage, costs less, an op called from C++ inside another skips the Python
+  part.
 
 Why these sizes:
 
@@ -37,7 +67,8 @@ Why these sizes:
   ``/sys/devices/system/cpu/cpu0/cache``; on CUDA the L2 size, with a 1 GiB floor so a run
   lasts long enough for event timing), so at most a quarter of the data can be served from
   cache; with 32 MiB of L3 that is 128 MiB per buffer and about 10 ms a copy at 25 GB/s.
-  The buffers never take more than an eighth of the free memory.
+  Two pairs are alive at once (the next is allocated before the last is freed, so that it
+  gets other memory); the four buffers never take more than an eighth of the free memory.
 - The GEMMs climb a ladder of sizes (512, 1024, 2048 on a CPU; 2048, 4096, 8192 on CUDA) and
   the best median wins: on a small CPU the blocked kernels often peak at a size whose operands
   fit in the L2 cache, while a GPU needs large matrices to fill its units. A size is tried only
@@ -71,7 +102,14 @@ GB = 1e9
 DEFAULT_SECONDS_BUDGET = 2.0
 """Soft limit on one probe's wall time; on a 2-core CPU a probe takes about 1 to 2 s."""
 DEFAULT_REPEATS = 11
-"""Timed runs per figure (odd, so the median is one run's rate)."""
+"""Timed runs per figure, per buffer pair for the bandwidth (odd, so the median is one run's
+rate)."""
+BUFFER_PAIRS = 3
+"""Copy buffer pairs the bandwidth is measured on, one after another (see the module doc)."""
+LIVE_BUFFERS = 4
+"""Copy buffers alive at once: the pair being timed and the next."""
+OP_CALLS = 400
+"""Eager calls per timed block of the fixed cost per operator (half add, half sigmoid)."""
 MIN_BUFFER_BYTES = {"cpu": 128 * MiB, "cuda": 1024 * MiB}
 CACHE_MULTIPLE = 4
 """Each copy buffer is at least this many times the last-level cache."""
@@ -84,11 +122,12 @@ _CPU_CACHE = Path("/sys/devices/system/cpu/cpu0/cache")
 
 @dataclass(frozen=True)
 class MachineLimits(JsonRecord):
-    """Memory bandwidth and peak FLOP/s of one device, dtype and thread count, as measured.
+    """Memory bandwidth, peak FLOP/s and the fixed cost of an eager operator of one device,
+    dtype and thread count, as measured.
 
-    Rates are per second; ``*_spread`` is the interquartile range of the per-run rates over
+    Rates are per second; ``*_spread`` is the interquartile range of the per-run values over
     their median (0.05 = runs within about 5% of each other); ``*_samples_*`` are the per-run
-    rates in the order they ran; ``*_method`` says exactly what was run. ``other_cpu_load`` is
+    values in the order they ran; ``*_method`` says exactly what was run. ``other_cpu_load`` is
     the average number of CPUs other work kept busy during the probe (``None``: unknown); on a
     contended machine the figures describe what the neighbours left, not the device.
     """
@@ -109,6 +148,17 @@ class MachineLimits(JsonRecord):
     repeats: int
     seconds: float
     other_cpu_load: float | None
+    bandwidth_statistic: str = "median"
+    """How the copies became ``bandwidth_bytes_per_s``: ``"best"`` (since the probe times
+    several buffer pairs) or ``"median"`` (files from before, one pair)."""
+    bandwidth_pairs: int = 1
+    """Copy buffer pairs timed (``repeats`` copies each)."""
+    op_fixed_cost_us: float | None = None
+    """Microseconds of one tiny eager operator call (see the module doc for what it holds);
+    ``None`` in files from before it was measured."""
+    op_fixed_cost_spread: float | None = None
+    op_fixed_cost_method: str | None = None
+    op_fixed_cost_samples_us: tuple[float, ...] = ()
 
     @property
     def contended(self) -> bool:
@@ -214,7 +264,8 @@ def probe_machine(
     seconds_budget: float = DEFAULT_SECONDS_BUDGET,
     repeats: int = DEFAULT_REPEATS,
 ) -> MachineLimits:
-    """Measure the bandwidth and peak FLOP/s of ``device`` in ``dtype`` with ``threads``.
+    """Measure the bandwidth, peak FLOP/s and fixed cost per operator of ``device`` in
+    ``dtype`` with ``threads``.
 
     ``threads`` (default: torch's current count) is set for the probe and restored after.
     ``seconds_budget`` is a soft limit: the copy and the smallest GEMM always run, a larger
@@ -228,13 +279,13 @@ def probe_machine(
     if isinstance(seconds_budget, bool) or not isinstance(seconds_budget, (int, float)) \
             or not seconds_budget > 0:
         raise AttnprofError(f"seconds_budget must be a positive number, got {seconds_budget!r}")
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 3:
-        raise AttnprofError(f"repeats must be an integer >= 3, got {repeats!r}")
+    _check_repeats(repeats)
     previous = torch.get_num_threads()
     torch.set_num_threads(count)
     try:
         with torch.no_grad(), CpuContention() as contention:
             bandwidth = _probe_bandwidth(dev, _TORCH_DTYPES[name], count, repeats)
+            fixed = _probe_op_cost(dev, _TORCH_DTYPES[name], count, repeats)
             left = seconds_budget - (time.perf_counter() - start)
             gemm = _probe_matmul(dev, _TORCH_DTYPES[name], count, repeats, left)
             conv = _probe_conv(dev, _TORCH_DTYPES[name], count, repeats)
@@ -244,7 +295,7 @@ def probe_machine(
     label = "cpu" if dev.type == "cpu" else f"cuda:{dev.index}"
     return MachineLimits(
         device=label, dtype=name, threads=count,
-        bandwidth_bytes_per_s=bandwidth.median, bandwidth_spread=bandwidth.spread,
+        bandwidth_bytes_per_s=bandwidth.best, bandwidth_spread=bandwidth.spread,
         bandwidth_method=bandwidth.method, bandwidth_buffer_bytes=bandwidth.size,
         bandwidth_samples_bytes_per_s=bandwidth.rates,
         peak_flops_per_s=flops.median, peak_flops_spread=flops.spread,
@@ -252,7 +303,37 @@ def probe_machine(
         peak_flops_samples_per_s=flops.rates,
         repeats=repeats, seconds=time.perf_counter() - start,
         other_cpu_load=contention.other_cpus,
+        bandwidth_statistic="best", bandwidth_pairs=BUFFER_PAIRS,
+        op_fixed_cost_us=fixed.median, op_fixed_cost_spread=fixed.spread,
+        op_fixed_cost_method=fixed.method, op_fixed_cost_samples_us=fixed.rates,
     )
+
+
+def probe_bandwidth(
+    device: str | torch.device = "cpu",
+    dtype: str | torch.dtype = "float32",
+    threads: int | None = None,
+    *,
+    repeats: int = DEFAULT_REPEATS,
+) -> float:
+    """The bandwidth figure of :func:`probe_machine` alone, in bytes per second (read +
+    write): the best copy over :data:`BUFFER_PAIRS` buffer pairs, ``repeats`` copies each."""
+    dev = resolve_device(device)
+    name = resolve_dtype(dtype, dev)
+    count = resolve_threads(threads)
+    _check_repeats(repeats)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        with torch.no_grad():
+            return _probe_bandwidth(dev, _TORCH_DTYPES[name], count, repeats).best
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _check_repeats(repeats: int) -> None:
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 3:
+        raise AttnprofError(f"repeats must be an integer >= 3, got {repeats!r}")
 
 
 @dataclass(frozen=True)
@@ -266,6 +347,10 @@ class _Rates:
         return stats.median(self.rates)
 
     @property
+    def best(self) -> float:
+        return max(self.rates)
+
+    @property
     def spread(self) -> float:
         return stats.iqr(self.rates) / self.median
 
@@ -275,20 +360,58 @@ def _probe_bandwidth(dev: torch.device, dtype: torch.dtype, threads: int,
     element = torch.empty((), dtype=dtype).element_size()
     size, why = _buffer_bytes(dev)
     numel = size // element
-    src = torch.empty(numel, dtype=dtype, device=dev).fill_(1.0)
-    dst = torch.empty(numel, dtype=dtype, device=dev).fill_(0.0)  # touched: no page faults
-
-    def copy() -> None:
-        dst.copy_(src)
-
-    times = _time(copy, dev, repeats, warmup=2)
+    rates: list[float] = []
+    bests: list[float] = []
     moved = 2 * numel * element
+    alive: list[tuple[torch.Tensor, torch.Tensor]] = []
+    for _ in range(BUFFER_PAIRS):
+        pair = (torch.empty(numel, dtype=dtype, device=dev).fill_(1.0),
+                torch.empty(numel, dtype=dtype, device=dev).fill_(0.0))  # touched: no faults
+        alive = [*alive[-1:], pair]  # the last pair is freed only now: this one got other memory
+        timed = [moved / t for t in _time(_copier(*pair), dev, repeats, warmup=2)]
+        rates += timed
+        bests.append(max(timed))
+    alive.clear()
+    median = stats.median(rates)
     method = (
         f"dst.copy_(src) on {_where(dev, threads)}, two {_mib(numel * element)} {_name(dtype)} "
         f"buffers ({why}); bytes = read + write = {moved} per copy (write-allocate reads not "
-        f"counted); median of {repeats} timed copies after 2 warm-up"
+        f"counted); the best of {repeats} timed copies (after 2 warm-up) on each of "
+        f"{BUFFER_PAIRS} buffer pairs allocated in turn (best per pair, GB/s: "
+        f"{', '.join(f'{b / GB:.1f}' for b in bests)}; median of all {median / GB:.1f})"
     )
-    return _Rates(tuple(moved / t for t in times), numel * element, method)
+    return _Rates(tuple(rates), numel * element, method)
+
+
+def _copier(src: torch.Tensor, dst: torch.Tensor) -> Callable[[], None]:
+    def copy() -> None:
+        dst.copy_(src)
+
+    return copy
+
+
+def _probe_op_cost(dev: torch.device, dtype: torch.dtype, threads: int,
+                   repeats: int) -> _Rates:
+    """Microseconds per tiny eager op: the median over ``repeats`` timed blocks of
+    :data:`OP_CALLS` calls (``_Rates.rates`` holds microseconds here, not rates)."""
+    a = torch.ones(1, dtype=dtype, device=dev)
+    b = torch.ones(1, dtype=dtype, device=dev)
+
+    def block() -> None:
+        for _ in range(OP_CALLS // 2):
+            torch.add(a, b)
+            torch.sigmoid(a)
+
+    with torch.inference_mode():
+        times = _time(block, dev, repeats, warmup=2)
+    per_op = tuple(t / OP_CALLS * 1e6 for t in times)
+    method = (
+        f"torch.add(a, b) and torch.sigmoid(a) in turn on 1-element {_name(dtype)} tensors on "
+        f"{_where(dev, threads)}, from a Python loop under torch.inference_mode(); "
+        f"microseconds per op = block time / {OP_CALLS}; median of {repeats} timed blocks "
+        f"after 2 warm-up"
+    )
+    return _Rates(per_op, 1, method)
 
 
 def _probe_matmul(dev: torch.device, dtype: torch.dtype, threads: int, repeats: int,
@@ -404,7 +527,7 @@ def _buffer_bytes(dev: torch.device) -> tuple[int, str]:
     wanted = max(floor, CACHE_MULTIPLE * cache) if cache else floor
     why = (f"{CACHE_MULTIPLE}x the {_mib(cache)} {cache_name}, at least {_mib(floor)}" if cache
            else f"{cache_name} size unknown: {_mib(floor)}")
-    cap = int(free * MEMORY_FRACTION / 2)
+    cap = int(free * MEMORY_FRACTION / LIVE_BUFFERS)
     if wanted > cap:
         wanted = cap
         why += f", capped to {MEMORY_FRACTION:.3g} of the free memory"
