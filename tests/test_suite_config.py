@@ -159,7 +159,8 @@ def test_the_train_compile_suite_is_shipped_and_imagenet_stays_an_eager_forward(
 
 
 def test_unknown_suite_name_lists_the_shipped_ones():
-    with pytest.raises(AttnprofError, match="unknown suite 'imagenett'; valid suites: detection"):
+    with pytest.raises(AttnprofError,
+                       match="unknown suite 'imagenett'; valid suites: compile-check, detection"):
         load_suite("imagenett")
 
 

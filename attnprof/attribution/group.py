@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -131,3 +132,23 @@ def _check_arguments(variants, baseline, batch, forwards, warmup) -> None:
                                ("warmup", warmup, 0)):
         if not isinstance(value, int) or isinstance(value, bool) or value < least:
             raise AttnprofError(f"{what} must be an integer >= {least}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class AttributionJob:
+    """:func:`attribute_group`'s arguments, to run in a fresh process
+    (:func:`attnprof.latency.workers.run_in_fresh_process`)."""
+
+    variants: Mapping[str, Callable[[], nn.Module]]
+    input_shape: tuple[int, ...]
+    batch: int = 1
+    threads: int | None = None
+    baseline: str = "none"
+    forwards: int = DEFAULT_FORWARDS
+
+
+def run_job(job: AttributionJob, progress: Callable[[int, int], None] | None = None
+            ) -> GroupAttribution:
+    """The worker's entry point: :func:`attribute_group` on ``job``."""
+    return attribute_group(dict(job.variants), job.input_shape, job.batch, job.threads,
+                           job.baseline, job.forwards)

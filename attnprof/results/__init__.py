@@ -26,6 +26,7 @@ from attnprof.results.counts import UNITS, ConventionCount, ProfileRecord
 from attnprof.results.document import (
     SCHEMA,
     SCHEMA_VERSION,
+    AttributionEntry,
     Cell,
     Failure,
     LatencyEntry,
@@ -83,6 +84,7 @@ def write(path: str | Path, document: ResultsDocument) -> None:
 
 
 __all__ = [
+    "AttributionEntry",
     "SCHEMA",
     "SCHEMA_VERSION",
     "UNITS",

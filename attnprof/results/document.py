@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from attnprof.attribution.records import GroupAttribution
 from attnprof.latency.modes import Built
 from attnprof.latency.records import LatencyRecord, PairedRatio
 from attnprof.machine import MachineLimits
@@ -292,6 +293,27 @@ class MachineRun(JsonRecord):
 
 
 @dataclass(frozen=True)
+class AttributionEntry(JsonRecord):
+    """Where the time of one group's forwards went (:mod:`attnprof.attribution`): the network,
+    setting, device and batch it was profiled at, the mode whose runtime ran it, and the
+    :class:`~attnprof.attribution.records.GroupAttribution`, or the error that stopped it."""
+
+    network: str
+    setting: str
+    device: str
+    batch: int
+    mode: str = "eager"
+    attribution: GroupAttribution | None = None
+    error: str | None = None
+    traceback: str | None = None
+    machine: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.attribution is not None
+
+
+@dataclass(frozen=True)
 class ResultsDocument:
     """A whole ``results.json``: the suite as run, where it ran, and one :class:`Cell` each.
 
@@ -308,6 +330,14 @@ class ResultsDocument:
     machines: tuple[MachineRun, ...] = ()
     merged_from: tuple[str, ...] = ()
     """The files ``attnprof merge`` joined into this one (with their shards), in order."""
+    attributions: tuple[AttributionEntry, ...] = ()
+    """Where each profiled group's forward time went, operator by operator."""
+
+    def attribution(self, network: str, setting: str, mode: str = "eager"
+                    ) -> AttributionEntry | None:
+        """The attribution of a network at a setting in a mode, if one was profiled."""
+        return next((a for a in self.attributions if (a.network, a.setting, a.mode)
+                     == (network, setting, mode)), None)
 
     def machine(self, label: str | None) -> Provenance | None:
         """The provenance of the machine a timing names (``None``: the document's own)."""
@@ -316,8 +346,8 @@ class ResultsDocument:
         return next((m.provenance for m in self.machines if m.label == label), None)
 
     def to_dict(self) -> dict[str, Any]:
-        data = encode(self, ("suite", "provenance", "cells", "resumed_from", "machines",
-                             "merged_from"))
+        data = encode(self, ("suite", "provenance", "cells", "attributions", "resumed_from",
+                             "machines", "merged_from"))
         return {"schema": SCHEMA, **{key: data[key] for key in data
                                      if data[key] is not None and data[key] != []}}
 

@@ -27,8 +27,9 @@ says exactly what its run measured.
 
 - ``6`` -> ``7``: version 7 adds processes until each interval is narrow (sequential) and
   fixes the allocator's thresholds in every worker; a version-6 file took a fixed number of
-  processes with the allocator as the system left it, so its suite's latency table gets
-  ``allocator = "system"`` (its ``processes`` stays), and each paired ratio
+  processes with the allocator as the system left it and profiled no group, so its suite's
+  latency table gets ``allocator = "system"`` and ``attribution = false`` (its ``processes``
+  stays), and each paired ratio
   ``design = "fixed"`` (or ``"rounds"`` for one process) and ``stopped = "fixed"``.
 
 A file of a newer version than this attnprof knows is refused with a message saying so: a
@@ -110,6 +111,7 @@ def _v6_to_v7(data: dict[str, Any]) -> dict[str, Any]:
     latency = suite.get("latency") if isinstance(suite, dict) else None
     if isinstance(latency, dict):
         latency.setdefault("allocator", "system")
+        latency.setdefault("attribution", False)
     for cell in data.get("cells") or ():
         for entry in (cell.get("latency") or ()) if isinstance(cell, dict) else ():
             ratio = entry.get("ratio") if isinstance(entry, dict) else None

@@ -39,6 +39,7 @@ line naming the file, the key, the bad value and what is allowed. The format::
     max_processes = 40           # at most this many per comparison
     budget = "8 min"             # timing time for the whole run (optional)
     allocator = "steady"         # or "system": the allocator state measured
+    attribution = true           # profile each eager CPU group once: where the time goes
     rounds = 3                   # measured rounds per process (>= 6 with processes = 1)
     sample_time = 0.25           # seconds of forwards behind each paired sample
     max_warmup_rounds = 6        # warm-up rounds until settled, at most this many
@@ -174,6 +175,8 @@ class LatencySettings:
     budget_s: float | None = None
     """Seconds of timing for the whole run; what is still open then stops (``None``: none)."""
     allocator: str = DEFAULT_ALLOCATOR
+    attribution: bool = True
+    """Profile each eager CPU group once: where its forward time goes (attnprof.attribution)."""
     rounds: int = DEFAULT_ROUNDS
     """Measured rounds per process."""
     sample_time: float = DEFAULT_SAMPLE_TIME
@@ -326,6 +329,7 @@ _SECTIONS = {
         "target_width",
         "budget",
         "allocator",
+        "attribution",
         "rounds",
         "sample_time",
         "max_warmup_rounds",
@@ -622,6 +626,7 @@ def _parse_latency(v: _Validator, table: dict[str, Any]) -> LatencySettings:
         budget_s=_parse_duration(v, "latency.budget", table["budget"])
         if "budget" in table else None,
         allocator=v.choice("latency.allocator", table.get("allocator", d.allocator), ALLOCATORS),
+        attribution=v.boolean("latency.attribution", table.get("attribution", d.attribution)),
         rounds=v.positive_int(
             "latency.rounds", table.get("rounds", d.rounds),
             minimum=min_samples_for_ci() if processes == 1 else 1,

@@ -231,6 +231,7 @@ class SuiteRunner:
         self.shard = shard
         self.progress = progress or (lambda step: None)
         self.cells: dict[str, Cell] = {}
+        self.attributions: tuple = ()
         self.previous_provenance: results.Provenance | None = None
         self.previous_declared: dict[str, dict] = {}
         if resume:
@@ -418,6 +419,55 @@ class SuiteRunner:
 
         run_groups(plans, budget_s=latency.budget_s, progress=report, on_done=done)
         summary.latency_seconds = time.perf_counter() - began
+        if latency.attribution:
+            self._attribute(groups, {plan.label: plan for plan in plans}, summary)
+
+    def _attribute(self, groups: list[Group], plans: dict, summary: RunSummary) -> None:
+        """Profile each eager CPU group once, in a fresh process of its own: where its forward
+        time goes, operator by operator (:mod:`attnprof.attribution`). A group profiled
+        before (a resumed run) is kept; a failure is recorded and the run goes on."""
+        from attnprof.attribution.group import AttributionJob
+        from attnprof.latency.workers import WorkerFailed, run_in_fresh_process
+        from attnprof.results import AttributionEntry
+
+        for group in groups:
+            if group.device != "cpu" or not any(k.mode == "eager" and k.pass_name == "inference"
+                                                for k in self.suite_keys()):
+                continue
+            if self._attributed(group):
+                continue
+            label = f"where the time goes: {group.label}"
+            self.progress(Step("attribution", label, 0))
+            began = time.perf_counter()
+            variants = plans[group.label].variants
+            job = AttributionJob(variants, (3, *group.setting.input_hw), group.batch,
+                                 self.suite.latency.threads or None, BASELINE)
+            entry = AttributionEntry(group.network, group.setting.label, group.device,
+                                     group.batch)
+            try:
+                found = run_in_fresh_process("attnprof.attribution.group:run_job", job,
+                                             allocator=self.suite.latency.allocator,
+                                             what=f"the profiled process of {group.label}")
+                entry = replace(entry, attribution=found)
+            except WorkerFailed as failed:
+                entry = replace(entry, error=failed.line, traceback=failed.traceback)
+                summary.failed.append(label)
+            kept = tuple(a for a in self.attributions if (a.network, a.setting, a.device)
+                         != (group.network, group.setting.label, group.device))
+            self.attributions = (*kept, entry)
+            self._save()
+            self.progress(Step("attribution", label, 0, True, not entry.ok,
+                               time.perf_counter() - began))
+
+    def suite_keys(self) -> list[TimingKey]:
+        latency = self.suite.latency
+        return [TimingKey(d, b, p, m) for d in latency.devices for b in latency.batch_sizes
+                for p in latency.passes for m in latency.modes]
+
+    def _attributed(self, group: Group) -> bool:
+        return any((a.network, a.setting, a.device) == (group.network, group.setting.label,
+                                                         group.device) and a.ok
+                   for a in self.attributions)
 
     def _save_group(self, group: Group, timing) -> bool:
         """Write the group's missing entries into its cells; whether anything failed."""
@@ -503,7 +553,8 @@ class SuiteRunner:
 
     def document(self) -> ResultsDocument:
         cells = in_suite_order(self.suite, self.cells.values())
-        return ResultsDocument(self.suite, cells, self.provenance, self.previous_provenance)
+        return ResultsDocument(self.suite, cells, self.provenance, self.previous_provenance,
+                               attributions=self.attributions)
 
     def _save(self) -> None:
         results.write(self.results_path, self.document())
@@ -539,6 +590,7 @@ class SuiteRunner:
         self.previous_provenance = previous.provenance
         self.previous_declared = {c.name: c.data for c in previous.suite.declared}
         self.cells = {cell.id: cell for cell in previous.cells}
+        self.attributions = previous.attributions
 
 
 def planned_cells(suite: Suite) -> list[tuple[str, Variant, Setting]]:
