@@ -128,6 +128,7 @@ class _ProgressDisplay:
         self.quiet = quiet or not console.is_terminal
         self.progress: Progress | None = None
         self.task = None
+        self.budget_task = None
 
     def __enter__(self):
         if not self.quiet:
@@ -178,14 +179,20 @@ class _ProgressDisplay:
             print(f"attnprof: {step.label}: {status} in {step.seconds:.1f} s", file=sys.stderr)
 
     def _process(self, event) -> None:
-        """One line per finished process (a log) or the bar's description (a terminal)."""
+        """One line per finished process (a log); on a terminal, the line under the bar and a
+        second bar of the timing against its budget."""
         if event.kind == "done":
             return
         line = process_line(event)
-        if self.progress is not None:
-            self.progress.update(self.task, description=line)
-        else:
+        if self.progress is None:
             print(f"attnprof: {line}", file=sys.stderr)
+            return
+        self.progress.console.print(line, highlight=False)
+        if event.budget_s:
+            if self.budget_task is None:
+                self.budget_task = self.progress.add_task("timing budget", total=event.budget_s)
+            self.progress.update(self.budget_task,
+                                 completed=min(event.elapsed_s, event.budget_s))
 
 
 def _clock(seconds: float) -> str:
