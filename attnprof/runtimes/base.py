@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import math
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -204,10 +205,24 @@ def cpu_only(runtime: str, device: str) -> str | None:
     return None
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def root_cause(exc: BaseException) -> BaseException:
+    """The innermost exception of ``exc``'s cause chain: the exporters wrap the reason in
+    generic "step 1/3 failed, next steps" text, the reason itself sits at the bottom."""
+    seen = {id(exc)}
+    while exc.__cause__ is not None and id(exc.__cause__) not in seen:
+        exc = exc.__cause__
+        seen.add(id(exc))
+    return exc
+
+
 def failure(request: BuildRequest, runtime: str, step: str, exc: BaseException) -> AttnprofError:
-    """The one-line error for a model that ``runtime`` could not ``step`` (export, compile);
-    raise it ``from exc`` so the whole message stays in the cause chain."""
-    reason = one_line(exc)
+    """The one-line error for a model that ``runtime`` could not ``step`` (export, compile),
+    with the root cause's message cut to :data:`REASON_CHARS`; raise it ``from exc`` so the
+    whole chain stays attached."""
+    reason = _ANSI.sub("", one_line(root_cause(exc)))
     if len(reason) > REASON_CHARS:
         reason = reason[: REASON_CHARS - 3] + "..."
     return AttnprofError(f"{request.name}: {runtime} could not {step} the model: {reason}")

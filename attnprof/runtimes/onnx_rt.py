@@ -7,7 +7,10 @@ Caveats first:
   resolution), which is the shape that is timed. The exporter is the one built on
   ``torch.export`` (``dynamo=True``, needs ``onnxscript``); only when it fails is the older
   TorchScript exporter tried, and :attr:`Built.details` says which one produced the file and
-  why the first failed. A model neither exports raises with the first exporter's reason.
+  why the first failed. The TorchScript exporter traces, and a trace of a forward that
+  branches on a tensor's value keeps the one branch it saw: its tracer warnings are errors
+  here, so such a model fails instead of exporting wrong. A model that neither exports raises
+  with the first exporter's reason (its root cause, on one line).
 - The session's graph optimisation (``ORT_ENABLE_ALL``: constant folding, Conv+BN+ReLU and
   Gemm+activation fusion, the blocked NCHWc layout for convolutions) runs when a session is
   created, so it is paid at load, in every timing process, never in a timed call.
@@ -61,10 +64,13 @@ def unavailable(device: str) -> str | None:
 def _export(request: BuildRequest, path: Path, dynamo: bool) -> None:
     import torch
 
-    # The exporters print progress and warn about torchvision ops; the file is what counts.
-    with (contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(),
-          torch.inference_mode(False), torch.no_grad()):
+    # The exporters print progress, graphs and warnings; the file (or the error) is what counts.
+    with (contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()),
+          warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad()):
         warnings.simplefilter("ignore")
+        if not dynamo:
+            # A trace that reads a tensor's value keeps the one branch it saw: refuse it.
+            warnings.simplefilter("error", torch.jit.TracerWarning)
         torch.onnx.export(request.model, (request.example,), str(path), dynamo=dynamo,
                           input_names=["x"], output_names=["output"])
 

@@ -7,6 +7,9 @@ Caveats first:
   AMX instructions the plugin would otherwise run bfloat16 by default, and the latency would
   not be the float32 model's that the other modes time. The IR is saved without the default
   float16 compression of weights, for the same reason.
+- ``convert_model`` traces the forward with TorchScript; a forward that branches on a
+  tensor's value would keep the one branch it saw, so the tracer's warnings are errors and
+  such a model fails to convert instead of converting wrong.
 - Compilation (the CPU plugin's graph transformations and kernel choice) happens in
   ``compile_model``, at load, in every timing process; the artifact built once is the IR.
 - ``PERFORMANCE_HINT = LATENCY`` and ``INFERENCE_NUM_THREADS`` = the run's threads; one
@@ -19,6 +22,7 @@ Caveats first:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -90,7 +94,10 @@ def build(request: BuildRequest) -> Built:
     path = request.folder / FILE
     with stopwatch() as elapsed:
         try:
-            with torch.inference_mode(False), torch.no_grad():
+            with (torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings()):
+                # convert_model traces the forward; a trace that reads a tensor's value keeps
+                # the one branch it saw, so the tracer's warning is an error here.
+                warnings.simplefilter("error", torch.jit.TracerWarning)
                 model = ov.convert_model(request.model, example_input=request.example)
             ov.save_model(model, str(path), compress_to_fp16=False)
         except Exception as exc:
