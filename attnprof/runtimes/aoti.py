@@ -36,6 +36,7 @@ from attnprof.runtimes.base import (
     Runtime,
     cpu_only,
     failure,
+    nothing_left_on_error,
     stopwatch,
     verify,
 )
@@ -95,26 +96,26 @@ def build(request: BuildRequest) -> Built:
     ``request.folder/model.pt2`` (caches off), and check the loaded package against eager."""
     import torch._inductor.config as inductor_config
 
-    request.folder.mkdir(parents=True, exist_ok=True)
     path = request.folder / FILE
-    with stopwatch() as elapsed:
-        started = time.perf_counter()
+    with nothing_left_on_error(request.folder):
+        with stopwatch() as elapsed:
+            started = time.perf_counter()
+            try:
+                with torch.inference_mode(False), torch.no_grad():
+                    program = torch.export.export(request.model, (request.example,))
+            except Exception as exc:
+                raise failure(request, NAME, "export", exc) from exc
+            export_s = time.perf_counter() - started
+            try:
+                with inductor_config.patch(force_disable_caches=True):
+                    torch._inductor.aoti_compile_and_package(program, package_path=str(path))
+            except Exception as exc:
+                raise failure(request, NAME, "compile", exc) from exc
+        before = torch.get_num_threads()
         try:
-            with torch.inference_mode(False), torch.no_grad():
-                program = torch.export.export(request.model, (request.example,))
-        except Exception as exc:
-            raise failure(request, NAME, "export", exc) from exc
-        export_s = time.perf_counter() - started
-        try:
-            with inductor_config.patch(force_disable_caches=True):
-                torch._inductor.aoti_compile_and_package(program, package_path=str(path))
-        except Exception as exc:
-            raise failure(request, NAME, "compile", exc) from exc
-    before = torch.get_num_threads()
-    try:
-        check = verify(request, NAME, lambda req: _bound_call(path, req, None), ATOL, RTOL)
-    finally:
-        torch.set_num_threads(before)
+            check = verify(request, NAME, lambda req: _bound_call(path, req, None), ATOL, RTOL)
+        finally:
+            torch.set_num_threads(before)
     details = {
         "export_s": export_s,
         "compile_s": elapsed[0] - export_s,

@@ -19,6 +19,7 @@ import contextlib
 import importlib.util
 import math
 import re
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -229,6 +230,23 @@ def failure(request: BuildRequest, runtime: str, step: str, exc: BaseException) 
 
 
 @contextlib.contextmanager
+def nothing_left_on_error(folder: Path) -> Iterator[None]:
+    """Create ``folder``; when the block raises, remove what it added there, so a failed build
+    (an export error, outputs that differ from eager) leaves no artifact that looks usable."""
+    folder.mkdir(parents=True, exist_ok=True)
+    before = set(folder.iterdir())
+    try:
+        yield
+    except BaseException:
+        for entry in set(folder.iterdir()) - before:
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
 def torch_threads(threads: int) -> Iterator[None]:
     """Run the block with ``torch.set_num_threads(threads)``, then restore the old count."""
     before = torch.get_num_threads()
@@ -272,7 +290,8 @@ def arrays(value: Any) -> list[np.ndarray]:
 def compare(reference: Any, result: Any, atol: float, rtol: float, what: str) -> OutputCheck:
     """An :class:`OutputCheck` of ``result`` against ``reference`` (eager's output).
 
-    Outputs that differ in number or shape raise: they are not the same model."""
+    Outputs that differ in number or shape raise: they are not the same model. A reference
+    with NaN or inf raises too: no runtime can be checked against it."""
     expected, got = arrays(reference), arrays(result)
     if len(expected) != len(got):
         raise AttnprofError(
@@ -286,6 +305,12 @@ def compare(reference: Any, result: Any, atol: float, rtol: float, what: str) ->
                 f"{tuple(ref.shape)}"
             )
         ref64, out64 = ref.astype(np.float64), out.astype(np.float64)
+        if not np.all(np.isfinite(ref64)):
+            raise AttnprofError(
+                f"{what}: eager PyTorch itself outputs NaN or inf on a random input, so there "
+                "is nothing to check the runtime against (an input too small for the model, "
+                "such as a 1x1 feature map normalised by its standard deviation?)"
+            )
         diff = np.abs(out64 - ref64)
         worst = max(worst, float(diff.max()) if diff.size else 0.0)
         if not np.all(np.isfinite(out64)):

@@ -44,6 +44,7 @@ from attnprof.runtimes.base import (
     cpu_only,
     failure,
     missing_packages,
+    nothing_left_on_error,
     stopwatch,
     verify,
 )
@@ -157,12 +158,13 @@ def build(request: BuildRequest) -> Built:
     import onnx
     import onnxruntime as ort
 
-    request.folder.mkdir(parents=True, exist_ok=True)
     path = request.folder / FILE
-    with stopwatch() as elapsed:
-        details = export(request, path)
-    check = verify(request, NAME, lambda req: _bound_call(path, req, None), ATOL, RTOL)
-    optimized = save_optimized(path, request.folder / "model.optimized.onnx", request.threads)
+    with nothing_left_on_error(request.folder):
+        with stopwatch() as elapsed:
+            details = export(request, path)
+        check = verify(request, NAME, lambda req: _bound_call(path, req, None), ATOL, RTOL)
+        optimized = save_optimized(path, request.folder / "model.optimized.onnx",
+                                   request.threads)
     details.update({
         "export_s": elapsed[0],
         "nodes_exported": len(onnx.load(str(path), load_external_data=False).graph.node),

@@ -35,6 +35,7 @@ from attnprof.runtimes.base import (
     cpu_only,
     failure,
     missing_packages,
+    nothing_left_on_error,
     stopwatch,
     verify,
 )
@@ -90,19 +91,19 @@ def build(request: BuildRequest) -> Built:
     import openvino as ov
     import torch
 
-    request.folder.mkdir(parents=True, exist_ok=True)
     path = request.folder / FILE
-    with stopwatch() as elapsed:
-        try:
-            with (torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings()):
-                # convert_model traces the forward; a trace that reads a tensor's value keeps
-                # the one branch it saw, so the tracer's warning is an error here.
-                warnings.simplefilter("error", torch.jit.TracerWarning)
-                model = ov.convert_model(request.model, example_input=request.example)
-            ov.save_model(model, str(path), compress_to_fp16=False)
-        except Exception as exc:
-            raise failure(request, NAME, "convert", exc) from exc
-    check = verify(request, NAME, lambda req: _bound_call(path, req, None), ATOL, RTOL)
+    with nothing_left_on_error(request.folder):
+        with stopwatch() as elapsed:
+            try:
+                with (torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings()):
+                    # convert_model traces the forward; a trace that reads a tensor's value
+                    # keeps the one branch it saw, so the tracer's warning is an error here.
+                    warnings.simplefilter("error", torch.jit.TracerWarning)
+                    model = ov.convert_model(request.model, example_input=request.example)
+                ov.save_model(model, str(path), compress_to_fp16=False)
+            except Exception as exc:
+                raise failure(request, NAME, "convert", exc) from exc
+        check = verify(request, NAME, lambda req: _bound_call(path, req, None), ATOL, RTOL)
     details = {"convert_s": elapsed[0], "config": compile_config(request.threads),
                "nodes": len(model.get_ordered_ops())}
     return Built(runtime=NAME, path=path, input_shape=request.input_shape,
