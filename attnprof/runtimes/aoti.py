@@ -12,7 +12,10 @@ Caveats first:
 - Threads: the package's generated kernels run on OpenMP and its convolutions and matrix
   products on ATen/oneDNN, both in the process's own thread pool, so the run's thread count
   is set with ``torch.set_num_threads`` before loading and stays set for the calls (the
-  timing process sets it anyway). The package honours it: see :func:`thread_use`.
+  timing process sets it anyway). The package honours it: loaded after
+  ``torch.set_num_threads(1)`` one OS thread does the work, after ``(2)`` two share it
+  (per-thread CPU time, tests/test_runtimes.py), also when a process loads it a second time
+  with another count.
 - Tolerance of the output check: ``atol`` 1e-5, ``rtol`` 1e-4 of the largest eager output.
   Both compute in float32, but inductor fuses BatchNorm and the pointwise chains into
   generated loops and reduces in its own (vectorised) order, which moves ResNet outputs by
