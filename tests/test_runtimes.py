@@ -22,7 +22,14 @@ from torch import nn
 import attnprof
 from attnprof.attention import attention_names
 from attnprof.errors import AttnprofError
-from attnprof.runtimes import RUNTIMES, BuildRequest, LoadRequest, get_runtime, require
+from attnprof.runtimes import (
+    RUNTIMES,
+    BuildRequest,
+    Built,
+    LoadRequest,
+    get_runtime,
+    require,
+)
 from attnprof.runtimes import aoti as aoti_module
 from attnprof.runtimes.base import compare, root_cause
 
@@ -226,6 +233,20 @@ def test_onnxruntime_matches_eager_for_every_zoo_module(attention, tmp_path_fact
         expected = model(request.example).numpy()
     (got,) = forward()
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5 + 1e-4 * np.abs(expected).max())
+
+
+@needs_onnx
+def test_built_crosses_to_a_timing_process_as_json(tmp_path_factory):
+    import json
+
+    *_, built = _onnx_built("none", tmp_path_factory)
+    again = Built.from_dict(json.loads(json.dumps(built.to_dict())))
+    assert again == built
+    failed = built.to_dict() | {"check": built.check.to_dict() | {"max_abs_err": 1.0}}
+    with pytest.raises(AttnprofError, match="failed its output check"):
+        Built.from_dict(failed)
+    with pytest.raises(AttnprofError, match="not a built runtime artifact"):
+        Built.from_dict({"runtime": "onnxruntime"})
 
 
 @needs_onnx

@@ -142,10 +142,37 @@ class Built:
     details: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, for handing the artifact to timing processes (:meth:`from_dict`)."""
         return {"runtime": self.runtime, "path": str(self.path),
                 "input_shape": list(self.input_shape), "build_s": self.build_s,
                 "check": self.check.to_dict(), "runtime_version": self.runtime_version,
                 "details": dict(self.details)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Built:
+        """The artifact :meth:`to_dict` described; a missing field or a check that did not
+        pass is refused (an artifact is only ever handed on after its check passed)."""
+        try:
+            check = data["check"]
+            built = cls(
+                runtime=str(data["runtime"]), path=Path(data["path"]),
+                input_shape=tuple(int(v) for v in data["input_shape"]),
+                build_s=float(data["build_s"]),
+                check=OutputCheck(max_abs_err=float(check["max_abs_err"]),
+                                  max_rel_err=float(check["max_rel_err"]),
+                                  scale=float(check["scale"]), atol=float(check["atol"]),
+                                  rtol=float(check["rtol"])),
+                runtime_version=str(data["runtime_version"]),
+                details=dict(data.get("details", {})),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise AttnprofError(f"not a built runtime artifact: {one_line(exc)}") from None
+        if not built.check.ok:
+            raise AttnprofError(
+                f"the {built.runtime} artifact at {built.path} failed its output check "
+                f"({built.check.describe()}); it is not loaded"
+            )
+        return built
 
 
 @dataclass(frozen=True)
