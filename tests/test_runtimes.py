@@ -80,6 +80,13 @@ def _busy_threads(forward, calls: int = 100) -> int:
     return sum(1 for s in spent if s >= 0.25 * max(spent))
 
 
+class _Branchy(nn.Module):
+    """A forward that branches on a tensor's value: a trace would keep one branch."""
+
+    def forward(self, x):
+        return x * 2 if x.sum() > 0 else x
+
+
 # -- the registry and what each runtime declares -------------------------------------------
 
 
@@ -266,6 +273,15 @@ def test_a_model_that_does_not_export_is_one_line_with_the_exporters_reason(tmp_
     assert "linalg_eigh" in message  # the operator that has no ONNX function
     assert caught.value.__cause__ is not None  # the exporter's whole error stays chained
     assert not list(tmp_path.iterdir())  # a failed build leaves nothing behind
+
+
+def test_aoti_refuses_a_data_dependent_branch_before_compiling(tmp_path):
+    with pytest.raises(AttnprofError) as caught:
+        RUNTIMES["aoti"].build(_request(_Branchy().eval(), tmp_path, "branchy"))
+    message = str(caught.value)
+    assert message.startswith("branchy: aoti could not export the model: ")
+    assert "data-dependent" in message and "\n" not in message
+    assert not list(tmp_path.iterdir())
 
 
 @needs_onnx
