@@ -304,6 +304,9 @@ def test_onnx_profile_tells_the_attention_modules_apart(tmp_path_factory):
     split = profile.split(modules)
     assert split["attention"] > 0 and split["backbone"] > split["attention"]
     assert split["untraced"] == 0
+    layout = sum(e.duration_us for e in profile.events if e.layout) / 2
+    assert split["layout"] == pytest.approx(layout)
+    assert sum(split.values()) == pytest.approx(sum(e.duration_us for e in profile.events) / 2)
 
 
 @needs_onnx

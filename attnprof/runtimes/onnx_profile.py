@@ -13,7 +13,7 @@ Caveats first:
   fused into it is counted there; a layout conversion takes the scope of the tensor it
   converts. The conversions exist because a neighbouring operator cannot run in the blocked
   layout; an attention module that forces them adds them to the variant (its Δ against the
-  plain network shows them), but they are attributed to the tensor's producer here.
+  plain network shows them), so :meth:`OnnxProfile.split` keeps their time apart.
 - The module scopes come from the exporter: the ``torch.export`` exporter (torch 2.13 with
   onnxscript 0.7) writes each node's module path as ``pkg.torch.onnx.name_scopes``
   metadata (``['', 'layer1', 'layer1.0', 'layer1.0.attention', 'layer1.0.attention.fc1',
@@ -63,6 +63,11 @@ class NodeEvent:
     via: str
     duration_us: float
 
+    @property
+    def layout(self) -> bool:
+        """Whether this is a layout conversion ONNX Runtime inserted (:data:`LAYOUT_OPS`)."""
+        return self.op_type in LAYOUT_OPS
+
     def under(self, modules: Iterable[str]) -> str | None:
         """The first of ``modules`` (qualified names) this node ran inside, or ``None``."""
         names = set(self.scopes)
@@ -80,11 +85,15 @@ class OnnxProfile:
     threads: int
 
     def split(self, modules: Sequence[str]) -> dict[str, float]:
-        """µs per call, averaged over calls: inside ``modules`` (``"attention"``), outside them
+        """µs per call, averaged over calls: nodes inside ``modules`` (``"attention"``), the
+        layout conversions ONNX Runtime inserted (``"layout"``, whatever their scope: they
+        belong to the boundary between two operators), the other traced nodes
         (``"backbone"``), and nodes not traced to any exported node (``"untraced"``)."""
-        totals = {"attention": 0.0, "backbone": 0.0, "untraced": 0.0}
+        totals = {"attention": 0.0, "layout": 0.0, "backbone": 0.0, "untraced": 0.0}
         for event in self.events:
-            if event.via == "none":
+            if event.layout:
+                totals["layout"] += event.duration_us
+            elif event.via == "none":
                 totals["untraced"] += event.duration_us
             elif event.under(modules) is not None:
                 totals["attention"] += event.duration_us
