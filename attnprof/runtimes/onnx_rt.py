@@ -72,8 +72,7 @@ def _export(request: BuildRequest, path: Path, dynamo: bool) -> None:
         if not dynamo:
             # A trace that reads a tensor's value keeps the one branch it saw: refuse it.
             warnings.simplefilter("error", torch.jit.TracerWarning)
-        torch.onnx.export(request.model, (request.example,), str(path), dynamo=dynamo,
-                          input_names=["x"], output_names=["output"])
+        torch.onnx.export(request.model, (request.example,), str(path), dynamo=dynamo)
 
 
 def export(request: BuildRequest, path: Path) -> dict[str, Any]:
