@@ -24,84 +24,13 @@ from __future__ import annotations
 import importlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import torch
-from torch import nn
 
 from attnprof.errors import AttnprofError, choices
-from attnprof.records_json import JsonRecord
-
-
-@dataclass(frozen=True)
-class OutputCheck(JsonRecord):
-    """How far a built model's outputs are from eager's on the same random input.
-
-    ``ok`` when every element is within ``atol + rtol * |eager|`` (``torch.allclose``'s rule).
-    """
-
-    max_abs_err: float
-    max_rel_err: float
-    atol: float
-    rtol: float
-    ok: bool
-
-    @classmethod
-    def of(cls, expected: torch.Tensor, got: torch.Tensor, atol: float, rtol: float
-           ) -> OutputCheck:
-        expected, got = expected.detach().float().cpu(), got.detach().float().cpu()
-        if expected.shape != got.shape:
-            raise AttnprofError(
-                f"the built model returns shape {tuple(got.shape)}, eager "
-                f"{tuple(expected.shape)}"
-            )
-        diff = (expected - got).abs()
-        scale = expected.abs().clamp_min(1e-12)
-        return cls(float(diff.max()), float((diff / scale).max()), atol, rtol,
-                   bool(torch.allclose(got, expected, atol=atol, rtol=rtol)))
-
-
-@dataclass(frozen=True)
-class BuildRequest:
-    """What a mode builds from: the model (eval mode, or train mode for a training step, on
-    the device), an example input, a folder for artifacts, the run's threads."""
-
-    model: nn.Module
-    example: torch.Tensor
-    folder: Path
-    threads: int
-    name: str
-    pass_name: str = "inference"
-    compile_mode: str = "default"
-    optimizer: str = "none"
-
-
-@dataclass(frozen=True)
-class Built(JsonRecord):
-    """What a build left: the artifact (``None`` when it lives in a compiler's cache), how
-    long building took, the output check, and the runtime's own version and settings."""
-
-    path: str | None
-    build_s: float
-    check: OutputCheck | None
-    runtime_version: str | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class LoadRequest:
-    """What a timing process loads from: the model and input as the build saw them, the
-    artifact the build left, and the pass (a training step times forward, loss, backward)."""
-
-    model: nn.Module
-    input: torch.Tensor
-    threads: int
-    built: Built | None = None
-    pass_name: str = "inference"
-    compile_mode: str = "default"
-    optimizer: str = "none"
+from attnprof.runtimes.base import BuildRequest, Built, LoadRequest, compare
 
 
 class ModeHooks(Protocol):
@@ -154,10 +83,11 @@ class EagerHooks:
         return _step(request, request.model)
 
 
-COMPILE_ATOL = 1e-3
-COMPILE_RTOL = 1e-3
+COMPILE_ATOL = 1e-5
+COMPILE_RTOL = 1e-4
 """torch.compile reorders float32 reductions and fuses pointwise chains: outputs differ from
-eager by rounding, about 1e-5 relative on a ResNet's logits; 1e-3 leaves room for deep nets."""
+eager by rounding. The same bound as the deployment runtimes' (:mod:`attnprof.runtimes`):
+at most 1e-5 + 1e-4 x the largest eager output."""
 
 
 class CompileHooks:
@@ -174,7 +104,7 @@ class CompileHooks:
 
     def build(self, request: BuildRequest) -> Built | None:
         compiled = torch.compile(request.model, mode=request.compile_mode)
-        load = LoadRequest(request.model, request.example, request.threads, None,
+        load = LoadRequest(request.example, request.threads, request.model, None,
                            request.pass_name, request.compile_mode, request.optimizer)
         began = time.perf_counter()
         try:
@@ -190,8 +120,13 @@ class CompileHooks:
         check = None
         if request.pass_name == "inference":
             expected = _run_once(_step(load, request.model), request.pass_name)
-            check = OutputCheck.of(expected, got, COMPILE_ATOL, COMPILE_RTOL)
-        return Built(None, seconds, check, torch.__version__,
+            check = compare(expected, got, COMPILE_ATOL, COMPILE_RTOL,
+                            f"{request.name} under torch.compile")
+            if not check.ok:
+                raise AttnprofError(
+                    f"{request.name}: torch.compile computes other outputs than eager on the "
+                    f"same input: {check.describe()}; it is not timed")
+        return Built("compile", None, request.input_shape, seconds, check, torch.__version__,
                      {"compile_mode": request.compile_mode})
 
     def load(self, request: LoadRequest) -> Callable[[], object]:
@@ -205,8 +140,33 @@ def _run_once(call: Callable[[], object], pass_name: str) -> torch.Tensor:
     return out if isinstance(out, torch.Tensor) else torch.as_tensor(out)
 
 
+class RuntimeHooks:
+    """A deployment runtime (:mod:`attnprof.runtimes`) as a mode: its build exports or
+    compiles and checks the model once per run, its load binds the timed input."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def _runtime(self):
+        from attnprof.runtimes import get_runtime
+
+        return get_runtime(self.name)
+
+    def unavailable(self, device: torch.device) -> str | None:
+        return self._runtime().unavailable(str(device))
+
+    def build(self, request: BuildRequest) -> Built | None:
+        return self._runtime().build(request)
+
+    def load(self, request: LoadRequest) -> Callable[[], object]:
+        return self._runtime().load(request.built, request)
+
+
 EAGER = EagerHooks()
 COMPILE = CompileHooks()
+ONNXRUNTIME = RuntimeHooks("onnxruntime")
+AOTI = RuntimeHooks("aoti")
+OPENVINO = RuntimeHooks("openvino")
 
 MODES: dict[str, Mode] = {
     "eager": Mode("eager", "PyTorch eager execution, one kernel per op",
@@ -215,6 +175,17 @@ MODES: dict[str, Mode] = {
                     "serve every timing process; compilation timed apart, never mixed into "
                     "the timings", ("inference", "train"), "attnprof.latency.modes:COMPILE",
                       builds=True),
+    "onnxruntime": Mode("onnxruntime", "ONNX Runtime (CPU), exported once per run with "
+                        "torch.onnx, all graph optimisations on, the run's threads",
+                        ("inference",), "attnprof.latency.modes:ONNXRUNTIME", extra="onnx",
+                        torch_memory=False, builds=True),
+    "aoti": Mode("aoti", "an AOTInductor package (compiled PyTorch as deployed), built once "
+                 "per run, loaded in every process", ("inference",),
+                 "attnprof.latency.modes:AOTI", torch_memory=False, builds=True),
+    "openvino": Mode("openvino", "OpenVINO's CPU plugin, converted once per run from "
+                     "torch.export, latency hint, the run's threads", ("inference",),
+                     "attnprof.latency.modes:OPENVINO", extra="openvino", torch_memory=False,
+                     builds=True),
 }
 """The modes a suite can time, by name."""
 
@@ -238,8 +209,9 @@ def check_condition(condition: Any, device: torch.device) -> None:
         )
     reason = mode.load_hooks().unavailable(device)
     if reason is not None:
-        install = f" (pip install 'attnprof[{mode.extra}]')" if mode.extra else ""
+        install = f"pip install 'attnprof[{mode.extra}]'"
+        hint = f" ({install})" if mode.extra and install not in reason else ""
         raise AttnprofError(
-            f"mode {mode.name!r} cannot run on {device} here: {reason}{install}; time the "
+            f"mode {mode.name!r} cannot run on {device} here: {reason}{hint}; time the "
             f"other modes without it"
         )

@@ -160,8 +160,9 @@ def paired_latency(
     error = first_error(timing)
     if error is not None:
         raise error
-    condition = spec.conditions[0]
-    if condition not in timing.comparisons:
-        failure = next(iter(timing.failures.values()))
-        raise AttnprofError(failure.error)
-    return timing.comparisons[condition]
+    if timing.failures:  # never a comparison silently short of a variant
+        (_, variant), failure = next(iter(timing.failures.items()))
+        names = ", ".join(sorted({v for _, v in timing.failures}))
+        raise AttnprofError(f"variant {variant!r} could not be timed: {failure.error}"
+                            + (f" (failed: {names})" if "," in names else ""))
+    return timing.comparisons[spec.conditions[0]]

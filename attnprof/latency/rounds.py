@@ -200,7 +200,7 @@ def run_process(job: ProcessJob, progress: Callable[[int, int], None] | None = N
         key = arm_key(condition.label, variant)
         hooks = MODES[condition.mode].load_hooks()
         train = condition.pass_name == "train"
-        call = hooks.load(LoadRequest(models[variant, condition.pass_name], x, spec.threads,
+        call = hooks.load(LoadRequest(x, spec.threads, models[variant, condition.pass_name],
                                       job.built.get(key), condition.pass_name, spec.compile_mode,
                                       spec.optimizer))
         calls[key] = _guarded(call, train, spec, device)

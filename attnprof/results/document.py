@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from attnprof.attribution.records import GroupAttribution
-from attnprof.latency.modes import Built
+from attnprof.runtimes.base import Built
 from attnprof.latency.records import LatencyRecord, PairedRatio
 from attnprof.machine import MachineLimits
 from attnprof.records_json import JsonRecord, decode, encode

@@ -49,22 +49,27 @@ def _positive_int(name: str, value: Any) -> int:
 
 
 def _check_input(what: str, x: Any) -> None:
+    """A 4-D float32 input; its device is the mode's to judge (the deployment runtimes refuse
+    anything but the cpu up front, in ``unavailable``)."""
     if not isinstance(x, torch.Tensor):
         raise AttnprofError(f"{what}: the input must be a torch.Tensor, got {type(x).__name__}")
-    if x.dim() != 4 or x.dtype != torch.float32 or x.device.type != "cpu":
+    if x.dim() != 4 or x.dtype != torch.float32:
         raise AttnprofError(
-            f"{what}: the input must be a 4-D (N, C, H, W) float32 tensor on the cpu, got "
+            f"{what}: the input must be a 4-D (N, C, H, W) float32 tensor, got "
             f"shape {tuple(x.shape)}, {x.dtype}, on {x.device}"
         )
 
 
 @dataclass(frozen=True)
 class BuildRequest:
-    """Build one variant's artifact: ``model`` (eval mode) exported for ``example``'s shape.
+    """Build one variant's artifact: ``model`` (eval mode; train mode for a training step)
+    exported or compiled for ``example``'s shape.
 
     ``folder`` receives the artifact (it is created if missing); ``threads`` is the run's
     thread count, used for the output check; ``name`` says what is built in messages
-    (``"resnet50 + se"``).
+    (``"resnet50 + se"``). ``pass_name``, ``compile_mode`` and ``optimizer`` matter to modes
+    that time a training step or call ``torch.compile``
+    (:mod:`attnprof.latency.modes`); the deployment runtimes build inference forwards only.
     """
 
     model: nn.Module
@@ -72,13 +77,16 @@ class BuildRequest:
     folder: Path
     threads: int
     name: str
+    pass_name: str = "inference"
+    compile_mode: str = "default"
+    optimizer: str = "none"
 
     def __post_init__(self):
         if not isinstance(self.model, nn.Module):
             raise AttnprofError(
                 f"{self.name}: a runtime builds an nn.Module, got {type(self.model).__name__}"
             )
-        if self.model.training:
+        if self.model.training and self.pass_name != "train":
             raise AttnprofError(
                 f"{self.name}: the model is in train mode; runtimes export inference forwards "
                 "(call model.eval() first)"
@@ -134,19 +142,22 @@ class Built:
     """
 
     runtime: str
-    path: Path
+    path: Path | None
+    """The artifact; ``None`` where it lives in a compiler's own cache (``torch.compile``)."""
     input_shape: tuple[int, ...]
     build_s: float
-    check: OutputCheck
+    check: OutputCheck | None
+    """``None`` where nothing comparable was built (a compiled training step)."""
     runtime_version: str
     details: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready, for handing the artifact to timing processes (:meth:`from_dict`)."""
-        return {"runtime": self.runtime, "path": str(self.path),
+        """JSON-ready: how ``results.json`` keeps a build, and how the artifact is described
+        (:meth:`from_dict`)."""
+        return {"runtime": self.runtime, "path": None if self.path is None else str(self.path),
                 "input_shape": list(self.input_shape), "build_s": self.build_s,
-                "check": self.check.to_dict(), "runtime_version": self.runtime_version,
-                "details": dict(self.details)}
+                "check": None if self.check is None else self.check.to_dict(),
+                "runtime_version": self.runtime_version, "details": dict(self.details)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Built:
@@ -155,19 +166,20 @@ class Built:
         try:
             check = data["check"]
             built = cls(
-                runtime=str(data["runtime"]), path=Path(data["path"]),
+                runtime=str(data["runtime"]),
+                path=None if data["path"] is None else Path(data["path"]),
                 input_shape=tuple(int(v) for v in data["input_shape"]),
                 build_s=float(data["build_s"]),
-                check=OutputCheck(max_abs_err=float(check["max_abs_err"]),
-                                  max_rel_err=float(check["max_rel_err"]),
-                                  scale=float(check["scale"]), atol=float(check["atol"]),
-                                  rtol=float(check["rtol"])),
+                check=None if check is None else OutputCheck(
+                    max_abs_err=float(check["max_abs_err"]),
+                    max_rel_err=float(check["max_rel_err"]), scale=float(check["scale"]),
+                    atol=float(check["atol"]), rtol=float(check["rtol"])),
                 runtime_version=str(data["runtime_version"]),
                 details=dict(data.get("details", {})),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise AttnprofError(f"not a built runtime artifact: {one_line(exc)}") from None
-        if not built.check.ok:
+        if built.check is not None and not built.check.ok:
             raise AttnprofError(
                 f"the {built.runtime} artifact at {built.path} failed its output check "
                 f"({built.check.describe()}); it is not loaded"
@@ -178,10 +190,16 @@ class Built:
 @dataclass(frozen=True)
 class LoadRequest:
     """Load an artifact in a timing process and bind ``input`` (its shape must be the built
-    one); ``threads`` is the run's thread count."""
+    one); ``threads`` is the run's thread count. The modes that run the torch model itself
+    (eager, ``torch.compile``) also take the ``model``, the pass and the compile settings."""
 
     input: torch.Tensor
     threads: int
+    model: nn.Module | None = None
+    built: Built | None = None
+    pass_name: str = "inference"
+    compile_mode: str = "default"
+    optimizer: str = "none"
 
     def __post_init__(self):
         _check_input("runtime input", self.input)
