@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from attnprof.errors import AttnprofError, choices
+from attnprof.latency.modes import MODES as _MODES
 
 PASSES = {
     "inference": "one forward in eval mode, under torch.inference_mode()",
@@ -28,12 +29,9 @@ PASSES = {
 }
 """The passes a suite can time, each with what it runs."""
 
-MODES = {
-    "eager": "PyTorch eager execution, one kernel per op",
-    "compile": "torch.compile (inductor, default mode); compilation is timed apart and never "
-               "mixed into the timings",
-}
-"""The execution modes a suite can time."""
+MODES = {name: mode.description for name, mode in _MODES.items()}
+"""The execution modes a suite can time, each with what runs (one entry each in
+:data:`attnprof.latency.modes.MODES`, where their hooks live)."""
 
 OPTIMIZERS = ("none", "sgd")
 

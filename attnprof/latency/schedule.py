@@ -79,36 +79,42 @@ def run_groups(
     progress: Callable[[Progress], None] | None = None,
     on_done: Callable[[GroupPlan, GroupTiming], None] | None = None,
     round_progress: Callable[[str, int, int], None] | None = None,
+    folder: str | None = None,
 ) -> list[GroupTiming]:
     """Time every group (see the module docstring); one :class:`GroupTiming` per plan.
 
     ``on_done(plan, timing)`` is called as soon as a group is done (the runner saves it
     then); ``round_progress(group, done, rounds)`` after each measured round of a process.
+    What the modes build goes into ``folder`` (kept for the caller, who may profile the
+    artifacts afterwards), else into a temporary folder removed at the end.
     """
     check_plans(plans)
+    if folder is None:
+        with tempfile.TemporaryDirectory(prefix="attnprof-build-") as scratch:
+            return run_groups(plans, budget_s=budget_s, progress=progress, on_done=on_done,
+                              round_progress=round_progress, folder=scratch)
     states = [GroupState(plan) for plan in plans]
     began = _now()
     reported: set[int] = set()
-    with tempfile.TemporaryDirectory(prefix="attnprof-build-") as folder:
-        while True:
-            pending = [i for i, state in enumerate(states) if not state.done]
-            for i, state in enumerate(states):
-                if state.done and i not in reported:
-                    reported.add(i)
-                    _finish(state, began, budget_s, len(pending), progress, on_done)
-            if not pending:
-                break
-            for i in pending:
-                state = states[i]
-                if state.done:
-                    continue
-                elapsed = _now() - began
-                if (budget_s is not None and state.runs and state.has_intervals()
-                        and elapsed + state.last_process_s > budget_s):
-                    state.stop_all("budget")
-                    continue
-                _step(state, f"{folder}/{i}", began, budget_s, len(pending), progress,
-                      round_progress)
+    while True:
+        pending = [i for i, state in enumerate(states) if not state.done]
+        for i, state in enumerate(states):
+            if state.done and i not in reported:
+                reported.add(i)
+                _finish(state, began, budget_s, len(pending), progress, on_done)
+        if not pending:
+            break
+        for i in pending:
+            state = states[i]
+            if state.done:
+                continue
+            elapsed = _now() - began
+            if (budget_s is not None and state.runs and state.has_intervals()
+                    and elapsed + state.last_process_s > budget_s):
+                state.stop_all("budget")
+                continue
+            _step(state, f"{folder}/{i}", began, budget_s, len(pending), progress,
+                  round_progress)
     return [state.result() for state in states]
 
 

@@ -335,7 +335,8 @@ class ResultsDocument:
 
     def attribution(self, network: str, setting: str, mode: str = "eager"
                     ) -> AttributionEntry | None:
-        """The attribution of a network at a setting in a mode, if one was profiled."""
+        """The attribution of a network at a setting in a mode, if one was profiled
+        successfully."""
         return next((a for a in self.attributions if (a.network, a.setting, a.mode)
                      == (network, setting, mode)), None)
 

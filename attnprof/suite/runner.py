@@ -24,6 +24,7 @@ narrow enough, and a group is saved the moment it is done.
 
 from __future__ import annotations
 
+import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterable
@@ -417,57 +418,68 @@ class SuiteRunner:
         def report(event) -> None:
             self.progress(Step("process", event.group, 0, detail=event))
 
-        run_groups(plans, budget_s=latency.budget_s, progress=report, on_done=done)
-        summary.latency_seconds = time.perf_counter() - began
-        if latency.attribution:
-            self._attribute(groups, {plan.label: plan for plan in plans}, summary)
+        timings = {}
 
-    def _attribute(self, groups: list[Group], plans: dict, summary: RunSummary) -> None:
-        """Profile each eager CPU group once, in a fresh process of its own: where its forward
-        time goes, operator by operator (:mod:`attnprof.attribution`). A group profiled
-        before (a resumed run) is kept; a failure is recorded and the run goes on."""
+        def kept(plan, timing) -> None:
+            timings[plan.label] = timing
+            done(plan, timing)
+
+        with tempfile.TemporaryDirectory(prefix="attnprof-build-") as folder:
+            run_groups(plans, budget_s=latency.budget_s, progress=report, on_done=kept,
+                       folder=folder)
+            summary.latency_seconds = time.perf_counter() - began
+            if latency.attribution:
+                for group, plan in zip(groups, plans, strict=True):
+                    self._attribute(group, plan, timings.get(group.label), summary)
+
+    def _attribute(self, group: Group, plan, timing, summary: RunSummary) -> None:
+        """Profile a CPU inference group once per mode that has a profiler, each in a fresh
+        process of its own: where its forward time goes, operator by operator
+        (:mod:`attnprof.attribution`): eager PyTorch, and ONNX Runtime's own profiler where
+        the group was timed in it. What a resumed run profiled before is kept; a failure is
+        recorded and the run goes on."""
         from attnprof.attribution.group import AttributionJob
+        from attnprof.attribution.onnx import OnnxAttributionJob
+        from attnprof.latency.records import arm_key
         from attnprof.latency.workers import WorkerFailed, run_in_fresh_process
         from attnprof.results import AttributionEntry
 
-        for group in groups:
-            if group.device != "cpu" or not any(k.mode == "eager" and k.pass_name == "inference"
-                                                for k in self.suite_keys()):
+        if group.device != "cpu":
+            return
+        modes = {k.mode for k in group.keys if k.pass_name == "inference"}
+        threads = plan.spec.threads
+        shape = (3, *group.setting.input_hw)
+        jobs = {}
+        if "eager" in modes:
+            jobs["eager"] = ("attnprof.attribution.group:run_job",
+                             AttributionJob(plan.variants, shape, group.batch, threads, BASELINE))
+        built = timing.build.built if timing is not None and timing.build else {}
+        onnx = {v: built.get(arm_key("inference/onnxruntime", v)) for v in plan.variants}
+        if "onnxruntime" in modes and all(onnx.values()):
+            jobs["onnxruntime"] = ("attnprof.attribution.onnx:run_job",
+                                   OnnxAttributionJob(plan.variants, onnx, shape, group.batch,
+                                                      threads, BASELINE))
+        for mode, (function, job) in jobs.items():
+            if self.document().attribution(group.network, group.setting.label, mode):
                 continue
-            if self._attributed(group):
-                continue
-            label = f"where the time goes: {group.label}"
+            label = f"where the time goes: {group.label} {mode}"
             self.progress(Step("attribution", label, 0))
             began = time.perf_counter()
-            variants = plans[group.label].variants
-            job = AttributionJob(variants, (3, *group.setting.input_hw), group.batch,
-                                 self.suite.latency.threads or None, BASELINE)
             entry = AttributionEntry(group.network, group.setting.label, group.device,
-                                     group.batch)
+                                     group.batch, mode)
             try:
-                found = run_in_fresh_process("attnprof.attribution.group:run_job", job,
-                                             allocator=self.suite.latency.allocator,
-                                             what=f"the profiled process of {group.label}")
+                found = run_in_fresh_process(function, job, allocator=plan.spec.allocator,
+                                             what=f"the profiled process of {label}")
                 entry = replace(entry, attribution=found)
             except WorkerFailed as failed:
                 entry = replace(entry, error=failed.line, traceback=failed.traceback)
                 summary.failed.append(label)
-            kept = tuple(a for a in self.attributions if (a.network, a.setting, a.device)
-                         != (group.network, group.setting.label, group.device))
+            kept = tuple(a for a in self.attributions if (a.network, a.setting, a.mode)
+                         != (entry.network, entry.setting, mode))
             self.attributions = (*kept, entry)
             self._save()
             self.progress(Step("attribution", label, 0, True, not entry.ok,
                                time.perf_counter() - began))
-
-    def suite_keys(self) -> list[TimingKey]:
-        latency = self.suite.latency
-        return [TimingKey(d, b, p, m) for d in latency.devices for b in latency.batch_sizes
-                for p in latency.passes for m in latency.modes]
-
-    def _attributed(self, group: Group) -> bool:
-        return any((a.network, a.setting, a.device) == (group.network, group.setting.label,
-                                                         group.device) and a.ok
-                   for a in self.attributions)
 
     def _save_group(self, group: Group, timing) -> bool:
         """Write the group's missing entries into its cells; whether anything failed."""
