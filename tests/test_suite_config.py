@@ -158,9 +158,63 @@ def test_the_train_compile_suite_is_shipped_and_imagenet_stays_an_eager_forward(
     assert main.latency.passes == ("inference",) and main.latency.modes == ("eager",)
 
 
+def test_the_deploy_suite_times_resnet50_where_it_ships_and_imagenet_decides_its_verdicts():
+    deploy = load_suite("deploy")
+    assert deploy.backbones == ("resnet50",) and len(deploy.variants) == 9
+    assert deploy.latency.modes == ("eager", "onnxruntime", "aoti")
+    assert deploy.latency.batch_sizes == (1,) and deploy.latency.devices == ("cpu",)
+    main = load_suite("imagenet").latency
+    # sequential: processes until every interval is at most 6 points wide, within a budget
+    assert main.processes is None and main.target_width == 6.0 and main.budget_s == 420.0
+    assert main.allocator == "steady"
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ('budget = "soon"', 'latency.budget = \'soon\' is invalid; expected a positive number '
+                            'of seconds, or a string such as "8 min"'),
+        ("budget = -3", "latency.budget = -3 is invalid"),
+        ("target_width = 0", "latency.target_width = 0 is invalid"),
+        ('allocator = "jemalloc"', "latency.allocator = 'jemalloc' is invalid; expected one of "
+                                   "steady, system"),
+        ("max_processes = 4", "latency.max_processes = 4 is invalid; expected an integer >= 6"),
+        ('attribution = "yes"', "latency.attribution = 'yes' is invalid"),
+        ('modes = ["tensorrt"]', "latency.modes = 'tensorrt' is invalid; expected one of eager, "
+                                 "compile, onnxruntime, aoti, openvino"),
+    ],
+)
+def test_replication_keys_are_checked(tmp_path, table, message):
+    path = write(tmp_path, f"""
+[models]
+backbones = ["resnet18"]
+variants = ["none", "se"]
+input = 64
+[latency]
+{table}
+""")
+    with pytest.raises(AttnprofError) as caught:
+        load_suite(path)
+    assert message in str(caught.value)
+
+
+def test_budgets_read_as_durations(tmp_path):
+    for given, seconds in (('"8 min"', 480.0), ('"90 s"', 90.0), ("120", 120.0),
+                           ('"1.5 h"', 5400.0)):
+        path = write(tmp_path, f"""
+[models]
+backbones = ["resnet18"]
+variants = ["none", "se"]
+input = 64
+[latency]
+budget = {given}
+""")
+        assert load_suite(path).latency.budget_s == seconds
+
+
 def test_unknown_suite_name_lists_the_shipped_ones():
     with pytest.raises(AttnprofError,
-                       match="unknown suite 'imagenett'; valid suites: compile-check, detection"):
+                       match="unknown suite 'imagenett'; valid suites: compile-check, deploy"):
         load_suite("imagenett")
 
 
