@@ -53,12 +53,6 @@ from attnprof.latency.spec import (
 from attnprof.latency.timing import input_shape_of
 
 
-def check_processes(processes: int | None, rounds: int) -> tuple[int | None, int]:
-    """``processes`` is unset (sequential), 1, or at least 6; one process needs 6 rounds."""
-    plan = replication_plan(processes, rounds=rounds)
-    return plan.processes, rounds
-
-
 def backbone_variants(
     backbone: str, attentions: Sequence[str] = ("none", "se", "sge", "sa"), head: str = "fc"
 ) -> dict[str, Callable[[], nn.Module]]:
