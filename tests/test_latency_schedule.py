@@ -134,7 +134,11 @@ def test_a_first_process_that_fails_halts_its_group_only(fake_workers, monkeypat
         return original(function, job, **kwargs)
 
     monkeypatch.setattr(schedule_module, "run_in_fresh_process", failing)
-    ok, bad = run_groups([plan("ok", fixed), plan("bad", fixed)])
+    reports = []
+    ok, bad = run_groups([plan("ok", fixed), plan("bad", fixed)], progress=reports.append)
+    failed = [r for r in reports if r.group == "bad"]
+    assert failed[0].error == "ValueError: broken" and not failed[0].ratios
+    assert failed[-1].kind == "done"
     assert set(ok.comparisons[EAGER].result("fast").ratio.process_medians) and not bad.comparisons
     assert {f.error for f in bad.failures.values()} == {"ValueError: broken"}
     assert len(bad.workers) == 1  # the same error would recur: no second process
@@ -146,7 +150,42 @@ def test_each_condition_keeps_its_own_baseline():
     compiled = Condition("inference", "compile")
     state = GroupState(GroupPlan("g", {"none": dict, "se": dict}, "none",
                                  spec(Replication(processes=6), (EAGER, compiled))))
-    job = state.job(0.0)
+    job = state.job()
     assert job.arms == ((EAGER, "none"), (EAGER, "se"), (compiled, "none"), (compiled, "se"))
     state.stopped[compiled, "se"] = "decided"
-    assert state.job(0.0).arms == ((EAGER, "none"), (EAGER, "se"))
+    assert state.job().arms == ((EAGER, "none"), (EAGER, "se"))
+
+
+def test_the_scheduler_stops_where_the_stopping_rule_does(monkeypatch):
+    """The real path (processes, arms, per-process medians, GroupState, the scheduler) gives
+    the very intervals and stops that the rule gives on the same process medians."""
+    from attnprof.latency.replicate import stop_reason
+    from attnprof.latency.sequential import sequential_design
+
+    sequential = Replication(target_width=6.0, threshold=5.0, max_processes=40)
+    design = sequential_design(0.95, 40)
+    rng = random.Random(11)
+    for _ in range(12):
+        medians = [rng.gauss(8.0, 5.0) for _ in range(40)]
+
+        def fresh(function, job, medians=medians, **kwargs):
+            ratio = 1 + medians[job.index] / 100
+            samples = {arm_key(c.label, v): (10.0 * (ratio if v == "fast" else 1.0),) * 3
+                       for c, v in job.arms}
+            keys = tuple(samples)
+            return ProcessRun(job.index, job.seed, arms=keys, samples_ms=samples,
+                              forwards={k: (1, 1, 1) for k in keys}, settled=True,
+                              warmup_forwards=dict.fromkeys(keys, 1),
+                              first_call_s=dict.fromkeys(keys, 0.0))
+
+        monkeypatch.setattr(schedule_module, "run_in_fresh_process", fresh)
+        (timing,) = run_groups([plan("g", sequential, ("none", "fast"))])
+        got = timing.comparisons[EAGER].result("fast").ratio
+        for n in range(1, 41):
+            ci = design.interval(medians[:n])
+            interval = None if ci is None else (ci.lo, ci.hi)
+            reason = stop_reason(sequential, n, interval)
+            if reason is not None:
+                break
+        assert (got.processes, got.stopped) == (n, reason)
+        assert got.delta_ci95_pct == pytest.approx(interval)

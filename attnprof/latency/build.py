@@ -1,7 +1,9 @@
 """Build once per run what a mode needs, before any timing process: compile, export, package.
 
 Caveats first: the build runs in a fresh process of its own, never in a timing process, so
-that the compiler's memory and one-time work stay out of every timing; a timing process then
+that the compiler's memory and one-time work stay out of every timing (a one-process timing,
+``processes = 1``, builds in its own process, and its notes say its interval describes that
+process only); a timing process then
 only loads (an ONNX file, an AOTInductor package) or compiles from the warm caches the build
 left. A build that fails, or whose model does not compute what eager computes on the same
 random input (within the mode's tolerance), fails that arm with the reason in one line: the
@@ -52,15 +54,25 @@ def needs_build(condition: Condition) -> bool:
 
 def build_arms(job: BuildJob, progress: Callable[[int, int], None] | None = None) -> BuildRun:
     """Build every arm of ``job`` here (the worker's entry point); failures are per arm."""
+    began = time.perf_counter()
+    spec = job.spec
+    settings = settings_of(spec)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(spec.threads)
+    try:
+        run = _build_each(job, settings, progress)
+    finally:
+        torch.set_num_threads(previous)
+    return BuildRun(run.built, run.failed, run.tracebacks, time.perf_counter() - began)
+
+
+def _build_each(job: BuildJob, settings, progress) -> BuildRun:
     import traceback
 
     from attnprof.blame import one_line
     from attnprof.errors import AttnprofError
 
-    began = time.perf_counter()
     spec = job.spec
-    settings = settings_of(spec)
-    torch.set_num_threads(spec.threads)
     x = make_input(spec.input_shape, spec.batch, settings, spec.seed)
     run = BuildRun()
     for done, (condition, variant) in enumerate(job.arms, 1):
@@ -72,7 +84,7 @@ def build_arms(job: BuildJob, progress: Callable[[int, int], None] | None = None
             folder.mkdir(parents=True, exist_ok=True)
             built = MODES[condition.mode].load_hooks().build(BuildRequest(
                 model, x, folder, spec.threads, variant, condition.pass_name,
-                spec.compile_mode, spec.optimizer))
+                spec.compile_mode, spec.optimizer, spec.dtype))
             if built is not None and built.check is not None and not built.check.ok:
                 check = built.check
                 raise AttnprofError(
@@ -88,4 +100,4 @@ def build_arms(job: BuildJob, progress: Callable[[int, int], None] | None = None
             run.tracebacks[key] = "".join(traceback.format_exception(exc)).rstrip()
         if progress is not None:
             progress(done, len(job.arms))
-    return BuildRun(run.built, run.failed, run.tracebacks, time.perf_counter() - began)
+    return run

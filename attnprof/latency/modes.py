@@ -55,6 +55,8 @@ class Mode:
     """Whether its memory goes through PyTorch's allocator (peak memory is measured then)."""
     builds: bool = False
     """Whether it builds something once per run before the timing processes (``hooks.build``)."""
+    autocast: bool = True
+    """Whether it runs bfloat16/float16 under ``torch.autocast`` (the runtimes: float32 only)."""
 
     def load_hooks(self) -> ModeHooks:
         module, _, attribute = self.hooks.partition(":")
@@ -108,7 +110,7 @@ class CompileHooks:
                            request.pass_name, request.compile_mode, request.optimizer)
         began = time.perf_counter()
         try:
-            got = _run_once(_step(load, compiled), request.pass_name)
+            got = _run_once(_step(load, compiled), request)
         except Exception as exc:
             from attnprof.blame import one_line
 
@@ -119,7 +121,7 @@ class CompileHooks:
         seconds = time.perf_counter() - began
         check = None
         if request.pass_name == "inference":
-            expected = _run_once(_step(load, request.model), request.pass_name)
+            expected = _run_once(_step(load, request.model), request)
             check = compare(expected, got, COMPILE_ATOL, COMPILE_RTOL,
                             f"{request.name} under torch.compile")
             if not check.ok:
@@ -133,9 +135,15 @@ class CompileHooks:
         return _step(request, torch.compile(request.model, mode=request.compile_mode))
 
 
-def _run_once(call: Callable[[], object], pass_name: str) -> torch.Tensor:
-    context = torch.enable_grad() if pass_name == "train" else torch.inference_mode()
-    with context:
+def _run_once(call: Callable[[], object], request: BuildRequest) -> torch.Tensor:
+    """One call as a timing process makes it: the pass's grad mode, the run's autocast (so
+    the graph compiled here is the graph the timing processes find in the cache)."""
+    import contextlib
+
+    context = torch.enable_grad() if request.pass_name == "train" else torch.inference_mode()
+    cast = (torch.autocast(request.example.device.type, dtype=getattr(torch, request.dtype))
+            if request.dtype != "float32" else contextlib.nullcontext())
+    with context, cast:
         out = call()
     return out if isinstance(out, torch.Tensor) else torch.as_tensor(out)
 
@@ -178,14 +186,14 @@ MODES: dict[str, Mode] = {
     "onnxruntime": Mode("onnxruntime", "ONNX Runtime (CPU), exported once per run with "
                         "torch.onnx, all graph optimisations on, the run's threads",
                         ("inference",), "attnprof.latency.modes:ONNXRUNTIME", extra="onnx",
-                        torch_memory=False, builds=True),
+                        torch_memory=False, builds=True, autocast=False),
     "aoti": Mode("aoti", "an AOTInductor package (compiled PyTorch as deployed), built once "
                  "per run, loaded in every process", ("inference",),
-                 "attnprof.latency.modes:AOTI", torch_memory=False, builds=True),
+                 "attnprof.latency.modes:AOTI", torch_memory=False, builds=True, autocast=False),
     "openvino": Mode("openvino", "OpenVINO's CPU plugin, converted once per run from "
                      "torch.export, latency hint, the run's threads", ("inference",),
                      "attnprof.latency.modes:OPENVINO", extra="openvino", torch_memory=False,
-                     builds=True),
+                     builds=True, autocast=False),
 }
 """The modes a suite can time, by name."""
 
@@ -196,12 +204,18 @@ def check_mode(name: str) -> Mode:
     return MODES[name]
 
 
-def check_condition(condition: Any, device: torch.device) -> None:
-    """Refuse a pass x mode that cannot run on ``device`` here, with why and what would."""
+def check_condition(condition: Any, device: torch.device, dtype: str = "float32") -> None:
+    """Refuse a pass x mode that cannot run on ``device`` in ``dtype`` here, with why and what
+    would."""
     from attnprof.passes import check_pass
 
     check_pass(condition.pass_name)
     mode = check_mode(condition.mode)
+    if dtype != "float32" and not mode.autocast:
+        raise AttnprofError(
+            f"mode {mode.name!r} times float32 only, not {dtype}; time {dtype} with modes "
+            "eager or compile"
+        )
     if condition.pass_name not in mode.passes:
         raise AttnprofError(
             f"mode {mode.name!r} times {' and '.join(mode.passes)} only, not the "

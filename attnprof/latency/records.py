@@ -22,6 +22,8 @@ from attnprof.records_json import JsonRecord, encode
 if TYPE_CHECKING:
     from attnprof.latency.sequential import SequentialDesign
 
+from attnprof.latency.spec import Condition, TimingSpec
+
 HIGH_VARIANCE_IQR = 0.10
 """IQR / median above which a measurement is flagged as noisy (torch.utils.benchmark's 10%)."""
 CONTENDED_OTHER_CPUS = 0.25
@@ -107,10 +109,11 @@ class LatencyRecord(JsonRecord):
     @classmethod
     def from_groups(cls, groups: Sequence[Sequence[float]], *, batch: int,
                     across_processes: bool | None = None,
-                    design: SequentialDesign | None = None, **meta) -> LatencyRecord:
+                    design: SequentialDesign | None = None, level: float = stats.CI_LEVEL,
+                    **meta) -> LatencyRecord:
         """Build a record from each process's samples, deriving the summary statistics (over
         the processes with ``design``'s interval when the processes were added sequentially)."""
-        summary = stats.replicated_median(groups, across_processes=across_processes,
+        summary = stats.replicated_median(groups, level, across_processes=across_processes,
                                           design=design)
         times = tuple(float(t) for group in groups for t in group)
         several = summary.over == "processes"
@@ -204,9 +207,10 @@ class PairedRatio(JsonRecord):
         cls, baseline: str, variant_ms: Sequence[Sequence[float]],
         baseline_ms: Sequence[Sequence[float]], *, across_processes: bool | None = None,
         design: SequentialDesign | None = None, stopped: str | None = None,
+        level: float = stats.CI_LEVEL,
     ) -> PairedRatio:
         """From per-process samples of the variant and the baseline, round by round."""
-        summary, groups = stats.replicated_ratio(variant_ms, baseline_ms,
+        summary, groups = stats.replicated_ratio(variant_ms, baseline_ms, level,
                                                  across_processes=across_processes,
                                                  design=design)
         ci = summary.ci
@@ -327,34 +331,27 @@ class ProcessRun(JsonRecord):
 
 @dataclass(frozen=True)
 class PairedComparison(JsonRecord):
-    """The variants of one model in one pass and mode, timed in interleaved rounds against
-    ``baseline`` in the same fresh processes.
+    """The variants of one model in one pass and mode (``condition``), timed in interleaved
+    rounds against ``baseline`` in the same fresh processes, as ``spec`` asked.
 
     ``results`` holds one :class:`VariantTiming` per non-baseline variant, in the order the
-    variants were given. ``processes`` counts the processes that timed the baseline (the most
-    any variant had); ``workers`` what each process measured (every arm of its group), failed
-    ones included. ``spec`` is the timing as asked for.
+    variants were given; ``baseline_ratio`` is the baseline against itself (exactly 1) over its
+    own processes. ``processes`` counts the processes that timed the baseline (the most any
+    variant had); ``workers`` what each process measured (every arm of its group), failed
+    ones included.
     """
 
     baseline: str
     baseline_record: LatencyRecord
+    baseline_ratio: PairedRatio
     results: tuple[VariantTiming, ...]
-    rounds: int
-    """Measured rounds per process."""
-    shuffle: bool
-    seed: int | None
-    sample_time_s: float
+    spec: TimingSpec
+    condition: Condition
     wall_s: float
     processes: int = 1
     workers: tuple[ProcessRun, ...] = ()
     environment: Environment | None = None
     notes: tuple[str, ...] = field(default=())
-    max_other_cpus: float | None = None
-    """The re-run threshold in force (``None``: contended rounds were kept)."""
-    max_warmup_rounds: int | None = None
-    settle_tolerance: float | None = None
-    pass_name: str = "inference"
-    mode: str = "eager"
 
     @property
     def failed_processes(self) -> tuple[ProcessRun, ...]:

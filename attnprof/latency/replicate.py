@@ -3,9 +3,14 @@
 Caveats first: a comparison's interval is over the medians of the processes that timed it, and
 an arm leaves the later processes once its comparison has stopped, so the arms of one group end
 up behind different numbers of processes; each says how many and why it stopped
-(:data:`~attnprof.latency.records.STOP_REASONS`). The processes that time fewer arms run faster;
-the arms that remain are timed the same way (their own sample, paired with their baseline in
-the same round), whatever else the process times.
+(:data:`~attnprof.latency.records.STOP_REASONS`). The interval's coverage assumes the process
+medians of one comparison are independent draws of one distribution. Two things could bend
+that, and are kept small rather than assumed away: a later process times fewer arms (so every
+process still builds every variant of the group, keeping its memory layout and allocator
+history alike, and each remaining arm is timed as before: its own sample, paired with its
+baseline in the same round); and a failed process is replaced (so a failure that depends on
+the machine's state, not on the model, would select the processes that are kept; every
+failure is recorded and the notes say how many).
 
 The stopping rule, per comparison (a variant against the baseline in one pass and mode), checked
 after every process (sequential replication only):
@@ -69,6 +74,9 @@ class GroupPlan:
     variants: Mapping[str, ModelOrFactory]
     baseline: str
     spec: TimingSpec
+    wanted: Mapping[Condition, tuple[str, ...]] | None = None
+    """The variants compared in each condition (``None``: every variant in every one); a
+    resumed run asks only for what it lacks."""
 
 
 @dataclass(frozen=True)
@@ -105,6 +113,8 @@ class GroupState:
     wall_s: float = 0.0
     last_process_s: float = 0.0
     halted: ArmFailure | None = None
+    final: GroupTiming | None = None
+    """The result, once the scheduler is done with the group."""
 
     @property
     def spec(self) -> TimingSpec:
@@ -117,8 +127,9 @@ class GroupState:
 
     def comparisons(self) -> list[tuple[Condition, str]]:
         """Every (condition, variant) compared with the baseline, in the given order."""
+        wanted = self.plan.wanted
         return [(c, v) for c in self.spec.conditions for v in self.plan.variants
-                if v != self.plan.baseline]
+                if v != self.plan.baseline and (wanted is None or v in wanted.get(c, ()))]
 
     def build_arms(self) -> tuple[tuple[Condition, str], ...]:
         return tuple((c, v) for c in self.spec.conditions if needs_build(c)
@@ -133,7 +144,7 @@ class GroupState:
     def done(self) -> bool:
         return self.halted is not None or not self.active()
 
-    def job(self, started_s: float) -> ProcessJob:
+    def job(self) -> ProcessJob:
         """The next process's job: every active variant and its condition's baseline."""
         arms: list[tuple[Condition, str]] = []
         for condition in self.spec.conditions:
@@ -142,8 +153,7 @@ class GroupState:
                 arms += [(condition, self.plan.baseline)] + [(condition, v) for v in variants]
         built = self.build.built if self.build else {}
         return ProcessJob(self.spec, self.plan.variants, tuple(arms), dict(built),
-                          index=len(self.runs), memory=self.spec.memory and not self.runs,
-                          started_s=started_s)
+                          index=len(self.runs), memory=self.spec.memory and not self.runs)
 
     def add_build(self, run: BuildRun) -> None:
         self.build, self.built = run, True
@@ -153,9 +163,9 @@ class GroupState:
                 if variant == self.plan.baseline:
                     continue
                 key = arm_key(condition.label, variant)
-                failed = run.failed.get(base) or run.failed.get(key)
-                if failed is not None:
-                    which = base if base in run.failed else key
+                which = base if base in run.failed else key if key in run.failed else None
+                if which is not None:
+                    failed = run.failed[which]
                     self.failures[condition, variant] = ArmFailure(
                         failed if which == key else f"baseline: {failed}",
                         run.tracebacks.get(which))
@@ -206,7 +216,8 @@ class GroupState:
         ours, theirs = self._paired_groups(condition, variant)
         return PairedRatio.from_groups(self.plan.baseline, ours, theirs,
                                        across_processes=self._several(), design=self.design,
-                                       stopped=self.stopped.get((condition, variant)))
+                                       stopped=self.stopped.get((condition, variant)),
+                                       level=self.spec.replication.level)
 
     def record(self, condition: Condition, variant: str) -> LatencyRecord:
         key = arm_key(condition.label, variant)
@@ -222,6 +233,7 @@ class GroupState:
             self._groups(key),
             across_processes=self._several(),
             design=self.design,
+            level=spec.replication.level,
             batch=spec.batch,
             model=variant,
             input_shape=spec.input_shape,
@@ -246,6 +258,8 @@ class GroupState:
         """The group's comparisons and failures (after the scheduler is done with it)."""
         comparisons: dict[Condition, PairedComparison] = {}
         failures = dict(self.failures)
+        environment = collect_environment(settings_of(self.spec).device)
+        notes = tuple(self.notes())
         if self.halted is not None:
             for arm in self.comparisons():
                 failures.setdefault(arm, self.halted)
@@ -256,25 +270,21 @@ class GroupState:
                 continue
             results = tuple(VariantTiming(v, self.record(condition, v), self.ratio(condition, v))
                             for v in variants)
-            base = arm_key(condition.label, self.plan.baseline)
+            base = self._groups(arm_key(condition.label, self.plan.baseline))
             comparisons[condition] = PairedComparison(
                 baseline=self.plan.baseline,
                 baseline_record=self.record(condition, self.plan.baseline),
+                baseline_ratio=PairedRatio.identity(
+                    self.plan.baseline, tuple(len(group) for group in base),
+                    "processes" if self._several() else "rounds", results[0].ratio.design),
                 results=results,
-                rounds=self.spec.rounds,
-                shuffle=self.spec.shuffle,
-                seed=self.spec.seed if self.spec.shuffle else None,
-                sample_time_s=self.spec.sample_time,
+                spec=self.spec,
+                condition=condition,
                 wall_s=self.wall_s,
-                processes=len(self._groups(base)),
+                processes=len(base),
                 workers=tuple(self.runs),
-                environment=collect_environment(settings_of(self.spec).device),
-                notes=tuple(self.notes()),
-                max_other_cpus=self.spec.max_other_cpus,
-                max_warmup_rounds=self.spec.max_warmup_rounds,
-                settle_tolerance=self.spec.settle_tolerance,
-                pass_name=condition.pass_name,
-                mode=condition.mode,
+                environment=environment,
+                notes=notes,
             )
         return GroupTiming(comparisons, failures, self.build, tuple(self.runs), self.wall_s)
 
@@ -286,7 +296,8 @@ class GroupState:
             notes.append(f"{spec.threads} threads exceed the {os.cpu_count()} logical CPUs")
         failed = [run for run in self.runs if not run.ok]
         if failed:
-            needed = min_samples_for_ci(CI_LEVEL)
+            design = self.design
+            needed = design.first if design is not None else min_samples_for_ci(CI_LEVEL)
             notes.append(
                 f"{len(failed)} of {len(self.runs)} worker processes failed "
                 f"({'; '.join(f'process {run.index + 1}: {run.error}' for run in failed)})"

@@ -46,6 +46,7 @@ from torch import nn
 from torch.utils.benchmark import Timer
 
 from attnprof.errors import AttnprofError
+from attnprof.latency import workers
 from attnprof.latency.defaults import MIN_WARMUP_ROUNDS
 from attnprof.latency.environment import CpuContention
 from attnprof.latency.memory import measure_peak_memory
@@ -54,7 +55,6 @@ from attnprof.latency.records import DiscardedRound, ProcessRun, arm_key
 from attnprof.latency.settings import RunSettings
 from attnprof.latency.spec import Condition, TimingSpec
 from attnprof.latency.timing import make_input, prepare_model, warm_up
-from attnprof.latency.workers import prepare_worker
 
 ModelOrFactory = nn.Module | Callable[[], nn.Module]
 
@@ -74,7 +74,6 @@ class ProcessJob:
     built: Mapping[str, Built] = field(default_factory=dict)
     index: int = 0
     memory: bool = False
-    started_s: float = 0.0
 
     @property
     def seed(self) -> int:
@@ -179,15 +178,16 @@ def run_process(job: ProcessJob, progress: Callable[[int, int], None] | None = N
     """
     started = time.perf_counter()
     spec = job.spec
-    allocator = prepare_worker(spec.allocator)
+    allocator = workers.PREPARED  # set before the job arrived, in a fresh worker only
     settings = settings_of(spec)
     device = settings.device
     rounds_rng = random.Random(job.seed)
     warmup_rng = random.Random(f"{job.seed}:warm-up")
-    variants = list(dict.fromkeys(variant for _, variant in job.arms))
-    passes = list(dict.fromkeys(condition.pass_name for condition, _ in job.arms))
-    build_order = [(variant, pass_name) for variant in variants for pass_name in passes
-                   if (variant, pass_name) in {(v, c.pass_name) for c, v in job.arms}]
+    # Every variant of the group is built in every process, timed or not: the models a
+    # process holds set its memory layout and allocator history, which stay alike from the
+    # first process to the last while decided arms leave the rounds.
+    passes = list(dict.fromkeys(condition.pass_name for condition in spec.conditions))
+    build_order = [(variant, pass_name) for variant in job.variants for pass_name in passes]
     if spec.shuffle:  # the build order sets the memory layout: vary it with the process
         warmup_rng.shuffle(build_order)
     models = {}
@@ -294,7 +294,6 @@ def run_process(job: ProcessJob, progress: Callable[[int, int], None] | None = N
         other_cpu_load=contention.other_cpus,
         peak_memory=peaks,
         wall_s=time.perf_counter() - started,
-        started_s=job.started_s,
         page_faults=faults,
         allocator=allocator,
     )

@@ -115,16 +115,17 @@ def run_groups(
                 continue
             _step(state, f"{folder}/{i}", began, budget_s, len(pending), progress,
                   round_progress)
-    return [state.result() for state in states]
+    return [state.final for state in states]
 
 
 def _finish(state: GroupState, began: float, budget_s: float | None, left: int,
             progress: Callable[[Progress], None] | None,
             on_done: Callable[[GroupPlan, GroupTiming], None] | None) -> None:
+    state.final = state.result()
     if progress is not None:
         progress(_report(state, "done", began, budget_s, left))
     if on_done is not None:
-        on_done(state.plan, state.result())
+        on_done(state.plan, state.final)
 
 
 def _step(state: GroupState, folder: str, began: float, budget_s: float | None, left: int,
@@ -152,7 +153,7 @@ def _step(state: GroupState, folder: str, began: float, budget_s: float | None, 
             if progress is not None:
                 progress(_report(state, "build", began, budget_s, left))
             return
-    job = state.job(start - began)
+    job = state.job()
 
     def rounds(done: int, total: int) -> None:
         if round_progress is not None:
@@ -164,7 +165,7 @@ def _step(state: GroupState, folder: str, began: float, budget_s: float | None, 
             what=f"worker process {job.index + 1}", progress=rounds))
     except WorkerFailed as failed:
         run = ProcessRun(job.index, job.seed, error=failed.line, traceback=failed.traceback)
-    run = replace(run, started_s=job.started_s)
+    run = replace(run, started_s=start - began)
     seconds = _now() - start
     state.wall_s += seconds
     state.last_process_s = seconds
@@ -181,8 +182,9 @@ def _keys(arms: tuple[tuple[Condition, str], ...]) -> list[str]:
 
 def _report(state: GroupState, kind: str, began: float, budget_s: float | None, left: int,
             error: str | None = None) -> Progress:
+    measured = state.halted is None and any(run.ok for run in state.runs)
     ratios = tuple((c, v, state.ratio(c, v)) for c, v in state.comparisons()
-                   if (c, v) not in state.failures and state.runs)
+                   if measured and (c, v) not in state.failures)
     return Progress(kind, state.plan.label, len(state.runs), state.last_process_s,
                     len(state.active()), ratios, _now() - began, budget_s, left,
                     error)

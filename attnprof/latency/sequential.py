@@ -22,7 +22,7 @@ a confidence sequence, Howard & Ramdas, Bernoulli 2022, restricted to a fixed ma
   achieved simultaneous coverage, recorded, is usually a little above ``level``).
 - Any stopping rule that decides from the data seen so far, and stops by ``max_processes``,
   keeps that coverage: the rule here stops a comparison when its interval is narrow enough or
-  the budget is spent (:mod:`attnprof.latency.stopping`).
+  the budget is spent (:mod:`attnprof.latency.replicate`).
 
 The price of looking after every process, for 95% and at most 40 processes: the first
 interval needs 8 processes (6 without looks), and at 16 processes the interval runs from the

@@ -161,6 +161,9 @@ def replication_plan(processes: int | None = None, *, max_processes: int = DEFAU
                 budget_s: float | None = None, level: float = CI_LEVEL,
                 rounds: int = DEFAULT_ROUNDS) -> Replication:
     """A checked :class:`Replication` (``rounds``: per process, checked against it)."""
+    if isinstance(level, bool) or not isinstance(level, float) or not 0.0 < level < 1.0:
+        raise AttnprofError(f"level must be a probability strictly between 0 and 1, got "
+                            f"{level!r}")
     needed = min_samples_for_ci(level)
     if processes is not None and (
             not isinstance(processes, int) or isinstance(processes, bool)
@@ -228,8 +231,9 @@ def timing_spec(
         raise AttnprofError("a timing needs at least one pass and mode")
     if len(set(conditions)) != len(conditions):
         raise AttnprofError(f"conditions repeat: {[c.label for c in conditions]}")
+    precision = resolve_dtype(dtype, resolved)
     for condition in conditions:
-        check_condition(condition, resolved)
+        check_condition(condition, resolved, precision)
     if allocator not in ALLOCATORS:
         raise AttnprofError(f"unknown allocator {allocator!r}; valid: {choices(ALLOCATORS)}")
     if any(c.mode == "compile" for c in conditions):
@@ -245,7 +249,7 @@ def timing_spec(
         batch=_positive_int("batch", batch),
         input_shape=tuple(int(d) for d in input_shape),
         conditions=tuple(conditions),
-        dtype=resolve_dtype(dtype, resolved),
+        dtype=precision,
         channels_last=bool(channels_last),
         compile_mode=str(compile_mode),
         optimizer=check_optimizer(optimizer),

@@ -114,13 +114,19 @@ def run_in_fresh_process(
                            tail or None)
 
 
+PREPARED: str | None = None
+"""What :func:`prepare_worker` set in this process (``None``: nothing; in a caller's own
+process, which a one-process timing never changes)."""
+
+
 def prepare_worker(allocator: str) -> str | None:
     """Put this fresh process in the state the timing measures; say what was set."""
+    global PREPARED
     if allocator == "steady":
         from attnprof.latency.allocator import steady_allocator
 
-        return steady_allocator()
-    return None
+        PREPARED = steady_allocator()
+    return PREPARED
 
 
 def _main(job_path: str, result_path: str) -> int:

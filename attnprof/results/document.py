@@ -333,12 +333,13 @@ class ResultsDocument:
     attributions: tuple[AttributionEntry, ...] = ()
     """Where each profiled group's forward time went, operator by operator."""
 
-    def attribution(self, network: str, setting: str, mode: str = "eager"
-                    ) -> AttributionEntry | None:
-        """The attribution of a network at a setting in a mode, if one was profiled
-        successfully."""
-        return next((a for a in self.attributions if (a.network, a.setting, a.mode)
-                     == (network, setting, mode)), None)
+    def attribution(self, network: str, setting: str, mode: str = "eager", *,
+                    device: str = "cpu", batch: int = 1) -> AttributionEntry | None:
+        """The attribution of a network at a setting in a mode (on a device, at a batch size),
+        if one was profiled successfully."""
+        where = (network, setting, mode, device, batch)
+        return next((a for a in self.attributions if a.ok and
+                     (a.network, a.setting, a.mode, a.device, a.batch) == where), None)
 
     def machine(self, label: str | None) -> Provenance | None:
         """The provenance of the machine a timing names (``None``: the document's own)."""

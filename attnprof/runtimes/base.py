@@ -80,6 +80,8 @@ class BuildRequest:
     pass_name: str = "inference"
     compile_mode: str = "default"
     optimizer: str = "none"
+    dtype: str = "float32"
+    """The precision the timing runs in (bfloat16/float16: under ``torch.autocast``)."""
 
     def __post_init__(self):
         if not isinstance(self.model, nn.Module):

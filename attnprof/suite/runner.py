@@ -371,6 +371,12 @@ class SuiteRunner:
         for (backbone, _, device, batch), conditions in keys.items():
             setting = settings[backbone, _, device, batch]
             missing = {key: self._latency_missing(backbone, setting, key) for key in conditions}
+            for key, lacking in missing.items():
+                if baseline in lacking:  # a new baseline: every Δ of its condition is redone
+                    missing[key] = [v for v in self.suite.variants if v.applies_to(backbone)
+                                    and (c := self.cells.get(cell_id(backbone, v.name,
+                                                                     setting))) is not None
+                                    and c.ok]
             wanted = [key for key in conditions if missing[key]]
             if not wanted:
                 continue
@@ -400,7 +406,10 @@ class SuiteRunner:
                                         head=group.setting.head, input_shape=shape,
                                         **v.options_for(group.network))
                         for v in group.variants}
-            plan = GroupPlan(group.label, variants, BASELINE, spec)
+            compared = {LatencyCondition(k.pass_name, k.mode):
+                        tuple(v.name for v in group.missing[k] if v.name != BASELINE)
+                        for k in group.keys}
+            plan = GroupPlan(group.label, variants, BASELINE, spec, compared)
             plans.append(plan)
             by_label[group.label] = group
             self.progress(Step("latency", group.label, len(group.variants)))
@@ -460,7 +469,8 @@ class SuiteRunner:
                                    OnnxAttributionJob(plan.variants, onnx, shape, group.batch,
                                                       threads, BASELINE))
         for mode, (function, job) in jobs.items():
-            if self.document().attribution(group.network, group.setting.label, mode):
+            if self.document().attribution(group.network, group.setting.label, mode,
+                                           device=group.device, batch=group.batch):
                 continue
             label = f"where the time goes: {group.label} {mode}"
             self.progress(Step("attribution", label, 0))
@@ -474,8 +484,9 @@ class SuiteRunner:
             except WorkerFailed as failed:
                 entry = replace(entry, error=failed.line, traceback=failed.traceback)
                 summary.failed.append(label)
-            kept = tuple(a for a in self.attributions if (a.network, a.setting, a.mode)
-                         != (entry.network, entry.setting, mode))
+            where = (entry.network, entry.setting, entry.device, entry.batch, mode)
+            kept = tuple(a for a in self.attributions
+                         if (a.network, a.setting, a.device, a.batch, a.mode) != where)
             self.attributions = (*kept, entry)
             self._save()
             self.progress(Step("attribution", label, 0, True, not entry.ok,
@@ -483,7 +494,7 @@ class SuiteRunner:
 
     def _save_group(self, group: Group, timing) -> bool:
         """Write the group's missing entries into its cells; whether anything failed."""
-        from attnprof.latency.records import PairedRatio, arm_key
+        from attnprof.latency.records import arm_key
 
         builds = timing.build.built if timing.build else {}
         failed = False
@@ -492,12 +503,8 @@ class SuiteRunner:
             comparison = timing.comparisons.get(condition)
             entries: dict[str, LatencyEntry] = {}
             if comparison is not None:
-                base = comparison.baseline_record
-                first = comparison.results[0].ratio
-                own = PairedRatio.identity(BASELINE, first.rounds_per_process, first.ci_over,
-                                           first.design)
                 entries[BASELINE] = LatencyEntry.measured(
-                    base, own, comparison.notes,
+                    comparison.baseline_record, comparison.baseline_ratio, comparison.notes,
                     builds.get(arm_key(condition.label, BASELINE)))
                 for item in comparison.results:
                     entries[item.name] = LatencyEntry.measured(
@@ -506,9 +513,14 @@ class SuiteRunner:
             for variant in group.missing[key]:
                 entry = entries.get(variant.name)
                 if entry is None:
-                    failure = (timing.failures.get((condition, variant.name))
-                               or next(iter(timing.failures.values()), None))
-                    error = Failure(failure.error if failure else "not timed",
+                    failure = timing.failures.get((condition, variant.name))
+                    if failure is None:  # the baseline: every variant of its condition failed
+                        found = [f for (c, _), f in timing.failures.items() if c == condition]
+                        failure = found[0] if found else None
+                        prefix = f"no variant of {condition.label} could be timed: "
+                    else:
+                        prefix = ""
+                    error = Failure(prefix + (failure.error if failure else "not timed"),
                                     failure.traceback if failure else None)
                     entry = LatencyEntry.failed(key, error, self.suite.latency.threads or None,
                                                 builds.get(arm_key(condition.label,
