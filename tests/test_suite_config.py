@@ -102,11 +102,11 @@ def test_a_user_file_with_variant_options_loads(tmp_path):
         (MINIMAL + "[counting]\nconventions = ['flops']\n", "counting.conventions = 'flops'"),
         (
             MINIMAL + "[latency]\nprocesses = 1\nrounds = 2\n",
-            "latency.rounds = 2 is invalid; expected an integer >= 6",
+            "latency: rounds (with processes=1) must be an integer >= 6, got 2",
         ),
         (
             MINIMAL + "[latency]\nprocesses = 3\n",
-            "latency.processes = 3 is invalid; expected 1 (this process only), an integer >= 6",
+            "latency: processes must be 1 (this process only), at least 6",
         ),
         (MINIMAL + "[latency]\ndevices = ['tpu']\n", "expected one of cpu, cuda"),
         (MINIMAL + "[latency]\npasses = ['backward']\n",
@@ -165,7 +165,8 @@ def test_the_deploy_suite_times_resnet50_where_it_ships_and_imagenet_decides_its
     assert deploy.latency.batch_sizes == (1,) and deploy.latency.devices == ("cpu",)
     main = load_suite("imagenet").latency
     # sequential: processes until every interval is at most 6 points wide, within a budget
-    assert main.processes is None and main.target_width == 6.0 and main.budget_s == 420.0
+    assert main.processes is None and main.replication.target_width == 6.0
+    assert main.budget_s == 420.0 and main.replication.threshold == 5.0
     assert main.allocator == "steady"
 
 
@@ -178,7 +179,8 @@ def test_the_deploy_suite_times_resnet50_where_it_ships_and_imagenet_decides_its
         ("target_width = 0", "latency.target_width = 0 is invalid"),
         ('allocator = "jemalloc"', "latency.allocator = 'jemalloc' is invalid; expected one of "
                                    "steady, system"),
-        ("max_processes = 4", "latency.max_processes = 4 is invalid; expected an integer >= 6"),
+        ("max_processes = 4", "latency: max_processes=4 is too few for a 95% interval with a "
+                              "look after every process; allow at least 6"),
         ('attribution = "yes"', "latency.attribution = 'yes' is invalid"),
         ('modes = ["tensorrt"]', "latency.modes = 'tensorrt' is invalid; expected one of eager, "
                                  "compile, onnxruntime, aoti, openvino"),

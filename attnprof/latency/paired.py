@@ -130,7 +130,9 @@ def paired_latency(
     if mode is None:
         mode = "compile" if compile else "eager"
     plan = replication_plan(processes, max_processes=max_processes, target_width=target_width,
-                            threshold=threshold, budget_s=budget_s, rounds=rounds)
+                            threshold=threshold, rounds=rounds)
+    if budget_s is not None and (isinstance(budget_s, bool) or not budget_s > 0):
+        raise AttnprofError(f"budget_s must be a positive number of seconds, got {budget_s!r}")
     spec = timing_spec(
         device=str(device), threads=threads, batch=batch,
         input_shape=input_shape_of(input_shape_or_tensor),

@@ -70,8 +70,8 @@ class Replication(JsonRecord):
 
     ``processes``: a fixed count (1: this process only), or ``None`` for sequential
     replication: stop a comparison once its interval is at most ``target_width`` points wide,
-    after ``max_processes``, or when the run's ``budget_s`` is spent (checked before a new
-    process starts; a comparison still without any interval gets its first one regardless).
+    or after ``max_processes`` (the run's time budget, a property of the run, not of one
+    comparison, is the scheduler's: :func:`attnprof.latency.schedule.run_groups`).
     ``threshold`` is the claim's Δ latency % the verdict is taken against.
     """
 
@@ -79,7 +79,6 @@ class Replication(JsonRecord):
     max_processes: int = DEFAULT_MAX_PROCESSES
     target_width: float = DEFAULT_TARGET_WIDTH
     threshold: float = DEFAULT_THRESHOLD
-    budget_s: float | None = None
     level: float = CI_LEVEL
 
     @property
@@ -96,9 +95,8 @@ class Replication(JsonRecord):
             return "one process (the interval describes this process only)"
         if not self.sequential:
             return f"{self.processes} fresh processes"
-        budget = "" if self.budget_s is None else f", within {self.budget_s:g} s"
         return (f"fresh processes until the interval is at most {self.target_width:g} points "
-                f"wide (at most {self.max_processes}{budget})")
+                f"wide (at most {self.max_processes})")
 
 
 @dataclass(frozen=True)
@@ -158,8 +156,7 @@ def _number(name: str, value: object) -> float:
 
 def replication_plan(processes: int | None = None, *, max_processes: int = DEFAULT_MAX_PROCESSES,
                 target_width: float = DEFAULT_TARGET_WIDTH, threshold: float = DEFAULT_THRESHOLD,
-                budget_s: float | None = None, level: float = CI_LEVEL,
-                rounds: int = DEFAULT_ROUNDS) -> Replication:
+                level: float = CI_LEVEL, rounds: int = DEFAULT_ROUNDS) -> Replication:
     """A checked :class:`Replication` (``rounds``: per process, checked against it)."""
     if isinstance(level, bool) or not isinstance(level, float) or not 0.0 < level < 1.0:
         raise AttnprofError(f"level must be a probability strictly between 0 and 1, got "
@@ -184,7 +181,6 @@ def replication_plan(processes: int | None = None, *, max_processes: int = DEFAU
         processes=processes, max_processes=max_processes,
         target_width=_positive("target_width", target_width),
         threshold=_number("threshold", threshold),
-        budget_s=None if budget_s is None else _positive("budget_s", budget_s),
         level=level,
     )
 

@@ -103,10 +103,8 @@ from attnprof.latency.defaults import (
     DEFAULT_SAMPLE_TIME,
     DEFAULT_SETTLE_TOLERANCE,
 )
-from attnprof.latency.sequential import DEFAULT_MAX_PROCESSES
 from attnprof.latency.settings import DTYPES
-from attnprof.latency.spec import ALLOCATORS, DEFAULT_ALLOCATOR, DEFAULT_TARGET_WIDTH
-from attnprof.latency.stats import min_samples_for_ci
+from attnprof.latency.spec import ALLOCATORS, DEFAULT_ALLOCATOR, Replication, replication_plan
 from attnprof.networks import USER_HEAD, Network
 from attnprof.passes import MODES, OPTIMIZERS, PASSES
 from attnprof.results.printed import PrintedFigure
@@ -167,11 +165,9 @@ class LatencySettings:
     heads: tuple[str, ...] = ()
     """Heads whose settings are timed; empty means every setting's head."""
     batch_sizes: tuple[int, ...] = (1,)
-    processes: int | None = None
-    """A fixed number of fresh processes; ``None``: sequential, until the intervals are narrow."""
-    max_processes: int = DEFAULT_MAX_PROCESSES
-    target_width: float = DEFAULT_TARGET_WIDTH
-    """Points of Δ%: a comparison stops once its interval is at most this wide."""
+    replication: Replication = field(default_factory=Replication)
+    """How many fresh processes stand behind each interval (``processes``,
+    ``max_processes``, ``target_width`` in the file; the threshold is the claims')."""
     budget_s: float | None = None
     """Seconds of timing for the whole run; what is still open then stops (``None``: none)."""
     allocator: str = DEFAULT_ALLOCATOR
@@ -188,6 +184,11 @@ class LatencySettings:
     passes: tuple[str, ...] = ("inference",)
     modes: tuple[str, ...] = ("eager",)
     optimizer: str = "none"
+
+    @property
+    def processes(self) -> int | None:
+        """A fixed number of fresh processes; ``None``: sequential."""
+        return self.replication.processes
 
     @property
     def counts_training(self) -> bool:
@@ -259,6 +260,17 @@ class Suite:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        # the replication's keys sit in the latency table, as a suite file writes them (the
+        # threshold is the claims', the level the interval's)
+        replication = data["latency"].pop("replication")
+        flat = {"processes": replication["processes"],
+                "max_processes": replication["max_processes"],
+                "target_width": replication["target_width"]}
+        data["latency"] = {**{k: v for k, v in data["latency"].items()
+                              if k in ("enabled", "devices", "heads", "batch_sizes")},
+                           **flat,
+                           **{k: v for k, v in data["latency"].items()
+                              if k not in ("enabled", "devices", "heads", "batch_sizes")}}
         data["settings"] = [
             {"input": list(s.input_hw), "head": s.head, "label": s.label} for s in self.settings
         ]
@@ -288,6 +300,7 @@ class Suite:
                            for k, v in (value or {}).items() if k in known})
 
         settings = tuple(Setting(tuple(s["input"]), s["head"]) for s in data.get("settings") or ())
+        claims = table(Claims, data.get("claims"))
         return cls(
             name=data["name"],
             source=data.get("source", ""),
@@ -306,13 +319,31 @@ class Suite:
             settings=settings,
             conventions=tuple(data.get("conventions") or ()),
             count_batch=data.get("count_batch", 1),
-            latency=table(LatencySettings, data.get("latency")),
-            claims=table(Claims, data.get("claims")),
+            latency=_stored_latency(data.get("latency") or {}, claims.latency_pct),
+            claims=claims,
             published=tuple(table(Published, row) for row in data.get("published") or ()),
             models=tuple(Network.from_dict(m) for m in data.get("models") or ()),
             declared=tuple(from_data(name, table, data.get("source", ""))
                            for name, table in (data.get("declared_conventions") or {}).items()),
         )
+
+
+def _stored_latency(stored: dict[str, Any], threshold: float) -> LatencySettings:
+    """A results file's latency table (validated there), its replication keys gathered into
+    one :class:`Replication`; what an older file left out takes today's defaults."""
+    known = {f.name for f in fields(LatencySettings)}
+    default = Replication()
+    replication = Replication(
+        processes=stored.get("processes"),
+        max_processes=stored.get("max_processes", default.max_processes),
+        target_width=stored.get("target_width", default.target_width),
+        threshold=threshold,
+    )
+    return LatencySettings(
+        **{k: tuple(v) if isinstance(v, list) else v for k, v in stored.items()
+           if k in known - {"replication"}},
+        replication=replication,
+    )
 
 
 _SECTIONS = {
@@ -447,10 +478,10 @@ def _parse(raw: dict[str, Any], path: Path) -> Suite:
     )
     count_batch = v.positive_int("counting.batch", counting.get("batch", 1))
 
-    latency = _parse_latency(v, raw.get("latency", {}))
+    claims = _parse_claims(v, raw.get("claims", {}), conventions)
+    latency = _parse_latency(v, raw.get("latency", {}), claims.latency_pct)
     for head in latency.heads:
         v.choice("latency.heads", head, heads)
-    claims = _parse_claims(v, raw.get("claims", {}), conventions)
     units = {name: lookup(declared, name).unit for name in conventions}
     published = tuple(
         _parse_published(v, row, network_names, names, units)
@@ -587,25 +618,20 @@ def _parse_input(v: _Validator, key: str, value: Any) -> tuple[int, int]:
         v.fail(key, value, "a positive integer (square input) or [height, width]")
 
 
-def _parse_latency(v: _Validator, table: dict[str, Any]) -> LatencySettings:
+def _parse_latency(v: _Validator, table: dict[str, Any], threshold: float) -> LatencySettings:
     d = LatencySettings()
     processes = table.get("processes")
-    if processes is not None:
-        processes = v.positive_int("latency.processes", processes)
-        if 1 < processes < min_samples_for_ci():
-            v.fail("latency.processes", processes,
-                   f"1 (this process only), an integer >= {min_samples_for_ci()} (the fewest "
-                   "fresh processes for a 95% interval across processes), or no 'processes' "
-                   "key (sequential: processes until every interval is narrow)")
-    max_processes = v.positive_int("latency.max_processes",
-                                   table.get("max_processes", d.max_processes))
-    if processes is None:
-        from attnprof.latency.sequential import minimum_max_processes
-
-        least = minimum_max_processes()
-        if max_processes < least:
-            v.fail("latency.max_processes", max_processes,
-                   f"an integer >= {least} (the fewest processes for a 95% interval)")
+    rounds = v.positive_int("latency.rounds", table.get("rounds", d.rounds))
+    try:
+        replication = replication_plan(
+            None if processes is None else v.positive_int("latency.processes", processes),
+            max_processes=v.positive_int("latency.max_processes",
+                                         table.get("max_processes", d.replication.max_processes)),
+            target_width=v.positive_float("latency.target_width",
+                                          table.get("target_width", d.replication.target_width)),
+            threshold=threshold, rounds=rounds)
+    except AttnprofError as exc:
+        raise AttnprofError(f"{v.path}: latency: {exc}") from None
     return LatencySettings(
         enabled=v.boolean("latency.enabled", table.get("enabled", d.enabled)),
         devices=tuple(
@@ -619,18 +645,12 @@ def _parse_latency(v: _Validator, table: dict[str, Any]) -> LatencySettings:
                 "latency.batch_sizes", table.get("batch_sizes", list(d.batch_sizes))
             )
         ),
-        processes=processes,
-        max_processes=max_processes,
-        target_width=v.positive_float("latency.target_width",
-                                      table.get("target_width", d.target_width)),
+        replication=replication,
         budget_s=_parse_duration(v, "latency.budget", table["budget"])
         if "budget" in table else None,
         allocator=v.choice("latency.allocator", table.get("allocator", d.allocator), ALLOCATORS),
         attribution=v.boolean("latency.attribution", table.get("attribution", d.attribution)),
-        rounds=v.positive_int(
-            "latency.rounds", table.get("rounds", d.rounds),
-            minimum=min_samples_for_ci() if processes == 1 else 1,
-        ),
+        rounds=rounds,
         sample_time=v.positive_float(
             "latency.sample_time", table.get("sample_time", d.sample_time)
         ),

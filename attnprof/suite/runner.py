@@ -102,21 +102,17 @@ class Group:
 def timing_spec_of(suite: Suite, device: str, batch: int, input_shape: tuple[int, ...],
                    conditions: tuple[LatencyCondition, ...] | None = None) -> TimingSpec:
     """The suite's ``[latency]`` for one group, validated (refuses what cannot run here)."""
-    from attnprof.latency.spec import replication_plan, timing_spec
+    from attnprof.latency.spec import timing_spec
 
     latency = suite.latency
     if conditions is None:
         conditions = tuple(LatencyCondition(p, m) for p in latency.passes for m in latency.modes)
-    plan = replication_plan(latency.processes, max_processes=latency.max_processes,
-                            target_width=latency.target_width,
-                            threshold=suite.claims.latency_pct, budget_s=latency.budget_s,
-                            rounds=latency.rounds)
     return timing_spec(
         device=device, threads=latency.threads or None, batch=batch, input_shape=input_shape,
         conditions=conditions, dtype=latency.dtype, channels_last=latency.channels_last,
         optimizer=latency.optimizer, sample_time=latency.sample_time, rounds=latency.rounds,
         max_warmup_rounds=latency.max_warmup_rounds, settle_tolerance=latency.settle_tolerance,
-        replication=plan, allocator=latency.allocator,
+        replication=latency.replication, allocator=latency.allocator,
     )
 
 
@@ -184,15 +180,16 @@ def with_replication(suite: Suite, processes: int | None, rounds: int | None,
     from attnprof.suite.config import parse_budget
 
     latency = suite.latency
-    processes = latency.processes if processes is None else processes
+    current = latency.replication
     rounds = latency.rounds if rounds is None else rounds
-    target_width = latency.target_width if target_width is None else target_width
+    plan = replication_plan(
+        current.processes if processes is None else processes,
+        max_processes=current.max_processes,
+        target_width=current.target_width if target_width is None else target_width,
+        threshold=current.threshold, rounds=rounds)
     budget_s = latency.budget_s if budget is None else parse_budget(budget, "--budget")
-    plan = replication_plan(processes, max_processes=latency.max_processes,
-                            target_width=target_width, budget_s=budget_s, rounds=rounds)
-    return replace(suite, latency=replace(latency, processes=plan.processes, rounds=rounds,
-                                          target_width=plan.target_width,
-                                          budget_s=plan.budget_s))
+    return replace(suite, latency=replace(latency, replication=plan, rounds=rounds,
+                                          budget_s=budget_s))
 
 
 def check_device(device: str) -> None:
