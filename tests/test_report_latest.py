@@ -29,8 +29,10 @@ from rich.console import Console
 from attnprof import results as results_document
 from attnprof.cli import EXIT_OK, main
 from attnprof.latency import modes
+from attnprof.latency.rounds import CUDA_CACHE_STATE
 from attnprof.report import build_report, render_csv, render_markdown, summary_table
 from attnprof.report import columns as c
+from attnprof.report.plot import _kind_markers
 from attnprof.report.tables import UNIT_SUFFIXES, LatencyKey
 from attnprof.report.verdict import MAX_LATENCY_COLUMNS, split_conditions
 
@@ -239,3 +241,21 @@ def test_report_command_renders_the_file(tmp_path, capsys, unknown_runtime):
     out, err = capsys.readouterr()
     assert code == EXIT_OK, err
     assert out == render_markdown(build_report(results_document.load(FIXTURE)))
+
+
+def test_cuda_timings_state_their_cache(unknown_runtime):
+    data = json.loads(FIXTURE.read_text(encoding="utf-8"))
+    for cell in data["cells"]:
+        for entry in cell["latency"]:
+            entry["device"] = "cuda"
+    text = render_markdown(build_report(results_document.parse(data, "fixture")))
+    assert f"CUDA timings: {CUDA_CACHE_STATE}." in text
+    assert "CUDA timings" not in render_markdown(build_report(results_document.load(FIXTURE)))
+
+
+def test_each_pass_and_mode_gets_its_own_marker_in_the_bytes_plot():
+    kinds = [("inference", "eager"), ("inference", "onnxruntime"), ("inference", "aoti"),
+             ("train", "compile")]
+    markers = _kind_markers(kinds)
+    assert markers[("inference", "eager")] == "o" and markers[("train", "compile")] == "D"
+    assert len(set(markers.values())) == len(kinds)
