@@ -327,6 +327,8 @@ def test_minimal_results_render_without_latency_published_or_provenance(results)
     assert "records no provenance" in text
     assert "latency was not measured" in text
     assert "median ± IQR" not in text
+    # both counts hold; a verdict without a timing says it judged the counts only
+    assert "| se | +0.76 ✓ | +0.10 ✓ | holds (counts; not timed) |" in text
     assert render_csv(report_of(minimal)).splitlines()[0].startswith("id,backbone,setting,variant")
     reason = plot_skip_reason(report_of(minimal)) or ""
     assert "no attention cell has both" in reason or "matplotlib is not installed" in reason

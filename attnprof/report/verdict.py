@@ -92,7 +92,8 @@ class VerdictRow:
 
     def verdict(self, keys: Sequence[LatencyKey], unit: str) -> str:
         """Over this row's counts and the timings of ``keys``: ``holds``, ``refuted: params,
-        latency 2/3``, ``refuted: params; inconclusive: latency``; ``baseline``, ``failed``."""
+        latency 2/3``, ``refuted: params; inconclusive: latency``, ``holds (counts; not timed)``;
+        ``baseline``, ``failed``."""
         if self.status == "failed":
             return "failed"
         if self.baseline:
@@ -112,7 +113,9 @@ class VerdictRow:
                  if names]
         if parts:
             return "; ".join(parts)
-        return "holds" if anything else "—"
+        if not anything:
+            return "—"
+        return "holds" if timed else "holds (counts; not timed)"
 
 
 @dataclass(frozen=True)
