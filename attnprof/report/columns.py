@@ -137,8 +137,6 @@ NONFINITE = text("nonfinite_output", "non-finite output",
                  "where the output first held NaN or inf on the profiling input")
 ERROR = text("error", description="why the cell (or one of its timings) failed")
 
-IDENTITY = (ID, BACKBONE, SETTING, VARIANT, ATTENTION, STATUS)
-
 # -- the cell frame: parameters and counts -------------------------------------------------------
 
 PARAMS = Column("params_count", "params", "M", fmt_millions, "parameters", integer=True)
@@ -258,9 +256,6 @@ class TimingColumns:
     stopped: Column
     build: Column
     check: Column
-
-    def __iter__(self):
-        return iter(getattr(self, name) for name in self.__dataclass_fields__)
 
 
 def timing(key: Condition) -> TimingColumns:
