@@ -244,8 +244,9 @@ def test_every_mismatch_gets_a_note_in_the_report(results):
 # -- units and robustness -----------------------------------------------------------------------
 
 
-_NUMBER = re.compile(r"^[+-]?\d[\d.]*( ± [\d.]+)?( \[[+-]?[\d.]+, [+-]?[\d.]+\])?$")
-_UNITS = ("(M)", "(%)", "(GMAC)", "(GFLOP)", "(MB)", "(FLOP/byte)", "(ms)", "(img/s)")
+_NUMBER = re.compile(r"^[+-]?\d[\d.e+-]*( ± [\d.]+)?( \[[+-]?[\d.]+, [+-]?[\d.]+\])?( [✓✗?])?$")
+_UNITS = ("(M)", "(%)", "(GMAC)", "(GFLOP)", "(MB)", "(FLOP/byte)", "(ms)", "(img/s)", "(s)",
+          "(×)", "(calls)", "(MMAC)", "(MFLOP)", "(GB/s)", "(GFLOP/s)", "(% of Δ)")
 
 
 def _tables(text: str):
@@ -262,7 +263,8 @@ def _tables(text: str):
 
 
 def test_every_numeric_column_names_its_unit(results):
-    text = render_markdown(report_of(results))
+    report = report_of(results)
+    text = render_markdown(report)
     checked = 0
     for header, body in _tables(text):
         for j, name in enumerate(header):
@@ -276,14 +278,16 @@ def test_every_numeric_column_names_its_unit(results):
     numeric = frame.select_dtypes("number").columns
     assert len(numeric) > 30
     assert all(column.endswith(UNIT_SUFFIXES) for column in numeric), list(numeric)
-    header = render_csv(report_of(results)).splitlines()[0].split(",")
+    header = render_csv(report).splitlines()[0].split(",")
+    assert header == [column.key for column in report.columns]  # the contract's keys, in order
+    assert all(column.key.endswith(UNIT_SUFFIXES) for column in report.columns if column.numeric)
     assert "paper_MAC" in header and "full_FLOP" in header and "full_bytes" in header
     assert "cpu_b1_median_ms" in header and "params_count" in header
 
 
 def test_the_report_says_what_stands_behind_each_interval(results):
-    """Timed across processes: the method line names them; a variant whose processes disagree
-    is marked, and one with fewer processes than planned says how many finished."""
+    """Timed across processes: the method line names them; under each verdict table, each
+    interval's processes, rounds and stop reason, with the disagreement mark."""
     data = results_document.migrate(copy.deepcopy(results), "fixture")
     data["suite"]["latency"]["processes"] = 6
     for cell in data["cells"]:
@@ -294,17 +298,20 @@ def test_the_report_says_what_stands_behind_each_interval(results):
             n = 5 if cell["variant"] == "sge" else 6
             ratio.update(ci_over="processes", processes=n, rounds_per_process=[2] * n,
                          values=[ratio["median"]] * 2 * n, process_medians=[ratio["median"]] * n,
-                         disagreement_p=0.001 if cell["variant"] == "se" else 0.5)
+                         disagreement_p=0.001 if cell["variant"] == "se" else 0.5,
+                         design="fixed")
     text = render_markdown(report_of(data))
     assert "in 6 fresh processes of 2 rounds each" in text
     assert "order-statistic interval of those process medians" in text
-    rows = [line for line in text.splitlines() if line.startswith("| se ")]
-    assert any(" ‡ |" in row for row in rows)
-    rows = [line for line in text.splitlines() if line.startswith("| sge ")]
-    assert any("(5 proc.) |" in row for row in rows)
+    behind = text.split("### resnet18 · fc@224x224", 1)[1].split("### resnet50")[0]
+    assert "| variant | cpu b1: processes · stop | cpu b8: processes · stop |" in behind
+    assert "| se | 6 proc. × 2 rounds · fixed ‡ | 6 proc. × 2 rounds · fixed ‡ |" in behind
+    assert "| sge | 5 proc. × 2 rounds · fixed | 5 proc. × 2 rounds · fixed |" in behind
+    assert "- fixed: a fixed number of processes was asked for." in text
     frame = cell_frame(results_document.parse(data))
     assert set(frame["cpu_b1_processes_count"].dropna()) == {5, 6}
     assert frame["cpu_b1_disagreement_pvalue"].min() == pytest.approx(0.001)
+    assert set(frame["cpu_b1_stopped"].dropna()) == {"fixed"}
 
 
 def test_minimal_results_render_without_latency_published_or_provenance(results):
@@ -320,6 +327,8 @@ def test_minimal_results_render_without_latency_published_or_provenance(results)
     assert "records no provenance" in text
     assert "latency was not measured" in text
     assert "median ± IQR" not in text
+    # both counts hold; a verdict without a timing says it judged the counts only
+    assert "| se | +0.76 ✓ | +0.10 ✓ | holds (counts; not timed) |" in text
     assert render_csv(report_of(minimal)).splitlines()[0].startswith("id,backbone,setting,variant")
     reason = plot_skip_reason(report_of(minimal)) or ""
     assert "no attention cell has both" in reason or "matplotlib is not installed" in reason
@@ -413,7 +422,7 @@ def test_a_non_finite_output_is_flagged_beside_its_cell(results):
     report = report_of(data)
     text = render_markdown(report)
     flagged = [line for line in text.splitlines() if line.startswith("| sge ⚠ non-finite output |")]
-    assert len(flagged) == 1 and "| 11.691 | +0.01 |" in flagged[0]  # beside the cell's row
+    assert len(flagged) == 1 and "| +0.01 ✓ | +0.05 ✓ |" in flagged[0]  # beside the cell's row
     assert "- ⚠ `sge`: the output is not finite on the profiling input (standard normal, seed " \
            "0): NaN from layer4.0.attention.gate (Sigmoid, inside attention module " \
            "layer4.0.attention)" in text

@@ -79,15 +79,25 @@ def test_the_training_step_section_gives_each_delta(beyond):
 
 def test_eager_and_compiled_side_by_side_with_the_overhead_recovered(beyond):
     report = build_report(results_document.parse(beyond, "fixture"))
-    rows = {row.variant: row for row in report.modes}
-    assert {row.backbone for row in report.modes} == {"resnet18"}  # the one compiled
-    assert rows["se"].eager_pct == 20.0 and rows["se"].compiled_pct == 5.0
-    assert rows["se"].recovered_pct == pytest.approx(75.0)
+    (forward,) = [x for x in report.runtimes if x.other.label == "cpu b1 compile"]
+    assert {x.backbone for x in report.runtimes} == {"resnet18"}  # the one compiled
+    # the baseline: 10 ms eager, 8 ms compiled: 1.25x faster
+    assert forward.speedup == pytest.approx(1.25)
+    rows = {row.variant: row for row in forward.rows}
+    assert rows["se"].eager_pct == 20.0 and rows["se"].pct == 5.0
+    # in ms: 10 ms x 20% = 2 ms eager, 8 ms x 5% = 0.4 ms compiled: 1 - 0.4 / 2 = 80%
+    assert (rows["se"].eager_ms, rows["se"].ms) == pytest.approx((2.0, 0.4))
+    assert rows["se"].recovered_pct == pytest.approx(80.0)
     assert rows["sge"].recovered_pct is None  # +3% [-1, +7]: no established overhead
-    assert rows["se"].compile_s == 4.0  # the median first call over processes
+    builds = {(b.variant, b.key.label): b for b in report.builds}
+    assert builds["se", "cpu b1 compile"].build_s == 4.0  # the median first call of 12, 4, 4
+    assert builds["se", "cpu b1 compile"].first_call
+    assert ("se", "cpu b1") not in builds  # eager builds nothing
     text = render_markdown(report)
-    assert "## Eager and compiled" in text
-    assert "| se | +20.0 [+15.0, +25.0] | +5.0 [+4.0, +6.0] | 75 | 4.0 |" in text
+    assert "## Modes and runtimes" in text and "## Builds" in text
+    assert "| se | +20.0 [+15.0, +25.0] | +5.0 [+4.0, +6.0] | +2.00 | +0.400 | 80 |" in text
+    assert "Baseline: 10.00 ms eager, 8.00 ms in compile: 1.25× faster." in text
+    assert "| se | compile | inference | 4.0 *first call* |" in text
 
 
 def test_each_timed_cell_gets_its_roofline_and_the_bytes_alone_comparison(beyond):
@@ -100,8 +110,10 @@ def test_each_timed_cell_gets_its_roofline_and_the_bytes_alone_comparison(beyond
     # 30 MB more at 10 GB/s is 3 ms; the baseline's 40 ms x 20% = 8 ms measured
     assert se.bytes_alone_ms == pytest.approx(3.0) and se.delta_ms == pytest.approx(8.0)
     assert se.over_bytes_alone == pytest.approx(8.0 / 3.0)
+    assert all(row.key.batch == 1 for row in report.limits)  # counted at batch 1 only
     text = render_markdown(report)
     assert "## The machine's limits" in text and "10.0 GB/s" in text and "100.0 GFLOP/s" in text
+    assert "Timings at batch 8 have no roofline row: the counts are for a batch of 1." in text
 
 
 def test_claims_cover_every_pass_and_mode(beyond):
@@ -134,5 +146,6 @@ def test_the_bytes_plot_is_written_beside_the_macs_plot(beyond, tmp_path):
 def test_a_forward_only_file_has_none_of_these_sections():
     data = json.loads(FIXTURE.read_text(encoding="utf-8"))
     text = render_markdown(build_report(results_document.parse(data, "fixture")))
-    for title in ("## Training step", "## Eager and compiled", "## The machine's limits"):
+    for title in ("## Training step", "## Modes and runtimes", "## Builds",
+                  "## The machine's limits", "## Where the time goes"):
         assert title not in text

@@ -1,7 +1,11 @@
 """Reports from a results document: report.md, results.csv and a plot, never measuring again.
 
 Computing (:mod:`~attnprof.report.model`) is kept apart from rendering: :func:`build_report`
-computes a :class:`Report` once and every renderer reads it.
+computes a :class:`Report` once and every renderer reads it. Every column's name, unit and
+format is defined once, in :mod:`~attnprof.report.columns`: the CSV's header, report.md's
+tables (:mod:`~attnprof.report.markdown`, one module per section under
+:mod:`attnprof.report.md`) and the summary ``attnprof run`` prints (:mod:`.terminal`) all
+take theirs from it.
 
 :func:`write_reports` renders every requested format in memory first; only then does it write,
 each file atomically, so a reader never sees half a report. The document it gets has been

@@ -1,8 +1,9 @@
 """What a report says, computed once from a results document and handed to every renderer.
 
 Caveat first: the renderers (:mod:`.markdown`, :mod:`.csv`, :mod:`.plot`, :mod:`.terminal`)
-compute nothing of their own; a number they show comes from here, so report.md, results.csv,
-the plot and the end-of-run summary can never disagree.
+compute nothing of their own; a number they show comes from here, and each column's name,
+unit and format from the column contract (:mod:`.columns`), so report.md, results.csv, the
+plot and the end-of-run summary can never disagree.
 """
 
 from __future__ import annotations
@@ -12,29 +13,29 @@ from dataclasses import dataclass
 import pandas as pd
 
 from attnprof.machine import MachineLimits
+from attnprof.report import columns
 from attnprof.report.attention import AttentionPlace, attention_places
-from attnprof.report.beyond_eager import (
-    LimitRow,
-    ModeRow,
-    TrainingRow,
-    limit_rows,
-    machine_limits,
-    mode_rows,
-    timed_cells,
-    training_rows,
-)
+from attnprof.report.breakdown import GroupBreakdown, group_breakdowns
+from attnprof.report.builds import BuildRow, build_rows
 from attnprof.report.claims import CellClaims, Gap, evaluate_claims, gap_summary
+from attnprof.report.columns import Column
 from attnprof.report.published import PublishedComparison, compare_published
+from attnprof.report.roofline import LimitRow, limit_rows, machine_limits
+from attnprof.report.runtimes import RuntimeComparison, runtime_comparisons
 from attnprof.report.tables import (
     LatencyKey,
     byte_conventions,
-    cell_frame,
+    cell_table,
     convention_unit,
     conventions,
     groups,
     latency_keys,
+    ok_cells,
     ordered_cells,
+    row_value,
 )
+from attnprof.report.training import TrainingRow, training_rows
+from attnprof.report.verdict import VerdictTable, verdict_tables
 from attnprof.results import Cell, ResultsDocument
 from attnprof.suite.config import Claims, Suite
 
@@ -66,6 +67,8 @@ class Report:
     """In suite order: backbone, setting, variant (the baseline first)."""
     frame: pd.DataFrame
     """:func:`~attnprof.report.tables.cell_frame`: one row per cell, units in the columns."""
+    columns: tuple[Column, ...]
+    """The frame's columns as the contract names them, in order (the CSV's header)."""
     conventions: tuple[str, ...]
     units: dict[str, str]
     latency_keys: tuple[LatencyKey, ...]
@@ -76,8 +79,12 @@ class Report:
     points: tuple[Point, ...]
     attention: tuple[AttentionPlace, ...] = ()
     """Where each variant's attention cost sits, under the claims' convention."""
+    verdicts: tuple[VerdictTable, ...] = ()
+    """The leading tables: per backbone and setting, each variant's deltas and verdict."""
     training: tuple[TrainingRow, ...] = ()
-    modes: tuple[ModeRow, ...] = ()
+    runtimes: tuple[RuntimeComparison, ...] = ()
+    builds: tuple[BuildRow, ...] = ()
+    breakdowns: tuple[GroupBreakdown, ...] = ()
     limits: tuple[LimitRow, ...] = ()
     machine: tuple[tuple[str | None, MachineLimits], ...] = ()
     """The probed limits of each timed device, with its machine's label in a merged document."""
@@ -107,7 +114,7 @@ def build_report(doc: ResultsDocument) -> Report:
     """Compute every table, verdict and point of the report of ``doc``, once."""
     names = conventions(doc)
     keys = latency_keys(doc)
-    frame = cell_frame(doc)
+    frame, contract = cell_table(doc)
     thresholds = doc.suite.claims
     claims = evaluate_claims(frame, thresholds, convention_unit(doc, thresholds.convention), keys)
     rows = {row["id"]: row for row in frame.to_dict("records")}
@@ -120,10 +127,14 @@ def build_report(doc: ResultsDocument) -> Report:
         if c.macs.delta_pct is not None
         for key, verdict in c.latency
     )
+    cells = tuple(ordered_cells(doc))
+    by_id = {cell.id: cell for cell in cells}
+    probed = machine_limits(doc)
     return Report(
         document=doc,
-        cells=tuple(ordered_cells(doc)),
+        cells=cells,
         frame=frame,
+        columns=contract,
         conventions=tuple(names),
         units={name: convention_unit(doc, name) for name in names},
         latency_keys=tuple(keys),
@@ -133,10 +144,15 @@ def build_report(doc: ResultsDocument) -> Report:
         published=tuple(compare_published(doc)),
         points=points,
         attention=tuple(attention_places(doc, thresholds.convention)),
+        verdicts=tuple(verdict_tables(frame, by_id, claims, keys,
+                                      moved[0] if moved else None)),
         training=tuple(training_rows(frame)),
-        modes=tuple(mode_rows(frame, timed_cells(doc), tuple(keys))),
+        runtimes=tuple(runtime_comparisons(
+            frame, {cell.id: cell for cell in ok_cells(doc)}, tuple(keys))),
+        builds=tuple(build_rows(cells, tuple(keys))),
+        breakdowns=tuple(group_breakdowns(doc.attributions, frame, keys, probed)),
         limits=tuple(limit_rows(doc, frame, tuple(keys))),
-        machine=machine_limits(doc),
+        machine=probed,
         byte_conventions=moved,
     )
 
@@ -145,7 +161,5 @@ def _bytes_delta(row: dict, key: LatencyKey, moved: tuple[str, ...]) -> float | 
     """Δ bytes % behind one timed call of ``key``: the training step's (counted under
     ``full``), or the forward's under the first convention that counts bytes."""
     if key.train:
-        value = row.get("train_bytes_delta_pct")
-    else:
-        value = row.get(f"{moved[0]}_bytes_delta_pct") if moved else None
-    return None if value is None or pd.isna(value) else float(value)
+        return row_value(row, columns.TRAIN_BYTES_DELTA.key)
+    return row_value(row, columns.bytes_delta(moved[0]).key) if moved else None

@@ -87,6 +87,15 @@ PASS_MODE_MARKERS = {("inference", "eager"): "o", ("inference", "compile"): "s",
                      ("train", "eager"): "^", ("train", "compile"): "D"}
 
 
+def _kind_markers(kinds: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """A marker per pass and mode: the fixed ones for eager and compiled passes, the others
+    (a runtime, a mode this install does not know) from :data:`MARKERS` not yet taken."""
+    free = [m for m in MARKERS if m not in PASS_MODE_MARKERS.values()]
+    others = [kind for kind in kinds if kind not in PASS_MODE_MARKERS]
+    return {kind: PASS_MODE_MARKERS.get(kind) or free[others.index(kind) % len(free)]
+            for kind in kinds}
+
+
 def render_bytes_png(report: Report) -> bytes | None:
     """Δ bytes % against Δ latency %, or ``None`` when no point has both (or no matplotlib)."""
     data = [p for p in report.points if p.bytes_pct is not None]
@@ -97,13 +106,14 @@ def render_bytes_png(report: Report) -> bytes | None:
 
     variants = list(dict.fromkeys(p.variant for p in data))
     kinds = list(dict.fromkeys((p.pass_name, p.mode) for p in data))
+    marker_of = _kind_markers(kinds)
     figure = Figure(figsize=(9.5, 5.5), dpi=110)
     FigureCanvasAgg(figure)
     ax = figure.add_subplot()
     palette = [f"C{i}" for i in range(10)]
     for p in data:
         colour = palette[variants.index(p.variant) % len(palette)]
-        marker = PASS_MODE_MARKERS.get((p.pass_name, p.mode), "X")
+        marker = marker_of[(p.pass_name, p.mode)]
         _draw_point(ax, p, p.bytes_pct, marker, colour)
     xs = [0.0, *(p.bytes_pct for p in data)]
     xpad = (max(xs) - min(xs)) * 0.1 or 1.0
@@ -116,7 +126,7 @@ def render_bytes_png(report: Report) -> bytes | None:
     ax.set_ylabel("Δ latency, median of paired ratios (%)")
     ax.set_title(f"Memory traffic vs time against the 'none' baseline ({report.suite.name})")
     ax.grid(True, alpha=0.3)
-    markers = [(PASS_MODE_MARKERS.get(kind, "X"), f"{kind[0]}, {kind[1]}") for kind in kinds]
+    markers = [(marker_of[kind], f"{kind[0]}, {kind[1]}") for kind in kinds]
     return _finish(figure, ax, palette, variants, markers)
 
 

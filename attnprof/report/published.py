@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from attnprof.report.formats import signed
 from attnprof.report.tables import ordered_cells
 from attnprof.results import Cell, ResultsDocument
 from attnprof.results.printed import PrintedFigure
@@ -96,12 +97,6 @@ class PublishedComparison:
                 sentence += f" Known: {self.why}"
             out.append(sentence)
         return out
-
-
-def signed(value: float, digits: int) -> str:
-    """``+0.003``; a difference that rounds to zero is ``+0.000``, never ``-0.000``."""
-    value = 0.0 if round(value, digits) == 0 else value
-    return f"{value:+.{digits}f}"
 
 
 def _signed_pct(value: float | None) -> str:

@@ -8,8 +8,9 @@ the two medians, and then it has no interval.
 
 Everything here reads a validated :class:`~attnprof.results.ResultsDocument`.
 :func:`cell_frame` is the one-row-per-cell table behind the CSV, the Markdown, the plot and the
-terminal summary. Column names carry their unit as a suffix (``_count``, ``_MAC``, ``_FLOP``,
-``_bytes``, ``_FLOP_per_byte``, ``_ms``, ``_pct``, ``_images_per_s``), never a bare "FLOPs".
+terminal summary. Its columns are named by the column contract (:mod:`attnprof.report.columns`),
+each with its unit as a suffix (``_count``, ``_MAC``, ``_FLOP``, ``_bytes``, ``_FLOP_per_byte``,
+``_ms``, ``_pct``, ``_images_per_s``), never a bare "FLOPs".
 """
 
 from __future__ import annotations
@@ -22,12 +23,15 @@ from typing import Any
 import pandas as pd
 
 from attnprof.counting.conventions import CONVENTIONS
+from attnprof.latency import modes as _modes
 from attnprof.passes import qualifiers
+from attnprof.report import columns
+from attnprof.report.columns import Column
 from attnprof.results import Cell, LatencyEntry, ResultsDocument
 from attnprof.suite.config import BASELINE
 
-UNIT_SUFFIXES = ("_count", "_pct", "_MAC", "_FLOP", "_bytes", "_FLOP_per_byte", "_ms",
-                 "_images_per_s", "_pvalue", "_ratio", "_s", "_FLOP_per_s", "_bytes_per_s")
+UNIT_SUFFIXES = ("_count", "_pct", "_MAC", "_FLOP", "_bytes", "_FLOP_per_byte",
+                 "_MAC_per_byte", "_ms", "_images_per_s", "_pvalue", "_ratio", "_s")
 """Every numeric column of :func:`cell_frame` ends with one of these."""
 
 
@@ -191,6 +195,15 @@ def latency_entry(cell: Cell, key: LatencyKey) -> LatencyEntry | None:
     return None
 
 
+def builds(entry: LatencyEntry) -> bool:
+    """Whether the entry's mode builds once per run: it recorded a build, or this install
+    says the mode builds (a mode it does not know builds only if a build was recorded)."""
+    if entry.build is not None:
+        return True
+    mode = _modes.MODES.get(entry.mode)
+    return mode is not None and mode.builds
+
+
 def failed_latency(doc: ResultsDocument) -> list[tuple[Cell, LatencyEntry]]:
     """(cell, entry) for every timing that failed in a cell whose counting succeeded."""
     return [(cell, entry) for cell in ok_cells(doc) for entry in cell.latency if not entry.ok]
@@ -242,19 +255,27 @@ def latency_delta(
 def cell_frame(doc: ResultsDocument) -> pd.DataFrame:
     """One row per cell, numbers only (no formatting), with the unit in every numeric column.
 
-    Columns: ``id, backbone, setting, variant, attention, status``; ``params_count``,
-    ``params_delta_pct``, ``attention_params_count``; per convention ``<conv>_<unit>``,
-    ``<conv>_delta_pct``, ``<conv>_attention_<unit>`` (and, for each convention that declares
-    it counts bytes, such as ``full``, ``<conv>_bytes``, their Δ, ``<conv>_attention_bytes`` and
-    the arithmetic intensity of the whole model and of the attention alone); per timing
-    condition ``<device>_b<batch>_median_ms``, ``_iqr_ms``, ``_ci95_lo_ms``, ``_ci95_hi_ms``,
-    ``_delta_pct``, ``_delta_ci95_lo_pct``, ``_delta_ci95_hi_pct``, ``_images_per_s``,
-    ``_peak_mem_bytes``, and what stands behind the interval: ``_ci_over`` (processes or
-    rounds), ``_processes_count``, ``_rounds_count`` (in all) and ``_disagreement_pvalue``
-    (Kruskal-Wallis across processes); finally, where any cell's output was not finite,
-    ``nonfinite_output`` (where it first held NaN or inf on the profiling input, empty for the
-    finite ones), and ``error``. Failed cells carry only their identity and error.
+    Columns (named by :mod:`attnprof.report.columns`): ``id, backbone, setting, variant,
+    attention, status``; ``params_count``, ``params_delta_pct``, ``attention_params_count``; per
+    convention ``<conv>_<unit>``, ``<conv>_delta_pct``, ``<conv>_attention_<unit>`` (and, for
+    each convention that declares it counts bytes, such as ``full``, ``<conv>_bytes``, their Δ,
+    ``<conv>_attention_bytes`` and the arithmetic intensity of the whole model and of the
+    attention alone); per timing condition ``<device>_b<batch>_median_ms``, ``_iqr_ms``,
+    ``_ci95_lo_ms``, ``_ci95_hi_ms``, ``_delta_pct``, ``_delta_ci95_lo_pct``,
+    ``_delta_ci95_hi_pct``, ``_images_per_s``, ``_peak_mem_bytes``, and what stands behind the
+    interval: ``_ci_over`` (processes or rounds), ``_processes_count``, ``_rounds_count`` (in
+    all), ``_disagreement_pvalue`` (Kruskal-Wallis across processes) and ``_stopped`` (why no
+    more processes were taken), with what the mode built once per run: ``_build_s`` and
+    ``_output_check``; finally, where any cell's output was not finite, ``nonfinite_output``
+    (where it first held NaN or inf on the profiling input, empty for the finite ones), and
+    ``error``. Failed cells carry only their identity and error.
     """
+    return cell_table(doc)[0]
+
+
+def cell_table(doc: ResultsDocument) -> tuple[pd.DataFrame, tuple[Column, ...]]:
+    """:func:`cell_frame` and its columns' contract (:class:`~attnprof.report.columns.Column`),
+    in the frame's order."""
     names = conventions(doc)
     units = {name: convention_unit(doc, name) for name in names}
     moved = set(byte_conventions(doc))
@@ -262,110 +283,119 @@ def cell_frame(doc: ResultsDocument) -> pd.DataFrame:
     base_of = baselines(doc)
     trained = any(c.profile.training is not None for c in ok_cells(doc))
     flagged = any(c.profile.nonfinite is not None for c in ok_cells(doc))
+    built = {key for key in keys for cell in ok_cells(doc)
+             if (entry := latency_entry(cell, key)) is not None and builds(entry)}
     rows = [_row(cell, base_of.get((cell.backbone, cell.setting)), names, units, keys, trained,
-                 moved, flagged)
+                 moved, flagged, built)
             for cell in ordered_cells(doc)]
-    columns = list(rows[0]) if rows else ["id", "backbone", "setting", "variant", "status"]
-    frame = pd.DataFrame(rows, columns=columns)
-    for column in frame.columns:
-        if column.endswith(UNIT_SUFFIXES):
-            frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
-    return frame
+    contract = tuple(column for column, _ in rows[0]) if rows else (
+        columns.ID, columns.BACKBONE, columns.SETTING, columns.VARIANT, columns.STATUS)
+    frame = pd.DataFrame([{column.key: value for column, value in row} for row in rows],
+                         columns=[column.key for column in contract])
+    for column in contract:
+        if column.numeric:
+            frame[column.key] = pd.to_numeric(frame[column.key],
+                                              errors="coerce").astype("float64")
+    return frame, contract
 
 
 def _row(cell: Cell, base: Cell | None, names: list[str], units: dict[str, str],
          keys: list[LatencyKey], trained: bool = False,
-         moved: set[str] = frozenset(), flagged: bool = False) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "id": cell.id,
-        "backbone": cell.backbone,
-        "setting": cell.setting,
-        "variant": cell.variant,
-        "attention": cell.attention or cell.variant,
-        "status": cell.status,
-    }
+         moved: set[str] = frozenset(), flagged: bool = False,
+         built: set[LatencyKey] = frozenset()) -> list[tuple[Column, Any]]:
+    row: list[tuple[Column, Any]] = [
+        (columns.ID, cell.id), (columns.BACKBONE, cell.backbone),
+        (columns.SETTING, cell.setting), (columns.VARIANT, cell.variant),
+        (columns.ATTENTION, cell.attention or cell.variant), (columns.STATUS, cell.status),
+    ]
+    put = row.append
     profile = cell.profile
     base_profile = base.profile if base is not None and cell.ok else None
-    row["params_count"] = _num(profile.params) if profile else None
-    row["params_delta_pct"] = delta_pct(
-        row["params_count"], _num(base_profile.params) if base_profile else None
-    )
-    row["attention_params_count"] = _num(profile.attention_params) if profile else None
+    params = _num(profile.params) if profile else None
+    put((columns.PARAMS, params))
+    put((columns.PARAMS_DELTA,
+         delta_pct(params, _num(base_profile.params) if base_profile else None)))
+    put((columns.ATTENTION_PARAMS, _num(profile.attention_params) if profile else None))
     counts = profile.counts if profile else {}
     base_counts = base_profile.counts if base_profile else {}
     for name in names:
         unit = units[name]
         record, base_record = counts.get(name), base_counts.get(name)
         value = _num(record.value) if record else None
-        row[f"{name}_{unit}"] = value
+        put((columns.count(name, unit), value))
         base_value = _num(base_record.value) if base_record else None
-        row[f"{name}_delta_pct"] = delta_pct(value, base_value)
+        put((columns.count_delta(name), delta_pct(value, base_value)))
         attention = _num(record.attention) if record else None
-        row[f"{name}_attention_{unit}"] = attention
+        put((columns.attention_count(name, unit), attention))
         if name == "thop":  # thop's own parameter count skips directly-owned parameters
-            row["thop_reported_params_count"] = _num(record.reported_params) if record else None
+            put((columns.THOP_PARAMS, _num(record.reported_params) if record else None))
         if name in moved:  # the convention declares that it counts bytes
             traffic = _num(record.bytes) if record else None
             attention_traffic = _num(record.attention_bytes) if record else None
-            row[f"{name}_bytes"] = traffic
-            row[f"{name}_bytes_delta_pct"] = delta_pct(
-                traffic, _num(base_record.bytes) if base_record else None
-            )
-            row[f"{name}_attention_bytes"] = attention_traffic
-            row[f"{name}_{unit}_per_byte"] = _ratio(value, traffic)
-            row[f"{name}_attention_{unit}_per_byte"] = _ratio(attention, attention_traffic)
+            put((columns.bytes_moved(name), traffic))
+            put((columns.bytes_delta(name),
+                 delta_pct(traffic, _num(base_record.bytes) if base_record else None)))
+            put((columns.attention_bytes(name), attention_traffic))
+            put((columns.intensity(name, unit), _ratio(value, traffic)))
+            put((columns.attention_intensity(name, unit), _ratio(attention, attention_traffic)))
     if trained:
-        row.update(_training_columns(profile, base_profile))
+        row += _training_columns(profile, base_profile)
     for key in keys:
-        entry = latency_entry(cell, key) if cell.ok else None
-        record = entry.record if entry is not None and entry.ok else None
-        ci = (record.ci95_ms if record else None) or (None, None)
-        delta, delta_ci = latency_delta(cell, base, key) if cell.ok else (None, None)
-        p = key.column
-        row[f"{p}_median_ms"] = _num(record.median_ms) if record else None
-        row[f"{p}_iqr_ms"] = _num(record.iqr_ms) if record else None
-        row[f"{p}_ci95_lo_ms"] = _num(ci[0])
-        row[f"{p}_ci95_hi_ms"] = _num(ci[1])
-        row[f"{p}_delta_pct"] = delta
-        row[f"{p}_delta_ci95_lo_pct"] = delta_ci[0] if delta_ci else None
-        row[f"{p}_delta_ci95_hi_pct"] = delta_ci[1] if delta_ci else None
-        row[f"{p}_images_per_s"] = _num(record.images_per_s) if record else None
-        row[f"{p}_peak_mem_bytes"] = _num(record.peak_mem_bytes) if record else None
-        ratio = entry.ratio if record else None
-        row[f"{p}_ci_over"] = ratio.ci_over if ratio else None
-        row[f"{p}_processes_count"] = ratio.processes if ratio else None
-        row[f"{p}_rounds_count"] = len(ratio.values) if ratio else None
-        row[f"{p}_disagreement_pvalue"] = ratio.disagreement_p if ratio else None
+        row += _timing_columns(cell, base, key, key in built)
     if flagged:
         nonfinite = profile.nonfinite if profile else None
-        row["nonfinite_output"] = nonfinite.describe() if nonfinite else None
-    row["error"] = cell.failure.error if cell.failure else _latency_errors(cell) or None
+        put((columns.NONFINITE, nonfinite.describe() if nonfinite else None))
+    put((columns.ERROR, cell.failure.error if cell.failure else _latency_errors(cell) or None))
     return row
 
 
-TRAINING_COLUMNS = {
-    "train_FLOP": lambda t: t.value,
-    "train_forward_FLOP": lambda t: t.forward,
-    "train_backward_FLOP": lambda t: t.backward,
-    "train_bytes": lambda t: t.bytes,
-    "train_activation_bytes": lambda t: t.activation_bytes,
-    "train_attention_activation_bytes": lambda t: t.attention_activation_bytes,
-}
-"""The training step's figures (:class:`~attnprof.results.counts.TrainingCount`, ``full``)."""
+def _timing_columns(cell: Cell, base: Cell | None, key: LatencyKey, built: bool = False
+                    ) -> list[tuple[Column, Any]]:
+    """One timing condition's columns of one row (:func:`columns.timing`); what the mode
+    built only where ``built`` (some cell's mode builds under ``key``)."""
+    entry = latency_entry(cell, key) if cell.ok else None
+    record = entry.record if entry is not None and entry.ok else None
+    ci = (record.ci95_ms if record else None) or (None, None)
+    delta, delta_ci = latency_delta(cell, base, key) if cell.ok else (None, None)
+    ratio = entry.ratio if record else None
+    build = entry.build if entry is not None else None
+    check = build.check if build is not None else None
+    c = columns.timing(key)
+    made = [
+        (c.build, _num(build.build_s) if build is not None else None),
+        (c.check, None if check is None else "ok" if check.ok else "failed"),
+    ] if built else []
+    return [
+        (c.median, _num(record.median_ms) if record else None),
+        (c.iqr, _num(record.iqr_ms) if record else None),
+        (c.ci_lo, _num(ci[0])),
+        (c.ci_hi, _num(ci[1])),
+        (c.delta, delta),
+        (c.delta_lo, delta_ci[0] if delta_ci else None),
+        (c.delta_hi, delta_ci[1] if delta_ci else None),
+        (c.throughput, _num(record.images_per_s) if record else None),
+        (c.peak_memory, _num(record.peak_mem_bytes) if record else None),
+        (c.ci_over, ratio.ci_over if ratio else None),
+        (c.processes, ratio.processes if ratio else None),
+        (c.rounds, len(ratio.values) if ratio else None),
+        (c.disagreement, ratio.disagreement_p if ratio else None),
+        (c.stopped, ratio.stopped if ratio else None),
+        *made,
+    ]
 
 
-def _training_columns(profile, base_profile) -> dict[str, Any]:
+def _training_columns(profile, base_profile) -> list[tuple[Column, Any]]:
     """The training step's columns of one row: each figure, and its Δ% where it has one."""
     training = profile.training if profile else None
     base = base_profile.training if base_profile else None
-    row: dict[str, Any] = {}
-    for column, read in TRAINING_COLUMNS.items():
+    row: list[tuple[Column, Any]] = []
+    for column, read in columns.TRAINING.items():
         value = _num(read(training)) if training else None
-        row[column] = value
-        if "attention" not in column:
+        row.append((column, value))
+        if column in columns.TRAINING_DELTAS:
             base_value = _num(read(base)) if base else None
-            row[column.removesuffix("_FLOP") + "_delta_pct"] = delta_pct(value, base_value)
-    row["train_backward_per_forward_ratio"] = training.backward_ratio if training else None
+            row.append((columns.TRAINING_DELTAS[column], delta_pct(value, base_value)))
+    row.append((columns.TRAIN_RATIO, training.backward_ratio if training else None))
     return row
 
 
@@ -380,6 +410,24 @@ def _latency_errors(cell: Cell) -> str:
         f"latency {LatencyKey(e.device, e.batch, None, e.pass_name, e.mode, e.machine).label}: "
         f"{e.failure.error}" for e in cell.latency if not e.ok
     )
+
+
+def row_value(row: dict, key: str) -> float | None:
+    """A frame row's figure, ``None`` where it is missing (NaN or absent)."""
+    found = row.get(key)
+    if found is None or (isinstance(found, float) and pd.isna(found)):
+        return None
+    return float(found)
+
+
+def delta_ms(row: dict, base: dict | None, key: LatencyKey) -> float | None:
+    """A variant's Δ latency in ms under ``key``: the baseline's median times the paired Δ%,
+    so it keeps the pairing's robustness to drift (``None`` where either is missing)."""
+    if base is None:
+        return None
+    timing = columns.timing(key)
+    base_ms, delta = row_value(base, timing.median.key), row_value(row, timing.delta.key)
+    return None if base_ms is None or delta is None else base_ms * delta / 100.0
 
 
 def group_frame(frame: pd.DataFrame, backbone: str, setting: str) -> pd.DataFrame:
