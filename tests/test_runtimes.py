@@ -297,7 +297,7 @@ def test_built_crosses_to_a_timing_process_as_json(tmp_path_factory):
     assert again == built
     failed = built.to_dict() | {"check": built.check.to_dict() | {"max_abs_err": 1.0}}
     with pytest.raises(AttnprofError, match="failed its output check"):
-        Built.from_dict(failed)
+        Built.from_dict(failed).loadable()
     with pytest.raises(AttnprofError, match="not a built runtime artifact"):
         Built.from_dict({"runtime": "onnxruntime"})
 

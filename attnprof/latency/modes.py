@@ -167,7 +167,9 @@ class RuntimeHooks:
         return self._runtime().build(request)
 
     def load(self, request: LoadRequest) -> Callable[[], object]:
-        return self._runtime().load(request.built, request)
+        if request.built is None:
+            raise AttnprofError(f"{self.name}: nothing was built to load")
+        return self._runtime().load(request.built.loadable(), request)
 
 
 EAGER = EagerHooks()

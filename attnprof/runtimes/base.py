@@ -163,8 +163,8 @@ class Built:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Built:
-        """The artifact :meth:`to_dict` described; a missing field or a check that did not
-        pass is refused (an artifact is only ever handed on after its check passed)."""
+        """The artifact :meth:`to_dict` described (a missing field is refused); whether it may
+        be loaded is :meth:`loadable`'s question."""
         try:
             check = data["check"]
             built = cls(
@@ -181,12 +181,17 @@ class Built:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise AttnprofError(f"not a built runtime artifact: {one_line(exc)}") from None
-        if built.check is not None and not built.check.ok:
-            raise AttnprofError(
-                f"the {built.runtime} artifact at {built.path} failed its output check "
-                f"({built.check.describe()}); it is not loaded"
-            )
         return built
+
+    def loadable(self) -> Built:
+        """This artifact, refused when its output check did not pass: nothing that computes
+        another model is ever loaded for timing."""
+        if self.check is not None and not self.check.ok:
+            raise AttnprofError(
+                f"the {self.runtime} artifact at {self.path} failed its output check "
+                f"({self.check.describe()}); it is not loaded"
+            )
+        return self
 
 
 @dataclass(frozen=True)

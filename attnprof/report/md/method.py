@@ -115,8 +115,8 @@ def _design(latency: LatencySettings, cells: tuple[Cell, ...]) -> str:
         sentences.append(
             f", in fresh processes of {per} rounds each, {settle}, added one at a time: a "
             "comparison took more processes until its 95% interval was at most "
-            f"{latency.target_width:g} points wide (decided: {STOP_REASONS['decided']}; near: "
-            f"{STOP_REASONS['near']}), or until {latency.max_processes} processes{budget}. Its "
+            f"{latency.replication.target_width:g} points wide (decided: {STOP_REASONS['decided']}; near: "
+            f"{STOP_REASONS['near']}), or until {latency.replication.max_processes} processes{budget}. Its "
             f"interval is {DESIGNS['sequential']}: valid however many processes were taken, "
             "so stopping once it is narrow does not lower its coverage. Median ± IQR over all "
             "rounds; Δ latency is the median over processes of each process's median ratio to "
