@@ -112,11 +112,12 @@ def _design(latency: LatencySettings, cells: tuple[Cell, ...]) -> str:
     if "sequential" in designs:
         budget = (f", or once the run's budget of {latency.budget_s:g} s was spent"
                   if latency.budget_s else "")
+        plan = latency.replication
         sentences.append(
             f", in fresh processes of {per} rounds each, {settle}, added one at a time: a "
             "comparison took more processes until its 95% interval was at most "
-            f"{latency.replication.target_width:g} points wide (decided: {STOP_REASONS['decided']}; near: "
-            f"{STOP_REASONS['near']}), or until {latency.replication.max_processes} processes{budget}. Its "
+            f"{plan.target_width:g} points wide (decided: {STOP_REASONS['decided']}; near: "
+            f"{STOP_REASONS['near']}), or until {plan.max_processes} processes{budget}. Its "
             f"interval is {DESIGNS['sequential']}: valid however many processes were taken, "
             "so stopping once it is narrow does not lower its coverage. Median ± IQR over all "
             "rounds; Δ latency is the median over processes of each process's median ratio to "
