@@ -73,6 +73,11 @@ def test_smoke_run_writes_results_csv_report_and_plot(smoke_run):
     assert data.cells[0].latency[0].ratio.values == (1.0,) * 12
     report = (out / "report.md").read_text()
     assert "in 6 fresh processes of 2 rounds each" in report
+    # where the time goes: the group profiled once, in a fresh process of its own
+    (profiled,) = data.attributions
+    assert profiled.ok and profiled.mode == "eager" and profiled.network == "resnet18"
+    assert [v.variant for v in profiled.attribution.variants] == ["none", "se", "sge"]
+    assert "## Where the time goes" in report
     provenance = data.provenance.to_dict()
     for key in ("attnprof", "torch", "fvcore", "thop", "python", "cpu", "threads", "utc"):
         assert provenance[key] is not None, key
@@ -187,9 +192,11 @@ def test_bad_run_arguments_get_one_clear_line(tmp_path, capsys, argv, fragments)
 
 def test_processes_and_rounds_from_the_command_line(tmp_path, capsys):
     code, _, err = run_cli(capsys, "run", "--suite", "smoke", "--only", "se", "--processes", "1",
-                           "--rounds", "6", "--out", str(tmp_path), "--quiet")
+                           "--rounds", "6", "--skip-attribution", "--out", str(tmp_path),
+                           "--quiet")
     assert code == 0, err
     data = results.load(tmp_path / "results.json")
+    assert not data.attributions and not data.suite.latency.attribution
     entry = data.cells[1].latency[0]
     assert entry.ratio.ci_over == "rounds" and len(entry.ratio.values) == 6
     assert data.suite.latency.processes == 1 and data.suite.latency.rounds == 6

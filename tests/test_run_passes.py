@@ -25,6 +25,7 @@ heads = ["fc"]
 conventions = ["paper", "full"]
 batch = 2
 [latency]
+attribution = false
 devices = ["cpu"]
 batch_sizes = [2]
 passes = ["inference", "train"]

@@ -40,6 +40,7 @@ heads = ["fc"]
 conventions = ["paper", "thop"]
 
 [latency]
+attribution = false
 devices = ["cpu"]
 batch_sizes = [1]
 processes = 1

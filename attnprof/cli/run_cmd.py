@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
@@ -49,6 +50,11 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--skip-latency", action="store_true", help="count only, no timing")
     parser.add_argument(
+        "--skip-attribution", action="store_true",
+        help="time, but do not profile where each group's time goes (the suite's "
+        "[latency] attribution)",
+    )
+    parser.add_argument(
         "--processes", type=int, metavar="N",
         help="a fixed number of fresh worker processes per latency group: 1 (this process "
         "only) or >= 6 (default: the suite's; unless it fixes one, processes are added until "
@@ -85,6 +91,8 @@ def run(args) -> int:
     suite = load_suite(args.suite)
     suite = select_variants(suite, args.only.split(",") if args.only else None)
     suite = select_networks(suite, args.networks.split(",") if args.networks else None)
+    if args.skip_attribution:
+        suite = replace(suite, latency=replace(suite.latency, attribution=False))
     suite = with_replication(suite, args.processes, args.rounds, args.target_width,
                              args.budget)
     shard = Shard.parse(args.shard) if args.shard is not None else None

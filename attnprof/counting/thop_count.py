@@ -65,7 +65,7 @@ def count_thop(
     # and functional ops; this cheap pass on the untouched model finds them, and any module
     # that runs unregistered, which thop's hooks cannot see: refused, never a silent 0.
     attention_named = [(name, model.get_submodule(name)) for name in names]
-    with census(model, attention_named) as found:
+    with census(model, attention_named, parameters=False) as found:
         trace, _ = trace_leaf_calls(model, shape, names)
     unseen = found.result()
     if unseen is not None and unseen.modules:

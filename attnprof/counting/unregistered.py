@@ -17,6 +17,7 @@ when it was used (``""`` outside every attention module).
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -24,7 +25,6 @@ from dataclasses import dataclass, field
 
 from torch import nn
 from torch.overrides import TorchFunctionMode
-from torch.utils._pytree import tree_leaves
 
 from attnprof.counting.tracing import hooked, unregistered_hooks
 
@@ -100,17 +100,29 @@ class _ParameterWatch(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        for value in tree_leaves((args, kwargs)):
-            if isinstance(value, nn.Parameter) and id(value) not in self.registered:
-                place = self.running[-1] if self.running else ""
-                self.census.parameters.setdefault(id(value), (value, place))
+        # a parameter is an op's argument itself, or in a list of them (torch.cat): two levels
+        # deep is enough, and far cheaper per op than flattening every argument tree
+        for value in (*args, *kwargs.values()):
+            if isinstance(value, (list, tuple)):
+                for item in value:
+                    self._see(item)
+            else:
+                self._see(value)
         return func(*args, **kwargs)
+
+    def _see(self, value) -> None:
+        if isinstance(value, nn.Parameter) and id(value) not in self.registered:
+            place = self.running[-1] if self.running else ""
+            self.census.parameters.setdefault(id(value), (value, place))
 
 
 @contextmanager
-def census(model: nn.Module, attention: Sequence[tuple[str, nn.Module]] = ()) -> Iterator[Census]:
+def census(model: nn.Module, attention: Sequence[tuple[str, nn.Module]] = (),
+           parameters: bool = True) -> Iterator[Census]:
     """Watch the forward run inside the block; the yielded :class:`Census` holds what ran
-    unregistered. ``attention``: the attention modules by name, for attributing it."""
+    unregistered. ``attention``: the attention modules by name, for attributing it.
+    ``parameters=False`` watches modules only (the parameters of unregistered modules are
+    still found; parameters used on their own are not), without the cost of seeing every op."""
     found = Census()
     registered = {id(p) for p in model.parameters()}
     running: list[str] = []
@@ -132,7 +144,8 @@ def census(model: nn.Module, attention: Sequence[tuple[str, nn.Module]] = ()) ->
     def leave(module, args, output):
         pass
 
+    watch = (_ParameterWatch(found, registered, running) if parameters
+             else contextlib.nullcontext())
     with hooked([module for _, module in attention], enter_attention, leave_attention), \
-            unregistered_hooks(model, enter, leave), \
-            _ParameterWatch(found, registered, running):
+            unregistered_hooks(model, enter, leave), watch:
         yield found

@@ -133,7 +133,8 @@ def _main(job_path: str, result_path: str) -> int:
     with open(job_path, "rb") as stream:
         path, function, allocator = pickle.load(stream)
         sys.path[:] = path
-        prepare_worker(allocator)
+        # this file runs as __main__: prepare the state through the module the job imports
+        importlib.import_module("attnprof.latency.workers").prepare_worker(allocator)
         job = pickle.load(stream)
 
     def report(done: int, total: int) -> None:
