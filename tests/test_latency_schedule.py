@@ -189,3 +189,34 @@ def test_the_scheduler_stops_where_the_stopping_rule_does(monkeypatch):
                 break
         assert (got.processes, got.stopped) == (n, reason)
         assert got.delta_ci95_pct == pytest.approx(interval)
+
+
+def test_a_failed_process_is_replaced_recorded_and_noted(fake_workers, monkeypatch):
+    """Six processes asked for, the fourth dies: a seventh takes its place, six stand behind
+    the interval, and the dead one is recorded and noted, not dropped; memory is measured in
+    the first process only."""
+    _, ratios = fake_workers
+    ratios["g"] = {"fast": 1.3, "slow": 1.3}
+    original = schedule_module.run_in_fresh_process
+    memory = []
+
+    def dies_fourth(function, job, **kwargs):
+        memory.append(job.memory)
+        if job.index == 3:
+            raise schedule_module.WorkerFailed("worker process 4 ended without a result "
+                                               "(exit status 3)", "the end of its stderr")
+        return original(function, job, **kwargs)
+
+    monkeypatch.setattr(schedule_module, "run_in_fresh_process", dies_fourth)
+    fixed = plan("g", Replication(processes=6), ("none", "fast"))
+    (timing,) = run_groups([replace(fixed, spec=replace(fixed.spec, memory=True))])
+    comparison = timing.comparisons[EAGER]
+    assert len(comparison.workers) == 7 and comparison.processes == 6
+    dead = comparison.workers[3]
+    assert not dead.ok and dead.index == 3 and "exit status 3" in dead.error
+    assert [w.seed for w in comparison.workers if w.ok] == [1, 2, 3, 5, 6, 7]
+    assert any("1 of 7 worker processes failed (process 4:" in n for n in comparison.notes)
+    fast = comparison.result("fast").ratio
+    assert fast.design == "fixed" and fast.stopped == "fixed" and fast.processes == 6
+    assert fast.ci95 == pytest.approx((min(fast.process_medians), max(fast.process_medians)))
+    assert memory == [True, False, False, False, False, False, False]

@@ -28,19 +28,20 @@ from attnprof.suite.shard import Shard
 SUITE = """
 [suite]
 name = "tiny"
-description = "Two backbones, three modules, 32x32."
+description = "One backbone at two heads (two groups), three modules, 32x32."
 
 [models]
-backbones = ["resnet18", "mobilenet_v2"]
+backbones = ["resnet18"]
 variants = ["none", "se", "eca", "gc"]
 input = 32
-heads = ["fc"]
+heads = ["fc", "pool"]
 
 [counting]
-conventions = ["paper", "thop"]
+conventions = ["paper"]
 
 [latency]
 attribution = false
+probe = false
 devices = ["cpu"]
 batch_sizes = [1]
 processes = 1

@@ -301,8 +301,9 @@ def test_suite_refuses_a_bad_model_entry_before_running(nets, tmp_path):
             attnprof.suite.config.load_suite(path)
 
 
-def test_readme_section_runs_as_written(tmp_path):
-    """The README's "Your own module and network": its files written, its commands run."""
+def test_readme_section_runs_as_written(tmp_path, monkeypatch, capsys):
+    """The README's "Your own module and network": its files written, its commands run (in
+    this process, from the folder the files are in, as a user's shell would run them there)."""
     from pathlib import Path
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
@@ -318,12 +319,14 @@ def test_readme_section_runs_as_written(tmp_path):
     commands = [line for lang, body in blocks if lang == "sh" for line in body.splitlines()
                 if line.strip() and not line.startswith("#")]
     assert any("--model" in c for c in commands) and any("run --suite" in c for c in commands)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
     for command in commands:
         assert command.startswith("attnprof "), command
         args = __import__("shlex").split(command)[1:]
-        done = subprocess.run([sys.executable, "-m", "attnprof", *args], cwd=tmp_path,
-                              capture_output=True, text=True)
-        assert done.returncode == 0, f"{command}: {done.stderr}"
+        code = main(args)
+        assert code == 0, f"{command}: {capsys.readouterr().err}"
+    sys.modules.pop("mynets", None)
     for lang, body in blocks:
         if lang == "python" and not body.startswith("# "):
             done = subprocess.run([sys.executable, "-c", textwrap.dedent(body)], cwd=tmp_path,

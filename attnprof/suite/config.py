@@ -40,6 +40,7 @@ line naming the file, the key, the bad value and what is allowed. The format::
     budget = "8 min"             # timing time for the whole run (optional)
     allocator = "steady"         # or "system": the allocator state measured
     attribution = true           # profile each eager CPU group once: where the time goes
+    probe = true                 # the machine's limits first (roofline, explanation of Δs)
     rounds = 3                   # measured rounds per process (>= 6 with processes = 1)
     sample_time = 0.25           # seconds of forwards behind each paired sample
     max_warmup_rounds = 6        # warm-up rounds until settled, at most this many
@@ -173,6 +174,9 @@ class LatencySettings:
     allocator: str = DEFAULT_ALLOCATOR
     attribution: bool = True
     """Profile each eager CPU group once: where its forward time goes (attnprof.attribution)."""
+    probe: bool = True
+    """Probe each timed device's bandwidth, peak FLOP/s and fixed cost per operator first (a
+    second or two; the roofline and the explanation of each Δ are drawn from it)."""
     rounds: int = DEFAULT_ROUNDS
     """Measured rounds per process."""
     sample_time: float = DEFAULT_SAMPLE_TIME
@@ -361,6 +365,7 @@ _SECTIONS = {
         "budget",
         "allocator",
         "attribution",
+        "probe",
         "rounds",
         "sample_time",
         "max_warmup_rounds",
@@ -650,6 +655,7 @@ def _parse_latency(v: _Validator, table: dict[str, Any], threshold: float) -> La
         if "budget" in table else None,
         allocator=v.choice("latency.allocator", table.get("allocator", d.allocator), ALLOCATORS),
         attribution=v.boolean("latency.attribution", table.get("attribution", d.attribution)),
+        probe=v.boolean("latency.probe", table.get("probe", d.probe)),
         rounds=rounds,
         sample_time=v.positive_float(
             "latency.sample_time", table.get("sample_time", d.sample_time)

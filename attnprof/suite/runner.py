@@ -297,8 +297,9 @@ class SuiteRunner:
                 continue
             self._count(key, backbone, variant, setting, current, summary)
         groups = self._plan_groups()
-        if groups:
+        if groups and self.suite.latency.probe:
             self._probe({group.device for group in groups})
+        if groups:
             self._time(groups, summary)
         summary.seconds = time.perf_counter() - start
         return summary

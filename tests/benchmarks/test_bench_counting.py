@@ -1,9 +1,10 @@
 """How long counting takes: ResNet-101 + SGE at 800 x 1333 (the detection setting), per convention.
 
-Run with ``pytest tests/benchmarks --benchmark-enable``. Under the default
-``--benchmark-disable`` each meta-device convention runs once as a smoke test (well under a
-second each); fvcore, which jit-traces real tensors for tens of seconds, only runs when
-benchmarking is enabled. Each benchmark includes building the model, as ``profile()`` does.
+Run with ``pytest tests/benchmarks -m bench --benchmark-enable``. Marked slow too: the default
+run leaves it out (each count at 800 x 1333 includes ``profile()``'s one real forward, seconds
+on a small CPU), and ``-m slow`` runs each meta-device convention once as a smoke test; fvcore,
+which jit-traces real tensors for tens of seconds, only runs when benchmarking is enabled.
+Each benchmark includes building the model, as ``profile()`` does.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from attnprof.attention import attention_names
 from attnprof.counting import CONVENTIONS, DEFAULT_CONVENTIONS
 from attnprof.profiling import profile
 
-pytestmark = pytest.mark.bench
+pytestmark = [pytest.mark.bench, pytest.mark.slow]
 
 BACKBONE, ATTENTION, INPUT, HEAD = "resnet101", "sge", (800, 1333), "pool"
 

@@ -147,6 +147,7 @@ SUITE_REFERENCE_CALLS = 2
 """Meta-device forwards of the suite per round: about as long as counting it."""
 
 
+@pytest.mark.slow  # the whole imagenet ResNet-50 group counted: seconds even when disabled
 def test_count_resnet50_suite(benchmark):
     """Counting every registered variant of ResNet-50 at 224 x 224 under ``paper`` and ``full``,
     as ``attnprof run`` does for a suite, paired with a plain forward of the same models on the
