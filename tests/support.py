@@ -31,3 +31,13 @@ class Recorder(nn.Module):
         out = x * 0.5 + 0.25
         self.returned.append(out.detach().clone())
         return out
+
+
+def outside_env(**extra: str) -> dict[str, str]:
+    """This process's environment for a child that runs pytest (or a workflow step) of its
+    own, less the variables that tell pytest it is an xdist worker (pytest-benchmark would
+    disable itself in the child)."""
+    import os
+
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")},
+            **extra}

@@ -121,6 +121,7 @@ def test_composite_operators_are_the_ones_torch_declares():
 # --- time ------------------------------------------------------------------------------------
 
 
+@pytest.mark.alone  # compares profiled and wall-clock time
 @pytest.mark.parametrize("variant", ["none", *ZOO])
 def test_the_attribution_sums_to_the_profiled_forward(zoo, variant):
     """Each moment of a profiled forward lands in exactly one stretch (an operator, a

@@ -11,7 +11,6 @@ MAC count changes too, which ``--metric latency`` leaves out of that verdict).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -20,11 +19,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from support import outside_env
 from torch import nn
 
 from attnprof.cli import main
 from attnprof.compare import compare, load_pooled
 from attnprof.counting import count
+
+pytestmark = pytest.mark.alone  # its scratch runs time a slowdown that must be flagged
 
 SCRATCH_TEST = textwrap.dedent('''
     import os
@@ -64,7 +66,7 @@ def _pytest(folder: Path, *args: str, env: dict | None = None) -> subprocess.Com
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p",
          "no:hypothesispytest", *args],
         cwd=folder, capture_output=True, text=True, timeout=300,
-        env={**os.environ, **(env or {})},
+        env=outside_env(**(env or {})),
     )
 
 

@@ -197,6 +197,7 @@ def test_compile_runs_when_available():
 # -- overhead of the timing path --------------------------------------------------------------
 
 
+@pytest.mark.alone  # a ratio of two timings
 def test_timing_path_adds_no_measurable_overhead():
     """Our median agrees with a bare Timer on the same model, measured in alternation.
 
@@ -224,6 +225,7 @@ def arm(variant: str, condition: str = "inference/eager") -> str:
     return f"{condition}:{variant}"
 
 
+@pytest.mark.alone  # a slowdown must be detected
 def test_paired_self_ratio_near_one_and_slow_variant_detected():
     base = tiny_net(16)
     variants = {"none": base, "same": copy.deepcopy(base), "slow": Twice(base)}

@@ -49,6 +49,8 @@ from attnprof.machine import (
 )
 from attnprof.machine.probe import BUFFER_PAIRS, CACHE_MULTIPLE, CONV_REPEATS, MIN_BUFFER_BYTES
 
+pytestmark = pytest.mark.alone  # the probe's figures are checked against plain copies
+
 TOLERANCE = 0.15
 PAIRS = 2
 ROUNDS = 3

@@ -355,6 +355,7 @@ def test_onnx_profile_tells_the_attention_modules_apart(tmp_path_factory):
     assert sum(split.values()) == pytest.approx(sum(e.duration_us for e in profile.events) / 2)
 
 
+@pytest.mark.alone  # counts the threads seen busy
 @needs_onnx
 def test_onnxruntime_runs_on_the_runs_threads(tmp_path_factory):
     _, request, built = _onnx_built("se", tmp_path_factory)

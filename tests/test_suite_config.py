@@ -166,7 +166,7 @@ def test_the_deploy_suite_times_resnet50_where_it_ships_and_imagenet_decides_its
     main = load_suite("imagenet").latency
     # sequential: processes until every interval is at most 6 points wide, within a budget
     assert main.processes is None and main.replication.target_width == 6.0
-    assert main.budget_s == 420.0 and main.replication.threshold == 5.0
+    assert main.budget_s == 390.0 and main.replication.threshold == 5.0
     assert main.allocator == "steady"
 
 

@@ -19,7 +19,9 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
 import yaml
+from support import outside_env
 
 from attnprof import results
 
@@ -131,7 +133,7 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     summary = tmp_path / "summary.md"
     summary.touch()
     bin_dir = str(Path(sys.executable).parent)  # attnprof and python of this environment
-    return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+    return {**outside_env(), "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
             "RUNNER_TEMP": str(temp), "GITHUB_STEP_SUMMARY": str(summary), **extra}
 
 
@@ -158,6 +160,7 @@ PULL_REQUESTS = {"unchanged": (None, 0), "count-changed": ("reduction=2", 1)}
 """name: (the edit to the user's module, the exit status the job must end with)."""
 
 
+@pytest.mark.alone  # an unchanged PR must show no slowdown
 def test_bench_workflow_passes_an_unchanged_pr_and_fails_a_changed_count(tmp_path):
     """Both pull requests at once, each in its own repository and runner folder, as two
     workflow runs on two runners would be (counts only: running side by side moves nothing)."""
@@ -217,6 +220,7 @@ def test_matrix_workflow_structure():
     assert jobs["merge"]["needs"] == ["cpu", "gpu"] and "always()" in jobs["merge"]["if"]
 
 
+@pytest.mark.slow  # its steps run shards and merge, which test_shard_merge.py checks directly
 def test_matrix_workflow_shards_merge_into_the_unsharded_run(tmp_path):
     repo, _, _ = _scratch_repo(tmp_path, None)
     flow = _workflow(MATRIX)

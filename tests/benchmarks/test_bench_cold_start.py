@@ -1,13 +1,14 @@
 """How fast ``attnprof profile`` starts: a cold process counting one model under one convention,
 paired with ``python -c "import torch"`` timed in the same rounds.
 
-    pytest tests/benchmarks/test_bench_cold_start.py --benchmark-enable
+    pytest tests/benchmarks/test_bench_cold_start.py -m bench --benchmark-enable
 
 Each round first runs the reference (a fresh interpreter importing torch, the floor any torch
 tool pays), then ``attnprof profile --backbone resnet50 --conventions paper`` in a fresh
 interpreter; ``extra_info`` keeps the reference's time per round (``reference_s``, which
 ``attnprof compare`` pairs) and the ratio of the medians (``ratio_to_import_torch``), the figure
-the README quotes. Under the default ``--benchmark-disable`` it runs once, as a smoke test.
+the README quotes. Marked slow, so the default run leaves it out; ``-m slow`` runs it once, as
+a smoke test.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import time
 
 import pytest
 
-pytestmark = pytest.mark.bench
+pytestmark = [pytest.mark.bench, pytest.mark.slow]  # a cold start per round: run it apart
 
 REFERENCE = [sys.executable, "-c", "import torch"]
 PROFILE = [sys.executable, "-m", "attnprof", "profile", "--backbone", "resnet50",
