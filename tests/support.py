@@ -41,3 +41,18 @@ def outside_env(**extra: str) -> dict[str, str]:
 
     return {**{k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")},
             **extra}
+
+
+def import_source(tmp_path, monkeypatch, name: str, source: str):
+    """Writes ``source`` as the module ``name`` in ``tmp_path``, imports it as a user's file
+    would be (the folder on sys.path and current), and yields it; forgotten afterwards, so
+    the next test imports its own copy."""
+    import importlib
+    import sys
+
+    (tmp_path / f"{name}.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    importlib.invalidate_caches()
+    yield importlib.import_module(name)
+    sys.modules.pop(name, None)

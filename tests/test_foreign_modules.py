@@ -12,13 +12,12 @@ the cause and the remedy. The host network is tiny (two slots of 8 and 16 channe
 
 from __future__ import annotations
 
-import importlib
 import json
-import sys
 import textwrap
 
 import pytest
 import torch
+from support import import_source
 
 import attnprof
 from attnprof.cli import main
@@ -209,12 +208,7 @@ SOURCE = textwrap.dedent('''
 
 @pytest.fixture
 def mods(tmp_path, monkeypatch):
-    (tmp_path / f"{PKG}.py").write_text(SOURCE)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.chdir(tmp_path)
-    importlib.invalidate_caches()
-    yield importlib.import_module(PKG)
-    sys.modules.pop(PKG, None)
+    yield from import_source(tmp_path, monkeypatch, PKG, SOURCE)
 
 
 def placements(network, attention: str, shape, **options) -> list[tuple[str, tuple, int | None]]:

@@ -15,6 +15,7 @@ import sys
 import textwrap
 
 import pytest
+from support import import_source
 
 import attnprof
 from attnprof.cli import main
@@ -111,11 +112,7 @@ def n_params(model) -> int:
 
 @pytest.fixture
 def helpers(tmp_path, monkeypatch):
-    (tmp_path / f"{HELPERS}.py").write_text(HELPER_SOURCE)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    importlib.invalidate_caches()
-    yield importlib.import_module(HELPERS)
-    sys.modules.pop(HELPERS, None)
+    yield from import_source(tmp_path, monkeypatch, HELPERS, HELPER_SOURCE)
 
 
 def build(cls: str, backbone: str = "resnet50", **options):

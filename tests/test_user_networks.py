@@ -6,7 +6,6 @@ The networks are small (a few thousand parameters, 32x32 inputs), so every test 
 
 from __future__ import annotations
 
-import importlib
 import json
 import subprocess
 import sys
@@ -14,6 +13,7 @@ import textwrap
 
 import pytest
 import torch
+from support import import_source
 from torch import nn
 
 import attnprof
@@ -97,12 +97,7 @@ SHAPE = (1, 3, 32, 32)
 
 @pytest.fixture
 def nets(tmp_path, monkeypatch):
-    (tmp_path / f"{PKG}.py").write_text(SOURCE)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.chdir(tmp_path)
-    importlib.invalidate_caches()
-    yield importlib.import_module(PKG)
-    sys.modules.pop(PKG, None)
+    yield from import_source(tmp_path, monkeypatch, PKG, SOURCE)
 
 
 def n_params(model: nn.Module) -> int:
