@@ -12,7 +12,9 @@ arm is never timed and never silently skipped.
 
 from __future__ import annotations
 
+import re
 import time
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +54,20 @@ def needs_build(condition: Condition) -> bool:
     return MODES[condition.mode].builds
 
 
+def artifact_folder(root: str | Path, condition: Condition, variant: str) -> Path:
+    """Where one arm's artifact goes: a folder of its own per mode, pass *and variant*.
+
+    Why the variant: every runtime writes one file name (``model.onnx``, ``model.pt2``, ...),
+    so arms sharing a folder would overwrite each other and every process would then time
+    the last one built against itself. The name keeps the variant readable (an import path's
+    ``:`` and ``/`` become ``_``) and ends in a checksum of the exact name, so two names that
+    read alike never share a folder.
+    """
+    readable = re.sub(r"[^A-Za-z0-9_.-]", "_", variant)[:60]
+    tag = f"{zlib.crc32(variant.encode()):08x}"
+    return Path(root, condition.mode, condition.pass_name, f"{readable}-{tag}")
+
+
 def build_arms(job: BuildJob, progress: Callable[[int, int], None] | None = None) -> BuildRun:
     """Build every arm of ``job`` here (the worker's entry point); failures are per arm."""
     began = time.perf_counter()
@@ -80,7 +96,7 @@ def _build_each(job: BuildJob, settings, progress) -> BuildRun:
         try:
             model = prepare_model(seeded_build(variant, job.variants[variant], spec.seed),
                                   settings, train=condition.pass_name == "train")
-            folder = Path(job.folder, condition.mode, condition.pass_name)
+            folder = artifact_folder(job.folder, condition, variant)
             folder.mkdir(parents=True, exist_ok=True)
             built = MODES[condition.mode].load_hooks().build(BuildRequest(
                 model, x, folder, spec.threads, variant, condition.pass_name,
