@@ -432,3 +432,18 @@ def test_a_non_finite_output_is_flagged_beside_its_cell(results):
     assert frame["nonfinite_output"].notna().sum() == 1
     assert "nonfinite_output" in render_csv(report).splitlines()[0]
     assert "nonfinite_output" not in render_csv(report_of(results)).splitlines()[0]
+
+
+def test_a_failed_timing_is_never_read_as_holds():
+    from attnprof.report.claims import ClaimCheck, Outcome
+    from attnprof.report.tables import LatencyKey
+    from attnprof.report.verdict import LatencyCell, VerdictRow
+
+    eager, onnx = LatencyKey("cpu", 1), LatencyKey("cpu", 1, mode="onnxruntime")
+    fine = ClaimCheck("latency", 5.0, Outcome.HOLDS, 1.0, (0.0, 2.0))
+    counts = ClaimCheck("parameters", 1.0, Outcome.HOLDS, 0.0)
+    row = VerdictRow("id", "se", False, "partial", counts, counts, None,
+                     {eager: LatencyCell(fine), onnx: LatencyCell(None, failed=True)})
+    assert row.verdict([eager], "MAC") == "holds"
+    assert row.verdict([eager, onnx], "MAC") == "timing failed 1/2"
+    assert row.verdict([onnx], "MAC") == "timing failed"

@@ -86,7 +86,7 @@ def test_the_report_leads_with_the_verdict(report):
     assert rows["| se"] == ("| se | +0.91 ✓ | +0.10 ✓ | +20.00 | +20.0 [+17.0, +22.0] ✗ | "
                             "+40.0 [+35.0, +44.0] ✗ | refuted: latency |")
     assert rows["| sge"].endswith("| refuted: latency 1/2; inconclusive: latency 1/2 |")
-    assert "| timing failed | inconclusive: latency |" in rows["| sa"]
+    assert "| timing failed | inconclusive: latency; timing failed 1/2 |" in rows["| sa"]
 
 
 def test_each_interval_says_how_many_processes_and_why_it_stopped(report):

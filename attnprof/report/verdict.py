@@ -92,8 +92,8 @@ class VerdictRow:
 
     def verdict(self, keys: Sequence[LatencyKey], unit: str) -> str:
         """Over this row's counts and the timings of ``keys``: ``holds``, ``refuted: params,
-        latency 2/3``, ``refuted: params; inconclusive: latency``, ``holds (counts; not timed)``;
-        ``baseline``, ``failed``."""
+        latency 2/3``, ``refuted: params; inconclusive: latency``, ``holds (counts; not timed)``,
+        ``timing failed 1/3`` beside the rest when a timing failed; ``baseline``, ``failed``."""
         if self.status == "failed":
             return "failed"
         if self.baseline:
@@ -111,6 +111,10 @@ class VerdictRow:
                     names.append(name if hits == len(found) else f"{name} {hits}/{len(found)}")
         parts = [f"{outcome.value}: {', '.join(names)}" for outcome, names in said.items()
                  if names]
+        failed = [k for k in keys if (cell := self.latency.get(k)) and cell.failed]
+        if failed:  # never "holds" over a timing that did not happen
+            parts.append("timing failed" + ("" if len(failed) == len(keys)
+                                            else f" {len(failed)}/{len(keys)}"))
         if parts:
             return "; ".join(parts)
         if not anything:
