@@ -144,15 +144,20 @@ PARAMS_DELTA = Column("params_delta_pct", "Δ params", "%", _pct(2),
                       "parameters against the baseline's", digits=4)
 ATTENTION_PARAMS = Column("attention_params_count", "attention params", "M", fmt_millions,
                           "parameters inside the attention modules", integer=True)
-THOP_PARAMS = Column("thop_reported_params_count", "thop's params", "M", fmt_millions,
-                     "thop's own parameter count (skips directly owned parameters)",
-                     integer=True)
 
 
 def count(name: str, unit: str) -> Column:
     """One forward's MACs or FLOPs under convention ``name``."""
     return Column(f"{name}_{unit}", name, f"G{unit}", fmt_giga,
                   f"{unit}s of one forward under {name}", integer=True)
+
+
+def reported_params(name: str) -> Column:
+    """The parameter count a convention's tool reports of its own (thop's skips parameters a
+    module owns directly), shown for every convention whose counts carry one."""
+    return Column(f"{name}_reported_params_count", f"{name}'s params", "M", fmt_millions,
+                  f"the parameters {name}'s counting tool reports itself (it may miss some)",
+                  integer=True)
 
 
 def count_delta(name: str) -> Column:
@@ -375,11 +380,11 @@ BUILD_S = Column("build_s", "build", "s", _plain(1),
                  "compiling or exporting the model once per run (or, in older files, the "
                  "median first call)")
 MAX_ABS_ERR = Column("max_abs_err", "max abs error", "output units", fmt_error,
-                     "largest |built − eager| over the output")
+                     "largest |built − eager| over the output nearest to failing")
 MAX_REL_ERR = Column("max_rel_err", "max rel error", "ratio", fmt_error,
-                     "largest |built − eager| / |eager| over the output")
+                     "max abs error over the largest |eager| of that output")
 TOLERANCE = text("tolerance", "allowed (atol, rtol)")
-CHECK = text("check", "outputs match", "within atol + rtol × |eager| everywhere")
+CHECK = text("check", "outputs match", "within atol + rtol × max |eager| for every output")
 
 # -- where the time goes -------------------------------------------------------------------------
 

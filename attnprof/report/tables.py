@@ -279,6 +279,9 @@ def cell_table(doc: ResultsDocument) -> tuple[pd.DataFrame, tuple[Column, ...]]:
     names = conventions(doc)
     units = {name: convention_unit(doc, name) for name in names}
     moved = set(byte_conventions(doc))
+    own_params = {name for name in names for cell in ok_cells(doc)
+                  if (record := cell.profile.counts.get(name)) is not None
+                  and record.reported_params is not None}
     keys = latency_keys(doc)
     base_of = baselines(doc)
     trained = any(c.profile.training is not None for c in ok_cells(doc))
@@ -286,7 +289,7 @@ def cell_table(doc: ResultsDocument) -> tuple[pd.DataFrame, tuple[Column, ...]]:
     built = {key for key in keys for cell in ok_cells(doc)
              if (entry := latency_entry(cell, key)) is not None and builds(entry)}
     rows = [_row(cell, base_of.get((cell.backbone, cell.setting)), names, units, keys, trained,
-                 moved, flagged, built)
+                 moved, flagged, built, own_params)
             for cell in ordered_cells(doc)]
     contract = tuple(column for column, _ in rows[0]) if rows else (
         columns.ID, columns.BACKBONE, columns.SETTING, columns.VARIANT, columns.STATUS)
@@ -302,7 +305,8 @@ def cell_table(doc: ResultsDocument) -> tuple[pd.DataFrame, tuple[Column, ...]]:
 def _row(cell: Cell, base: Cell | None, names: list[str], units: dict[str, str],
          keys: list[LatencyKey], trained: bool = False,
          moved: set[str] = frozenset(), flagged: bool = False,
-         built: set[LatencyKey] = frozenset()) -> list[tuple[Column, Any]]:
+         built: set[LatencyKey] = frozenset(), own_params: set[str] = frozenset()
+         ) -> list[tuple[Column, Any]]:
     row: list[tuple[Column, Any]] = [
         (columns.ID, cell.id), (columns.BACKBONE, cell.backbone),
         (columns.SETTING, cell.setting), (columns.VARIANT, cell.variant),
@@ -327,8 +331,8 @@ def _row(cell: Cell, base: Cell | None, names: list[str], units: dict[str, str],
         put((columns.count_delta(name), delta_pct(value, base_value)))
         attention = _num(record.attention) if record else None
         put((columns.attention_count(name, unit), attention))
-        if name == "thop":  # thop's own parameter count skips directly-owned parameters
-            put((columns.THOP_PARAMS, _num(record.reported_params) if record else None))
+        if name in own_params:  # the convention's tool reports a parameter count of its own
+            put((columns.reported_params(name), _num(record.reported_params) if record else None))
         if name in moved:  # the convention declares that it counts bytes
             traffic = _num(record.bytes) if record else None
             attention_traffic = _num(record.attention_bytes) if record else None
