@@ -10,12 +10,14 @@ tuple ``(3, 5)`` and ``-o name=7`` the integer 7; quote a string that looks like
 
 ``true``/``false`` and ``none``/``null`` are read in any case, as a shell user writes them.
 Only values a results file can hold are accepted (numbers, booleans, ``None``, strings, lists,
-tuples and tables of them); a set or bytes literal is refused with what to write instead.
+tuples and tables of them); a set or bytes literal, or a number too large to be finite
+(``1e999``), is refused with what to write instead; ``nan`` and ``inf`` stay text.
 """
 
 from __future__ import annotations
 
 import ast
+import math
 from typing import Any
 
 from attnprof.errors import AttnprofError
@@ -31,10 +33,7 @@ def parse(text: str) -> Any:
     try:
         value = ast.literal_eval(stripped)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        try:
-            return float(stripped)  # inf, nan: not literals, still numbers
-        except ValueError:
-            return text
+        return text  # ``nan`` and ``inf`` too: no results file holds them as numbers
     bad = _unstorable(value)
     if bad is not None:
         raise AttnprofError(
@@ -46,6 +45,8 @@ def parse(text: str) -> Any:
 
 def _unstorable(value: Any) -> str | None:
     """The type name of the first part of ``value`` that JSON cannot hold, else ``None``."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "number that is not finite"  # 1e999; JSON has no infinity
     if value is None or isinstance(value, (bool, int, float, str)):
         return None
     if isinstance(value, (list, tuple)):

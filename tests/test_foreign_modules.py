@@ -386,6 +386,9 @@ def test_option_values_read_as_literals(mods, capsys):
         [32, 0.5, 1e-4, True, None, [3, 5], (3, 5), "sigmoid", "oup,mid", "stages:0,1", "7"]
     with pytest.raises(AttnprofError, match="reads as a set"):
         parse("{1, 2}")
+    assert parse("nan") == "nan" and parse("inf") == "inf"  # text, never a non-finite number
+    with pytest.raises(AttnprofError, match="not finite"):
+        parse("1e999")
     assert main(["profile", "--model", HOST, "--attention", f"{PKG}:Kernels", "-o",
                  "kernels=[3,5]", "--input", "16", "--conventions", "paper", "--json"]) == 0
     record = json.loads(capsys.readouterr().out)
