@@ -224,6 +224,16 @@ def test_compare_measures_error_against_the_largest_eager_output():
     assert not compare(reference, [np.array([[np.nan, -2.0]])], 1.0, 1.0, "t").ok
 
 
+def test_compare_checks_each_output_against_its_own_magnitude():
+    """A small output that is all wrong fails, whatever the size of its neighbour."""
+    reference = (torch.tensor([1000.0]), torch.tensor([0.01]))
+    result = [np.array([1000.0]), np.array([-0.01])]  # the second output's sign flipped
+    check = compare(reference, result, atol=1e-5, rtol=1e-4, what="t")
+    assert not check.ok and check.scale == pytest.approx(0.01)
+    assert check.max_abs_err == pytest.approx(0.02)
+    assert compare(reference, [np.array([1000.05]), np.array([0.01])], 1e-5, 1e-4, "t").ok
+
+
 def test_compare_refuses_a_reference_that_is_not_finite():
     with pytest.raises(AttnprofError, match="eager PyTorch itself outputs NaN"):
         compare(torch.tensor([np.nan, 1.0]), [np.array([np.nan, 1.0])], 1e-5, 1e-4, "t")
@@ -353,6 +363,11 @@ def test_onnx_profile_tells_the_attention_modules_apart(tmp_path_factory):
     layout = sum(e.duration_us for e in profile.events if e.layout) / 2
     assert split["layout"] == pytest.approx(layout)
     assert sum(split.values()) == pytest.approx(sum(e.duration_us for e in profile.events) / 2)
+    # one thread runs one node at a time: a call's nodes fit in that call's run, and fill
+    # most of it (the rest is the session's own work between nodes)
+    for call, span in enumerate(profile.runs_us):
+        nodes = sum(e.duration_us for e in profile.events if e.call == call)
+        assert 0.5 * span <= nodes <= 1.05 * span, (call, nodes, span)
 
 
 @pytest.mark.alone  # counts the threads seen busy
