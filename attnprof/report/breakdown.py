@@ -31,6 +31,10 @@ TOP_OPS = 3
 """How many of the longest attention operators a row names."""
 
 
+ATTRIBUTION_TOLERANCE = 0.05
+"""How far a variant's attributed time may be from its profiled forward (a fraction) before
+the report calls its shares approximate."""
+
 @dataclass(frozen=True)
 class BreakdownRow:
     """One variant of a profiled group: its attention operators and the explanation of its Δ.
@@ -136,7 +140,12 @@ def _row(group: GroupAttribution, found: VariantAttribution, probed: MachineLimi
     paired = (delta_ms(rows_of[name], rows_of.get(BASELINE), key)
               if key is not None and name in rows_of else None)
     explanation, note = None, None
-    if probed is None:
+    if group.runtime != "eager":
+        # the probe's fixed cost is an eager PyTorch operator's, and the runtime's nodes carry
+        # no full count of bytes: pricing them so would explain nothing
+        note = (f"not split into bytes and operators: the probe prices eager PyTorch "
+                f"operators, not {group.runtime}'s nodes")
+    elif probed is None:
         note = "the machine's limits were not probed"
     elif probed.op_fixed_cost_us is None:
         note = "the probe did not measure a fixed cost per operator (probed before it was)"

@@ -5,7 +5,7 @@ Caveats first: a build is timed apart from every timing and never mixed into one
 written before builds were recorded hold, for ``compile``, only each process's first call
 (compilation and one run, or a cache hit in a process that found inductor's cache warm): the
 median of those stands in for the build, and the row says so. The output check is on one
-random input (:class:`attnprof.latency.modes.OutputCheck`); a build whose check failed was
+random input (:class:`attnprof.runtimes.base.OutputCheck`); a build whose check failed was
 never timed, and its row keeps the numbers that refused it.
 """
 
@@ -19,7 +19,7 @@ from attnprof.report.tables import LatencyKey, builds, latency_entry
 from attnprof.results import Cell
 
 if TYPE_CHECKING:  # the check is read by its fields only: a mode's own record type fits
-    from attnprof.latency.modes import OutputCheck
+    from attnprof.runtimes.base import OutputCheck
 
 
 @dataclass(frozen=True)

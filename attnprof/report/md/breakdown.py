@@ -5,7 +5,7 @@ extra operators' fixed cost explain."""
 from __future__ import annotations
 
 from attnprof.report import columns as c
-from attnprof.report.breakdown import BreakdownRow, GroupBreakdown
+from attnprof.report.breakdown import ATTRIBUTION_TOLERANCE, BreakdownRow, GroupBreakdown
 from attnprof.report.formats import fmt_ms
 from attnprof.report.md.table import table, title
 from attnprof.report.model import Report
@@ -59,8 +59,15 @@ def _about(group: GroupBreakdown) -> str:
     if base.profiler_ms is not None:
         line += f" ({fmt_ms(base.forward_ms - base.profiler_ms)} ms unprofiled)"
     gap = group.largest_gap
-    line += (f". The operators, dispatch and time between them account for each variant's "
-             f"profiled forward within {100 * gap:.1f}%." if gap is not None else ".")
+    if gap is None:
+        line += "."
+    elif gap <= ATTRIBUTION_TOLERANCE:
+        line += (f". The operators, dispatch and time between them account for each variant's "
+                 f"profiled forward within {100 * gap:.1f}%.")
+    else:
+        line += (f". The operators and the time between them differ from a variant's profiled "
+                 f"forward by up to {100 * gap:.1f}%, more than "
+                 f"{100 * ATTRIBUTION_TOLERANCE:.0f}%: the shares below are approximate.")
     if group.noisy:
         line += (f" Noisy (profiled forwards scattered): {', '.join(group.noisy)}; their "
                  "times are means of the faster half.")
