@@ -168,6 +168,11 @@ def test_the_deploy_suite_times_resnet50_where_it_ships_and_imagenet_decides_its
     assert main.processes is None and main.replication.target_width == 6.0
     assert main.budget_s == 390.0 and main.replication.threshold == 5.0
     assert main.allocator == "steady"
+    # a horizon of 12: the first interval after 6 processes, which the budget affords
+    from attnprof.latency.sequential import sequential_design
+
+    assert sequential_design(0.95, main.replication.max_processes).first == 6
+    assert not main.attribution  # the deploy suite profiles where the time goes
 
 
 @pytest.mark.parametrize(
