@@ -13,6 +13,7 @@ from functools import partial
 from itertools import pairwise
 
 import pytest
+from torch import nn
 
 from attnprof.latency import schedule as schedule_module
 from attnprof.latency.records import ProcessRun, arm_key
@@ -220,3 +221,30 @@ def test_a_failed_process_is_replaced_recorded_and_noted(fake_workers, monkeypat
     assert fast.design == "fixed" and fast.stopped == "fixed" and fast.processes == 6
     assert fast.ci95 == pytest.approx((min(fast.process_medians), max(fast.process_medians)))
     assert memory == [True, False, False, False, False, False, False]
+
+
+class _Tiny(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 1)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+class _Raises(_Tiny):
+    def forward(self, x):
+        raise RuntimeError("boom")
+
+
+def test_a_model_that_raises_in_this_process_fails_its_group_only():
+    """With processes = 1 the rounds run here, and a model's error fails its group as a
+    fresh process's would: one line and the traceback, the other group timed."""
+    one = replace(spec(Replication(processes=1)), sample_time=0.01, max_warmup_rounds=2)
+    good = GroupPlan("good", {"none": _Tiny, "tiny": _Tiny}, "none", one)
+    bad = GroupPlan("bad", {"none": _Tiny, "raises": _Raises}, "none", one)
+    timed, failed = run_groups([good, bad])
+    assert timed.comparisons[EAGER].result("tiny").ratio.processes == 1
+    assert not failed.comparisons
+    (failure,) = failed.failures.values()
+    assert failure.error == "RuntimeError: boom" and "Traceback" in failure.traceback

@@ -36,6 +36,7 @@ from attnprof.latency.workers import (
     WorkerFailed,
     WorkerTraceback,
     check_picklable,
+    run_here,
     run_in_fresh_process,
 )
 
@@ -142,7 +143,7 @@ def _step(state: GroupState, folder: str, began: float, budget_s: float | None, 
         else:
             job = BuildJob(spec, state.plan.variants, arms, folder)
             try:
-                run = (build_arms(job) if one_process else run_in_fresh_process(
+                run = (run_here(build_arms, job) if one_process else run_in_fresh_process(
                     "attnprof.latency.build:build_arms", job, allocator=spec.allocator,
                     what=f"the build process of {state.plan.label}"))
             except WorkerFailed as failed:
@@ -160,7 +161,7 @@ def _step(state: GroupState, folder: str, began: float, budget_s: float | None, 
             round_progress(state.plan.label, done, total)
 
     try:
-        run = (run_process(job, rounds) if one_process else run_in_fresh_process(
+        run = (run_here(run_process, job, rounds) if one_process else run_in_fresh_process(
             "attnprof.latency.rounds:run_process", job, allocator=spec.allocator,
             what=f"worker process {job.index + 1}", progress=rounds))
     except WorkerFailed as failed:

@@ -91,14 +91,16 @@ def run_in_fresh_process(
                 [sys.executable, "-m", "attnprof.latency.workers", str(job_file),
                  str(result_file)],
                 stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, text=True,
+                errors="replace",  # a model may print anything
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
             try:
                 assert process.stdout is not None
                 for line in process.stdout:
                     if line.startswith(_PROGRESS) and progress is not None:
-                        done, total = line[len(_PROGRESS):].strip().split("/")
-                        progress(int(done), int(total))
+                        done, _, total = line[len(_PROGRESS):].strip().partition("/")
+                        if done.isdigit() and total.isdigit():  # else a model's own print
+                            progress(int(done), int(total))
                 code = process.wait()
             except BaseException:  # interrupted: leave no worker behind
                 process.kill()
@@ -129,25 +131,44 @@ def prepare_worker(allocator: str) -> str | None:
     return PREPARED
 
 
+def _failure(exc: BaseException) -> tuple[str, str]:
+    """One line and the full traceback of what a job raised."""
+    from attnprof.blame import one_line
+
+    line = str(exc) if isinstance(exc, AttnprofError) else one_line(exc)
+    return line, "".join(traceback.format_exception(exc)).rstrip()
+
+
+def run_here(function: Callable[..., Any], job: Any,
+             progress: Callable[[int, int], None] | None = None) -> Any:
+    """``function(job, progress)`` in this process (a one-process timing), failing as a fresh
+    process fails: :class:`WorkerFailed` with one line and the traceback, so a model that
+    raises fails its group, never the whole run."""
+    try:
+        return function(job, progress)
+    except Exception as exc:
+        raise WorkerFailed(*_failure(exc)) from None
+
+
 def _main(job_path: str, result_path: str) -> int:
     with open(job_path, "rb") as stream:
         path, function, allocator = pickle.load(stream)
         sys.path[:] = path
         # this file runs as __main__: prepare the state through the module the job imports
         importlib.import_module("attnprof.latency.workers").prepare_worker(allocator)
-        job = pickle.load(stream)
+        payload = stream.read()
+
+    def job() -> Any:  # unpickled inside the try: a variant this process cannot import fails
+        return pickle.loads(payload)  # with its own reason, not as a silent exit
 
     def report(done: int, total: int) -> None:
         print(f"{_PROGRESS}{done}/{total}", flush=True)
 
     try:
         module, _, name = function.partition(":")
-        outcome = ("ok", getattr(importlib.import_module(module), name)(job, report))
+        outcome = ("ok", getattr(importlib.import_module(module), name)(job(), report))
     except Exception as exc:
-        from attnprof.blame import one_line
-
-        line = str(exc) if isinstance(exc, AttnprofError) else one_line(exc)
-        outcome = ("error", line, "".join(traceback.format_exception(exc)).rstrip())
+        outcome = ("error", *_failure(exc))
     tmp = result_path + ".tmp"
     with open(tmp, "wb") as stream:
         pickle.dump(outcome, stream)
