@@ -22,7 +22,7 @@ from attnprof.latency.sequential import (
     miss_probability,
     sequential_design,
 )
-from attnprof.latency.spec import replication_plan
+from attnprof.latency.spec import Replication, replication_plan, timing_spec
 from attnprof.latency.stats import median_ci
 
 SIMULATIONS = 2000
@@ -171,5 +171,27 @@ def test_replication_refusals():
         replication_plan(3)
     with pytest.raises(AttnprofError, match="target_width must be a positive number"):
         replication_plan(target_width=0)
+    with pytest.raises(AttnprofError, match="target_width must be a positive number"):
+        replication_plan(target_width=float("inf"))  # would call any first interval narrow
+    with pytest.raises(AttnprofError, match="threshold must be a number, got nan"):
+        replication_plan(threshold=float("nan"))  # would call every interval decided
     with pytest.raises(AttnprofError, match="too few for a 95% interval"):
         replication_plan(max_processes=4)
+
+
+@pytest.mark.parametrize(("given", "message"), [
+    (Replication(processes=3), "processes must be 1"),
+    (Replication(max_processes=5), "too few for a 95% interval"),
+    (Replication(target_width=-1.0), "target_width must be"),
+])
+def test_a_given_replication_is_checked_as_a_new_one(given, message):
+    """A plan handed to timing_spec is refused before anything runs, not after the build."""
+    with pytest.raises(AttnprofError, match=message):
+        timing_spec(input_shape=(3, 8, 8), replication=given)
+
+
+def test_one_process_records_the_allocator_it_measures():
+    """One process times in the caller's own, whose allocator attnprof does not set."""
+    spec = timing_spec(input_shape=(3, 8, 8), rounds=6, replication=Replication(processes=1))
+    assert spec.allocator == "system"
+    assert timing_spec(input_shape=(3, 8, 8)).allocator == "steady"

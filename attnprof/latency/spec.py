@@ -24,7 +24,8 @@ run's ``budget_s`` is reached. The intervals then come from
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import math
+from dataclasses import asdict, dataclass, replace
 
 from attnprof.errors import AttnprofError, choices
 from attnprof.latency.defaults import (
@@ -32,6 +33,7 @@ from attnprof.latency.defaults import (
     DEFAULT_ROUNDS,
     DEFAULT_SAMPLE_TIME,
     DEFAULT_SETTLE_TOLERANCE,
+    MIN_WARMUP_ROUNDS,
 )
 from attnprof.latency.sequential import DEFAULT_MAX_PROCESSES, sequential_design
 from attnprof.latency.stats import CI_LEVEL, min_samples_for_ci
@@ -143,13 +145,14 @@ def _positive_int(name: str, value: object, minimum: int = 1) -> int:
 
 
 def _positive(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0
+            or not math.isfinite(value)):
         raise AttnprofError(f"{name} must be a positive number, got {value!r}")
     return float(value)
 
 
 def _number(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise AttnprofError(f"{name} must be a number, got {value!r}")
     return float(value)
 
@@ -236,9 +239,13 @@ def timing_spec(
         compile_mode = resolve_compile(compile_mode or True, resolved) or "default"
     elif compile_mode is True or not compile_mode:
         compile_mode = "default"
-    plan = replication or replication_plan(rounds=rounds)
+    # a given plan is checked as a new one is (a horizon too short for an interval, a
+    # fixed count too small for one, a width or threshold that is not a finite number)
+    plan = replication_plan(**asdict(replication or Replication()), rounds=rounds)
     if plan.processes == 1:
-        _positive_int("rounds (with processes=1)", rounds, min_samples_for_ci(plan.level))
+        # one process times in the caller's own, whose allocator attnprof leaves as it is:
+        # the state measured is the system's, and the record says so
+        allocator = "system"
     return TimingSpec(
         device=str(resolved) if resolved.type == "cpu" else f"cuda:{resolved.index or 0}",
         threads=resolve_threads(threads),
@@ -251,7 +258,10 @@ def timing_spec(
         optimizer=check_optimizer(optimizer),
         sample_time=_positive("sample_time", sample_time),
         rounds=_positive_int("rounds", rounds),
-        max_warmup_rounds=_positive_int("max_warmup_rounds", max_warmup_rounds, 0),
+        # what runs: at least MIN_WARMUP_ROUNDS, whatever was asked (the settling rule
+        # compares a round with an earlier one)
+        max_warmup_rounds=max(_positive_int("max_warmup_rounds", max_warmup_rounds, 0),
+                              MIN_WARMUP_ROUNDS),
         settle_tolerance=_positive("settle_tolerance", settle_tolerance),
         replication=plan,
         allocator=allocator,
