@@ -99,7 +99,8 @@ class LatencyRecord(JsonRecord):
     """The optimizer step inside a timed training step (``none``: forward, loss, backward)."""
     first_call_s: tuple[float, ...] = ()
     """The first call of the model in each process, apart from every timing: under
-    ``compile`` it holds the compilation (and one run), so it is the compile time's record."""
+    ``compile`` it holds tracing and a compile from the caches the run's build process warmed
+    (the compilation itself is the build's ``build_s``)."""
 
     @classmethod
     def from_times(cls, times_ms: Sequence[float], *, batch: int, **meta) -> LatencyRecord:

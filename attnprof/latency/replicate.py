@@ -48,7 +48,7 @@ from attnprof.latency.records import (
 from attnprof.latency.rounds import ModelOrFactory, ProcessJob, settings_of
 from attnprof.latency.sequential import SequentialDesign, sequential_design
 from attnprof.latency.spec import Condition, Replication, TimingSpec
-from attnprof.latency.stats import CI_LEVEL, min_samples_for_ci
+from attnprof.latency.stats import min_samples_for_ci
 
 MAX_FAILED_PROCESSES = 3
 
@@ -297,11 +297,12 @@ class GroupState:
         failed = [run for run in self.runs if not run.ok]
         if failed:
             design = self.design
-            needed = design.first if design is not None else min_samples_for_ci(CI_LEVEL)
+            level = spec.replication.level
+            needed = design.first if design is not None else min_samples_for_ci(level)
             notes.append(
                 f"{len(failed)} of {len(self.runs)} worker processes failed "
                 f"({'; '.join(f'process {run.index + 1}: {run.error}' for run in failed)})"
-                + (f": no {CI_LEVEL:.0%} interval from {len(done)} processes (needs {needed})"
+                + (f": no {level:.0%} interval from {len(done)} processes (needs {needed})"
                    if len(done) < needed else "")
             )
         unsettled = [run.index + 1 for run in done if not run.settled]

@@ -169,6 +169,12 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def _mean_load(kept: list[float | None], whole: float | None) -> float | None:
+    """The other CPUs' load over the kept rounds (the whole loop's when a round did not say)."""
+    known = [load for load in kept if load is not None]
+    return sum(known) / len(known) if known and len(known) == len(kept) else whole
+
+
 def run_process(job: ProcessJob, progress: Callable[[int, int], None] | None = None
                 ) -> ProcessRun:
     """Build the job's arms here, warm them up until settled, and take ``spec.rounds`` rounds.
@@ -291,7 +297,8 @@ def run_process(job: ProcessJob, progress: Callable[[int, int], None] | None = N
         order=tuple(order),
         round_other_cpu_load=tuple(loads),
         discarded_rounds=tuple(discarded),
-        other_cpu_load=contention.other_cpus,
+        # over the kept rounds only: a round re-run for other load is not in the samples
+        other_cpu_load=_mean_load(loads, contention.other_cpus),
         peak_memory=peaks,
         wall_s=time.perf_counter() - started,
         page_faults=faults,

@@ -171,7 +171,9 @@ class ReplicatedMedian:
     order-statistic interval of those medians: it covers the median a *new* process would give,
     so it carries the between-process variation (memory layout, allocator state, which core the
     threads land on, what the machine was doing then) that a single process never shows. ``ci``
-    is ``None`` when too few processes finished for the level (fewer than 6 for 95%). With one
+    is ``None`` when too few processes finished for the level (fewer than 6 for a fixed count
+    at 95%; a sequential design's first look comes later, 6 to 8 processes by its horizon,
+    :mod:`attnprof.latency.sequential`). With one
     process the rounds are the unit, and the interval describes that process only.
     ``disagreement_p`` is a Kruskal-Wallis test of "every process has the same distribution of
     rounds"; below :data:`DISAGREEMENT_ALPHA` the processes differ beyond their own noise.
