@@ -28,7 +28,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -182,11 +182,11 @@ def with_replication(suite: Suite, processes: int | None, rounds: int | None,
     latency = suite.latency
     current = latency.replication
     rounds = latency.rounds if rounds is None else rounds
-    plan = replication_plan(
-        current.processes if processes is None else processes,
-        max_processes=current.max_processes,
-        target_width=current.target_width if target_width is None else target_width,
-        threshold=current.threshold, rounds=rounds)
+    asked = {key: value for key, value in (("processes", processes),
+                                           ("target_width", target_width)) if value is not None}
+    # the suite's plan with what the command line changed, checked as a new one (its level
+    # and threshold kept as they are)
+    plan = replication_plan(**asdict(replace(current, **asked)), rounds=rounds)
     budget_s = latency.budget_s if budget is None else parse_budget(budget, "--budget")
     return replace(suite, latency=replace(latency, replication=plan, rounds=rounds,
                                           budget_s=budget_s))
