@@ -1,7 +1,19 @@
 """Small helpers shared by the tests (pytest puts this folder on sys.path)."""
 
+import importlib.util
+
+import pytest
 import torch
 from torch import nn
+
+
+def installed(*names: str) -> bool:
+    """Whether every package named can be imported here (found, not imported)."""
+    return all(importlib.util.find_spec(name) is not None for name in names)
+
+
+needs_onnx = pytest.mark.skipif(not installed("onnx", "onnxruntime", "onnxscript"),
+                                reason="pip install 'attnprof[onnx]'")
 
 
 class Fn(nn.Module):

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
-import pytest
 import torch
+from support import needs_onnx
 from torch import nn
 
 from attnprof.latency.build import BuildJob, artifact_folder, build_arms
@@ -15,10 +13,6 @@ from attnprof.latency.records import arm_key
 from attnprof.latency.rounds import seeded_build, settings_of
 from attnprof.latency.spec import Condition, timing_spec
 from attnprof.latency.timing import make_input
-
-needs_onnx = pytest.mark.skipif(
-    any(importlib.util.find_spec(name) is None for name in ("onnx", "onnxruntime", "onnxscript")),
-    reason="pip install 'attnprof[onnx]'")
 
 
 def _plain() -> nn.Module:

@@ -20,6 +20,7 @@ import numpy as np
 import psutil
 import pytest
 import torch
+from support import installed, needs_onnx
 from torch import nn
 
 import attnprof
@@ -42,13 +43,7 @@ SHAPE = (1, 3, 64, 64)  # 32x32 leaves 1x1 maps in stage 4, where SGE divides by
 RUNTIME_FILES = sorted((Path(attnprof.__file__).parent / "runtimes").glob("*.py"))
 
 
-def _installed(*names: str) -> bool:
-    return all(importlib.util.find_spec(name) is not None for name in names)
-
-
-needs_onnx = pytest.mark.skipif(not _installed("onnx", "onnxruntime", "onnxscript"),
-                                reason="pip install 'attnprof[onnx]'")
-needs_openvino = pytest.mark.skipif(not _installed("openvino"),
+needs_openvino = pytest.mark.skipif(not installed("openvino"),
                                     reason="pip install 'attnprof[openvino]'")
 
 
