@@ -240,11 +240,15 @@ def test_paired_self_ratio_near_one_and_slow_variant_detected():
     record = result.result("slow").record
     assert len(slow.values) == sum(slow.rounds_per_process) == 10
     assert len(record.times_ms) == 10 == len(result.baseline_record.times_ms)
-    assert slow.values[3] == pytest.approx(record.times_ms[3] / result.baseline_record.times_ms[3])
-    assert record.peak_mem_bytes > 0 and record.threads == 1
     (worker,) = result.workers
+    # each round's ratio is against the baseline samples right before and after the variant's
+    reference = worker.reference_ms[arm("slow")]
+    assert slow.values[3] == pytest.approx(record.times_ms[3] / reference[3])
+    assert arm("none") not in worker.reference_ms and len(reference) == 10
+    assert record.peak_mem_bytes > 0 and record.threads == 1
     keys = {arm(name) for name in variants}
     assert len(worker.order) == 10 and all(set(o) == keys for o in worker.order)
+    assert all(o[0] == o[2] == o[4] == arm("none") for o in worker.order)  # bracketed
     assert result.spec.seed == 5 and result.spec.shuffle and worker.seed == 5
     assert len(worker.round_other_cpu_load) == 10
     assert 2 <= worker.warmup_rounds <= 6 and (worker.settled or worker.warmup_rounds == 6)
@@ -324,7 +328,8 @@ def test_paired_order_is_seeded():
     second = paired_latency(variants, 8, threads=1, seed=1, **fast)
     assert first.workers[0].order == second.workers[0].order
     fixed = paired_latency(variants, 8, threads=1, shuffle=False, **fast)
-    assert set(fixed.workers[0].order) == {tuple(arm(v) for v in variants)}
+    assert set(fixed.workers[0].order) == {(arm("none"), arm("b"), arm("none"), arm("c"),
+                                             arm("none"))}
     assert not fixed.spec.shuffle
 
 

@@ -2,9 +2,9 @@
 
 - :func:`measure_latency`: one model, per batch size: median, IQR, a distribution-free 95% CI
   of the median, throughput and peak memory, with the environment embedded in each record;
-- :func:`paired_latency`: the variants of one model in interleaved rounds, each compared with
-  the baseline within the round, in several fresh processes: median ratio, delta % and its 95%
-  CI across processes (it holds for a new run), raw samples kept;
+- :func:`paired_latency`: the variants of one model in bracketed rounds, each compared with
+  the baseline samples right before and after its own, in several fresh processes: median
+  ratio, delta % and its 95% CI across processes (it holds for a new run), raw samples kept;
 - :func:`time_attention_modules`: each distinct attention module timed alone on the feature map
   it sees, to show which stage's module costs most.
 """

@@ -2,9 +2,10 @@
 
 Caveats first: two models timed one after the other see different machines: clock frequency,
 other processes and memory state drift over seconds, and on a shared 2-core CPU the drift is as
-large as the effect being measured. So the variants are timed in *rounds* (every model one
-sample, shuffled order), each compared with the baseline *within the round*; drift slower than
-a round cancels in the ratio (:mod:`attnprof.latency.rounds`).
+large as the effect being measured. So the variants are timed in bracketed *rounds* (every
+variant's sample between two of the baseline's, shuffled order), each compared with the
+baseline samples right around it; drift over those three samples cancels in the ratio
+(:mod:`attnprof.latency.brackets`, :mod:`attnprof.latency.rounds`).
 
 Rounds of one process are not independent draws of what a new run gives: a second process of
 the same code (another memory layout, allocator state, thread placement, minute of the
@@ -104,12 +105,13 @@ def paired_latency(
     ``target_width`` points of Δ% wide (at most ``max_processes``, within ``budget_s``
     seconds), or exactly ``processes`` of them; with fresh processes the variants must be
     picklable (:func:`~attnprof.latency.workers.check_picklable`). ``processes=1`` measures in
-    this process and needs ``rounds >= 6``. ``sample_time`` is the Timer's ``min_run_time``
-    for one sample; warm-up rounds run until settled (``settle_tolerance``, at most
-    ``max_warmup_rounds``; :mod:`attnprof.latency.rounds`). ``shuffle`` randomises the order
-    within rounds with ``random.Random(seed + process index)``; ``seed`` also fixes the input
-    and each variant's weights. ``memory`` measures each model's peak memory in the first
-    process. ``progress(done, total)`` is called after each measured round of a process.
+    this process and needs ``rounds >= 6``. ``sample_time`` is the least time behind one
+    sample (back-to-back calls, at least one); warm-up rounds run until settled
+    (``settle_tolerance``, at most ``max_warmup_rounds``; :mod:`attnprof.latency.rounds`).
+    ``shuffle`` randomises the order within rounds with ``random.Random(seed + process
+    index)``; ``seed`` also fixes the input and each variant's weights. ``memory`` measures
+    each model's peak memory in the first process. ``progress(done, total)`` is called after
+    each measured round of a process.
 
     ``mode`` names an execution mode (:data:`attnprof.latency.modes.MODES`; ``compile=True``
     is ``mode="compile"``); ``pass_name="train"`` times a training step instead of a forward

@@ -42,11 +42,12 @@ _RECORD_ORDER = ("model", "device", "threads", "batch", "input_shape", "median_m
 class LatencyRecord(JsonRecord):
     """Forward latency of one model on one device at one batch size.
 
-    ``times_ms`` are the raw samples, each the mean time of one forward over a Timer block of
-    ``forwards_per_sample`` forwards (a block in the paired design is one round), process after
-    process. ``median_ms`` and ``ci95_ms`` summarise them over ``ci_over``: with several fresh
-    processes, the median of the ``process_medians_ms`` and the order-statistic interval of
-    those (it holds for a new run); with one, the rounds' median and interval (this process
+    ``times_ms`` are the raw samples, each the mean time of one forward over a block of
+    ``forwards_per_sample`` forwards (in the paired design, one per round: a baseline's, the
+    geometric mean of its samples in the round), process after process. ``median_ms`` and
+    ``ci95_ms`` summarise them over ``ci_over``: with several fresh processes, the median of
+    the ``process_medians_ms`` and the order-statistic interval of those (it holds for a new
+    run); with one, the rounds' median and interval (this process
     only). ``ci_level`` is the interval's exact coverage; both are ``None`` when too few
     processes finished. ``iqr_ms`` is over all samples.
     ``peak_mem_bytes`` is measured by the method ``peak_mem_kind`` names (see
@@ -171,6 +172,24 @@ DESIGNS = {
 }
 """How an interval was taken, by name (:attr:`PairedRatio.design`)."""
 
+@dataclass(frozen=True)
+class Pairing:
+    """How a round pairs each variant with its baseline, in the report's words: ``rounds``
+    names the rounds, ``samples`` says how many samples of each model a round holds."""
+
+    rounds: str
+    samples: str
+
+
+PAIRINGS = {
+    "bracketed": Pairing(
+        "bracketed rounds (the baseline, then each variant followed by the baseline again; "
+        "each variant's ratio in a round is against the geometric mean of the baseline "
+        "samples right before and after its own)", "per variant and turn of the baseline"),
+    "round": Pairing("interleaved rounds", "per model per round"),
+}
+"""What a round's ratio was taken against, by name (:attr:`PairedRatio.pairing`)."""
+
 
 @dataclass(frozen=True)
 class PairedRatio(JsonRecord):
@@ -185,7 +204,9 @@ class PairedRatio(JsonRecord):
     Kruskal-Wallis p-value across processes (below
     :data:`~attnprof.latency.stats.DISAGREEMENT_ALPHA` they differ beyond their rounds' noise).
     ``stopped`` says why no more processes were taken (:data:`STOP_REASONS`; ``None`` in files
-    written before it was recorded).
+    written before it was recorded). ``pairing`` says what each round's ratio was taken
+    against (:data:`PAIRINGS`; ``None`` in files written before bracketed rounds, which
+    paired by round).
     """
 
     baseline: str
@@ -202,15 +223,19 @@ class PairedRatio(JsonRecord):
     ci_level: float | None = None
     design: str | None = None
     stopped: str | None = None
+    pairing: str | None = None
 
     @classmethod
     def from_groups(
         cls, baseline: str, variant_ms: Sequence[Sequence[float]],
         baseline_ms: Sequence[Sequence[float]], *, across_processes: bool | None = None,
         design: SequentialDesign | None = None, stopped: str | None = None,
-        level: float = stats.CI_LEVEL,
+        level: float = stats.CI_LEVEL, pairing: str | None = None,
     ) -> PairedRatio:
-        """From per-process samples of the variant and the baseline, round by round."""
+        """From per-process samples of the variant and the baseline (what its ratio is
+        taken against, ``pairing``), round by round."""
+        if pairing is not None and pairing not in PAIRINGS:
+            raise AttnprofError(f"unknown pairing {pairing!r}; valid: {', '.join(PAIRINGS)}")
         summary, groups = stats.replicated_ratio(variant_ms, baseline_ms, level,
                                                  across_processes=across_processes,
                                                  design=design)
@@ -231,6 +256,7 @@ class PairedRatio(JsonRecord):
             ci_level=ci.coverage if ci else None,
             design=("sequential" if design is not None else "fixed") if several else "rounds",
             stopped=stopped,
+            pairing=pairing,
         )
 
     @classmethod
@@ -258,10 +284,11 @@ class PairedRatio(JsonRecord):
         return None if ci is None else ci[1] - ci[0]
 
     def to_dict(self) -> dict[str, Any]:
+        optional = ("ci_level", "design", "stopped", "pairing")  # written only when known
         return encode(self, ("baseline", "median", "ci95", "delta_pct", "delta_ci95_pct", "values",
                              "ci_over", "processes", "rounds_per_process", "process_medians",
-                             "disagreement_p", *(key for key in ("ci_level", "design", "stopped")
-                                                 if getattr(self, key) is not None)))
+                             "disagreement_p",
+                             *(key for key in optional if getattr(self, key) is not None)))
 
 
 @dataclass(frozen=True)
@@ -293,12 +320,17 @@ class ProcessRun(JsonRecord):
 
     Its *arms* are the (pass/mode, variant) pairs it timed (:func:`arm_key`): every variant
     still undecided in each condition and that condition's baseline. ``samples_ms[arm][i]``
-    is the arm's sample in measured round ``i`` (the mean of ``calls[arm][i]`` calls);
-    ``order[i]`` the order the arms ran in that round. ``warmup_rounds`` rounds ran before them,
-    discarded, and ``settled`` says whether the warm-up's stopping rule was met
-    (:mod:`attnprof.latency.rounds`). ``first_call_s`` is each arm's first call (under compile,
-    tracing and a cache hit; the compile itself is the build's). ``peak_memory`` maps an arm
-    to ``(peak bytes, activation bytes, method)`` where measured (the first process).
+    is the arm's sample in measured round ``i`` (the mean of ``forwards[arm][i]`` calls; a
+    baseline's, the geometric mean of its samples in the round); ``reference_ms[arm][i]`` the
+    baseline bracket a variant's ratio in that round is taken against
+    (:mod:`attnprof.latency.brackets`; absent in files written before bracketed rounds, whose
+    ratios are against ``samples_ms`` of the baseline); ``order[i]`` the order the arms ran in
+    that round, a baseline once before and once after each of its variants. ``warmup_rounds``
+    rounds ran before them, discarded, and ``settled`` says whether the warm-up's stopping
+    rule was met (:mod:`attnprof.latency.rounds`). ``first_call_s`` is each arm's first call
+    (under compile, tracing and a cache hit; the compile itself is the build's).
+    ``peak_memory`` maps an arm to ``(peak bytes, activation bytes, method)`` where measured
+    (the first process).
     ``started_s`` is when the process started, in seconds since the run's timing began.
     """
 
@@ -309,6 +341,7 @@ class ProcessRun(JsonRecord):
     warmup_rounds: int = 0
     settled: bool = False
     samples_ms: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    reference_ms: dict[str, tuple[float, ...]] = field(default_factory=dict)
     forwards: dict[str, tuple[int, ...]] = field(default_factory=dict)
     order: tuple[tuple[str, ...], ...] = ()
     round_other_cpu_load: tuple[float | None, ...] = ()

@@ -152,8 +152,9 @@ class GroupState:
             if variants:
                 arms += [(condition, self.plan.baseline)] + [(condition, v) for v in variants]
         built = self.build.built if self.build else {}
-        return ProcessJob(self.spec, self.plan.variants, tuple(arms), dict(built),
-                          index=len(self.runs), memory=self.spec.memory and not self.runs)
+        return ProcessJob(self.spec, self.plan.variants, tuple(arms), self.plan.baseline,
+                          dict(built), index=len(self.runs),
+                          memory=self.spec.memory and not self.runs)
 
     def add_build(self, run: BuildRun) -> None:
         self.build, self.built = run, True
@@ -203,18 +204,25 @@ class GroupState:
         return [run.samples_ms[key] for run in self.runs if run.ok and key in run.samples_ms]
 
     def _paired_groups(self, condition: Condition, variant: str
-                       ) -> tuple[list[tuple[float, ...]], list[tuple[float, ...]]]:
+                       ) -> tuple[list[tuple[float, ...]], list[tuple[float, ...]], str]:
+        """The variant's samples, what each round's ratio is taken against, and that
+        pairing's name (:data:`~attnprof.latency.records.PAIRINGS`)."""
         key = arm_key(condition.label, variant)
         base = arm_key(condition.label, self.plan.baseline)
         runs = [run for run in self.runs if run.ok and key in run.samples_ms]
-        return [run.samples_ms[key] for run in runs], [run.samples_ms[base] for run in runs]
+        if all(key in run.reference_ms for run in runs):
+            return ([run.samples_ms[key] for run in runs],
+                    [run.reference_ms[key] for run in runs], "bracketed")
+        # runs recorded before bracketed rounds: the baseline's sample of the same round
+        return ([run.samples_ms[key] for run in runs],
+                [run.samples_ms[base] for run in runs], "round")
 
     def _several(self) -> bool:
         return self.spec.replication.processes != 1
 
     def ratio(self, condition: Condition, variant: str) -> PairedRatio:
-        ours, theirs = self._paired_groups(condition, variant)
-        return PairedRatio.from_groups(self.plan.baseline, ours, theirs,
+        ours, theirs, pairing = self._paired_groups(condition, variant)
+        return PairedRatio.from_groups(self.plan.baseline, ours, theirs, pairing=pairing,
                                        across_processes=self._several(), design=self.design,
                                        stopped=self.stopped.get((condition, variant)),
                                        level=self.spec.replication.level)
@@ -242,7 +250,7 @@ class GroupState:
             activation_peak_bytes=peak[1],
             forwards_per_sample=per_sample[len(per_sample) // 2],
             forwards_timed=sum(per_sample),
-            method=(f"paired-interleaved(processes={len(done)}, rounds={spec.rounds} per "
+            method=(f"paired-bracketed(processes={len(done)}, rounds={spec.rounds} per "
                     f"process, sample_time={spec.sample_time:g}s)"),
             warmup_forwards=sum(run.warmup_forwards[key] for run in done),
             first_call_s=tuple(run.first_call_s[key] for run in done if key in run.first_call_s),

@@ -7,13 +7,15 @@ processes and takes its intervals across them. Only with ``processes=1`` do the 
 become the unit of the interval, and then it describes this process only.
 
 An *arm* is one variant in one pass and mode (:func:`~attnprof.latency.records.arm_key`). A
-*round* gives every arm one sample: one ``Timer.blocked_autorange`` of ``sample_time`` seconds,
-its mean per call. A call is one forward, or for the ``train`` pass one training step
+*sample* is back-to-back calls of one arm for at least ``sample_time`` seconds (at least one
+call), their mean per call (:func:`cpu_sample`; CUDA events on a GPU,
+:func:`cuda_event_sample`). A call is one forward, or for the ``train`` pass one training step
 (:class:`attnprof.passes.TrainStep`), as the arm's mode runs it (:mod:`attnprof.latency.modes`).
-Each arm's first call is timed apart and recorded, never mixed into the samples. The order
-within a round is shuffled (seeded by the process index, recorded) so no arm always follows the
-same neighbour; each Timer call starts with one untimed call (its block-size estimate), a
-re-warm after the previous arm evicted the caches.
+A *round* is bracketed (:mod:`attnprof.latency.brackets`): every variant's sample sits between
+two samples of its condition's baseline, and its ratio is taken against those two, so the
+machine's drift over seconds cancels. The order within a round is shuffled (seeded by the
+process index, recorded) so no arm always follows the same neighbour. Each arm's first call is
+timed apart and recorded, never mixed into the samples.
 
 The same model in every process: the input and each variant's weights are drawn from seeds
 fixed by the spec, so processes differ only in what a fresh process varies (memory layout,
@@ -43,10 +45,10 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
-from torch.utils.benchmark import Timer
 
 from attnprof.errors import AttnprofError
 from attnprof.latency import workers
+from attnprof.latency.brackets import BracketedRound, BracketPlan, bracket_plan, bracketed_sequence
 from attnprof.latency.defaults import MIN_WARMUP_ROUNDS
 from attnprof.latency.environment import CpuContention
 from attnprof.latency.memory import measure_peak_memory
@@ -63,14 +65,16 @@ ModelOrFactory = nn.Module | Callable[[], nn.Module]
 class ProcessJob:
     """Everything one process needs to take its rounds; picklable when its variants are.
 
-    ``variants`` maps names to models or zero-argument factories (the baseline among them);
-    ``arms`` the (condition, variant) pairs this process times; ``built`` what each arm's
-    build left, by arm key (modes that build once per run).
+    ``variants`` maps names to models or zero-argument factories (``baseline`` among them);
+    ``arms`` the (condition, variant) pairs this process times, each condition's baseline
+    among them; ``built`` what each arm's build left, by arm key (modes that build once per
+    run).
     """
 
     spec: TimingSpec
     variants: Mapping[str, ModelOrFactory]
     arms: tuple[tuple[Condition, str], ...]
+    baseline: str
     built: Mapping[str, Built] = field(default_factory=dict)
     index: int = 0
     memory: bool = False
@@ -78,6 +82,24 @@ class ProcessJob:
     @property
     def seed(self) -> int:
         return self.spec.seed + self.index
+
+    def brackets(self) -> BracketPlan:
+        """Each condition's baseline and the variants it brackets, by arm key (a condition
+        whose baseline the job does not time is refused)."""
+        groups: dict[str, list[str]] = {}
+        with_baseline: set[str] = set()
+        for condition, variant in self.arms:
+            variants = groups.setdefault(condition.label, [])
+            if variant == self.baseline:
+                with_baseline.add(condition.label)
+            else:
+                variants.append(arm_key(condition.label, variant))
+        missing = [label for label in groups if label not in with_baseline]
+        if missing:
+            raise AttnprofError(f"conditions {missing} have no baseline {self.baseline!r} "
+                                "among the process's arms")
+        return bracket_plan([(arm_key(label, self.baseline), variants)
+                             for label, variants in groups.items()])
 
 
 def materialise(name: str, item: ModelOrFactory) -> nn.Module:
@@ -164,6 +186,19 @@ def cuda_event_sample(call: Callable[[], object], seconds: float, device: torch.
         return start.elapsed_time(end) / count, count
 
 
+def cpu_sample(call: Callable[[], object], seconds: float) -> tuple[float, int]:
+    """Milliseconds per call and the calls timed: back-to-back calls, at least one, until
+    ``seconds`` have passed, timed as one block (no untimed call first: the sample starts in
+    the cache state the previous arm left, as every sample of the round does)."""
+    count, started = 0, time.perf_counter()
+    while True:
+        call()
+        count += 1
+        elapsed = time.perf_counter() - started
+        if elapsed >= seconds:
+            return 1000.0 * elapsed / count, count
+
+
 def _synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -211,32 +246,23 @@ def run_process(job: ProcessJob, progress: Callable[[int, int], None] | None = N
                                       spec.optimizer))
         calls[key] = _guarded(call, train, spec, device)
     keys = list(calls)
+    brackets = job.brackets()
+    reference = brackets.reference
     if device.type == "cuda":
         def sample(key: str) -> tuple[float, int]:
             return cuda_event_sample(calls[key], spec.sample_time, device)
     else:
-        timers = {key: Timer(stmt="call()", globals={"call": calls[key]},
-                             num_threads=spec.threads, label=key,
-                             description=settings.device_label) for key in keys}
-
         def sample(key: str) -> tuple[float, int]:
-            measurement = timers[key].blocked_autorange(min_run_time=spec.sample_time)
-            count = measurement.number_per_run * len(measurement.raw_times)
-            return 1000.0 * sum(measurement.raw_times) / count, count
+            return cpu_sample(calls[key], spec.sample_time)
 
-    def one_round(rng: random.Random
-                  ) -> tuple[tuple[str, ...], dict[str, float], dict[str, int], float | None]:
-        sequence = list(keys)
-        if spec.shuffle:
-            rng.shuffle(sequence)
-        times: dict[str, float] = {}
-        blocks: dict[str, int] = {}
+    def one_round(rng: random.Random) -> BracketedRound:
+        sequence = bracketed_sequence(brackets, rng if spec.shuffle else None)
         with CpuContention() as this_round:
-            for key in sequence:
-                times[key], blocks[key] = sample(key)
-        return tuple(sequence), times, blocks, this_round.other_cpus
+            taken = [sample(key) for key in sequence]
+        return BracketedRound.of(sequence, taken, reference, this_round.other_cpus)
 
     samples: dict[str, list[float]] = {key: [] for key in keys}
+    references: dict[str, list[float]] = {key: [] for key in keys if key in reference}
     forwards: dict[str, list[int]] = {key: [] for key in keys}
     order: list[tuple[str, ...]] = []
     loads: list[float | None] = []
@@ -249,7 +275,7 @@ def run_process(job: ProcessJob, progress: Callable[[int, int], None] | None = N
         best = dict.fromkeys(keys, math.inf)
         warmup_rounds, is_settled = 0, False
         while warmup_rounds < max(spec.max_warmup_rounds, MIN_WARMUP_ROUNDS):
-            _, times, _, _ = one_round(warmup_rng)
+            times = one_round(warmup_rng).times
             warmup_rounds += 1
             is_settled = (warmup_rounds >= MIN_WARMUP_ROUNDS
                           and settled(times, best, spec.settle_tolerance))
@@ -259,16 +285,19 @@ def run_process(job: ProcessJob, progress: Callable[[int, int], None] | None = N
         faults_before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         with CpuContention() as contention:
             while len(order) < spec.rounds:
-                sequence, times, blocks, load = one_round(rounds_rng)
+                taken = one_round(rounds_rng)
+                load = taken.other_cpus
                 if (spec.max_other_cpus is not None and load is not None
                         and load > spec.max_other_cpus and len(discarded) < spec.rounds):
-                    discarded.append(DiscardedRound(sequence, load, times))
+                    discarded.append(DiscardedRound(taken.sequence, load, taken.times))
                     continue
-                order.append(sequence)
+                order.append(taken.sequence)
                 loads.append(load)
                 for key in keys:
-                    samples[key].append(times[key])
-                    forwards[key].append(blocks[key])
+                    samples[key].append(taken.times[key])
+                    forwards[key].append(taken.calls[key])
+                for key in references:
+                    references[key].append(taken.references[key])
                 if progress is not None:
                     progress(len(order), spec.rounds)
         faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults_before
@@ -293,6 +322,7 @@ def run_process(job: ProcessJob, progress: Callable[[int, int], None] | None = N
         warmup_rounds=warmup_rounds,
         settled=is_settled,
         samples_ms={key: tuple(values) for key, values in samples.items()},
+        reference_ms={key: tuple(values) for key, values in references.items()},
         forwards={key: tuple(values) for key, values in forwards.items()},
         order=tuple(order),
         round_other_cpu_load=tuple(loads),
