@@ -28,7 +28,9 @@ from rich.console import Console
 
 from attnprof import results as results_document
 from attnprof.cli import EXIT_OK, main
+from attnprof.errors import AttnprofError
 from attnprof.latency import modes
+from attnprof.latency.records import PAIRINGS
 from attnprof.latency.rounds import CUDA_CACHE_STATE
 from attnprof.report import build_report, render_csv, render_markdown, summary_table
 from attnprof.report import columns as c
@@ -251,6 +253,28 @@ def test_cuda_timings_state_their_cache(unknown_runtime):
     text = render_markdown(build_report(results_document.parse(data, "fixture")))
     assert f"CUDA timings: {CUDA_CACHE_STATE}." in text
     assert "CUDA timings" not in render_markdown(build_report(results_document.load(FIXTURE)))
+
+
+def test_the_method_says_how_the_rounds_paired_as_recorded(unknown_runtime):
+    """Bracketed ratios are described as bracketed; a file from before them (the fixture,
+    without ``pairing``) keeps its old words; a file holding both names both."""
+    data = json.loads(FIXTURE.read_text(encoding="utf-8"))
+    entries = [e for cell in data["cells"] for e in cell["latency"] if e.get("ratio")]
+    for entry in entries:
+        entry["ratio"]["pairing"] = "bracketed"
+    text = render_markdown(build_report(results_document.parse(data, "fixture")))
+    bracketed = f"{PAIRINGS['bracketed'].rounds}, one sample of ≥ 0.05 s of calls per variant"
+    assert bracketed in text and "interleaved rounds" not in text
+    entries[0]["ratio"]["pairing"] = None
+    both = render_markdown(build_report(results_document.parse(data, "fixture")))
+    assert "interleaved rounds, one sample of ≥ 0.05 s of calls per model per round; others " \
+           f"in {bracketed}" in both
+    old = render_markdown(build_report(results_document.load(FIXTURE)))
+    assert "in interleaved rounds, one sample of ≥ 0.05 s of calls per model per round, in " \
+           "fresh processes" in old and "bracketed" not in old
+    entries[0]["ratio"]["pairing"] = "nearby"
+    with pytest.raises(AttnprofError, match="pairing"):
+        results_document.parse(data, "fixture")
 
 
 def test_each_pass_and_mode_gets_its_own_marker_in_the_bytes_plot():

@@ -8,7 +8,7 @@ stored in the file (``system`` for files written before it could be fixed).
 
 from __future__ import annotations
 
-from attnprof.latency.records import DESIGNS, STOP_REASONS
+from attnprof.latency.records import DESIGNS, PAIRINGS, STOP_REASONS, Pairing
 from attnprof.latency.rounds import CUDA_CACHE_STATE
 from attnprof.latency.spec import ALLOCATORS
 from attnprof.passes import PASSES
@@ -85,9 +85,10 @@ def _latency_paragraphs(report: Report) -> list[str]:
     if measured_threads and str(threads) != measured_threads:
         threads = f"{measured_threads} ({threads})" if threads == "torch default" else threads
     layout = "channels_last" if latency.channels_last else "contiguous"
+    rounds = "; others in ".join(f"{pairing.rounds}, one sample of ≥ {latency.sample_time} s "
+                                 f"of calls {pairing.samples}" for pairing in _pairings(cells))
     head = (f"Latency: {_what(report)}; {latency.dtype}, {layout}; threads: {threads}. Each "
-            "backbone's variants are timed together in interleaved rounds, one sample of ≥ "
-            f"{latency.sample_time} s of calls per model per round")
+            f"backbone's variants are timed together in {rounds}")
     out = [head + _design(latency, cells)]
     allocator = ALLOCATORS.get(latency.allocator)
     if allocator is not None:
@@ -97,6 +98,14 @@ def _latency_paragraphs(report: Report) -> list[str]:
     if any(k.device.startswith("cuda") for k in report.latency_keys):
         out += ["", f"CUDA timings: {CUDA_CACHE_STATE}."]
     return out
+
+
+def _pairings(cells: tuple[Cell, ...]) -> list[Pairing]:
+    """How the rounds paired, as the timings recorded it (files written before bracketed
+    rounds paired by round; a merged file may hold both)."""
+    found = dict.fromkeys(e.ratio.pairing or "round" for c in cells for e in c.latency
+                          if e.ok and e.ratio is not None)
+    return [PAIRINGS[name] for name in found] or [PAIRINGS["round"]]
 
 
 def _design(latency: LatencySettings, cells: tuple[Cell, ...]) -> str:
