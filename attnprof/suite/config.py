@@ -41,8 +41,8 @@ line naming the file, the key, the bad value and what is allowed. The format::
     allocator = "steady"         # or "system": the allocator state measured
     attribution = true           # profile each eager CPU group once: where the time goes
     probe = true                 # the machine's limits first (roofline, explanation of Δs)
-    rounds = 3                   # measured rounds per process (>= 6 with processes = 1)
-    sample_time = 0.25           # seconds of forwards behind each paired sample
+    rounds = 8                   # measured rounds per process (>= 6 with processes = 1)
+    sample_time = 0.05           # seconds of forwards behind each sample (at least one call)
     max_warmup_rounds = 6        # warm-up rounds until settled, at most this many
     settle_tolerance = 0.10      # settled: no model > 10% faster than its best warm-up round
     threads = 0                  # 0: torch's default
