@@ -7,7 +7,7 @@ for both sides of every ratio, but not the state of a loop that calls one model 
 
 Why: on a shared CPU the machine's speed drifts over seconds (on the 2-core VM this was
 measured on, the time of one ResNet-50 forward correlates 0.81 with the next call's, and a
-baseline forward took a median 54 ms in one 10-second stretch and 75 ms two stretches later).
+baseline forward took a median 54 ms in one 10-second stretch and 71 ms thirty seconds later).
 A ratio of two samples taken a round apart carries that drift; a variant compared with the
 geometric mean of the baseline samples right before and right after it cancels drift that is
 linear over those three samples. Measured there (ResNet-50 none/SE/SGE/SA, batch 1, ten fresh
@@ -16,7 +16,7 @@ deviation of 1.6 / 1.5 / 4.5 points with 8 bracketed rounds of one-forward sampl
 4.3 / 6.5 / 7.6 with 6 rounds of one 0.125-second sample per arm, in less time (7.8 s
 a process against 11.0 s). What bracketing cannot remove is a Δ that itself moves with the
 machine's state (SA's memory-bound operators cost +10% in a stretch where the plain forward
-took 54 ms and +23% where it took 75 ms): that part only more processes average out.
+took 54 ms and +23% where it took 71 ms): that part only more processes average out.
 
 A round is the sequence :func:`bracketed_sequence` makes: for each condition (in shuffled
 order) its baseline, then each variant (shuffled) followed by the baseline again.

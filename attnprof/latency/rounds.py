@@ -189,7 +189,8 @@ def cuda_event_sample(call: Callable[[], object], seconds: float, device: torch.
 def cpu_sample(call: Callable[[], object], seconds: float) -> tuple[float, int]:
     """Milliseconds per call and the calls timed: back-to-back calls, at least one, until
     ``seconds`` have passed, timed as one block (no untimed call first: the sample starts in
-    the cache state the previous arm left, as every sample of the round does)."""
+    the cache state the previous arm left, as every sample of the round does). Python's
+    garbage collector stays on, as it is in a served model."""
     count, started = 0, time.perf_counter()
     while True:
         call()
