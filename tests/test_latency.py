@@ -245,6 +245,7 @@ def test_paired_self_ratio_near_one_and_slow_variant_detected():
     reference = worker.reference_ms[arm("slow")]
     assert slow.values[3] == pytest.approx(record.times_ms[3] / reference[3])
     assert arm("none") not in worker.reference_ms and len(reference) == 10
+    assert slow.pairing == result.baseline_ratio.pairing == "bracketed"
     assert record.peak_mem_bytes > 0 and record.threads == 1
     keys = {arm(name) for name in variants}
     assert len(worker.order) == 10 and all(set(o) == keys for o in worker.order)

@@ -1,4 +1,4 @@
-"""Latency a reviewer can trust: Timer-based, paired, with robust statistics and full context.
+"""Latency a reviewer can trust: paired, with robust statistics and full context.
 
 - :func:`measure_latency`: one model, per batch size: median, IQR, a distribution-free 95% CI
   of the median, throughput and peak memory, with the environment embedded in each record;

@@ -261,12 +261,14 @@ class PairedRatio(JsonRecord):
 
     @classmethod
     def identity(cls, baseline: str, rounds_per_process: tuple[int, ...], ci_over: str,
-                 design: str | None = None, stopped: str | None = None) -> PairedRatio:
-        """The baseline against itself: exactly 1 in every round."""
+                 design: str | None = None, stopped: str | None = None,
+                 pairing: str | None = None) -> PairedRatio:
+        """The baseline against itself: exactly 1 in every round (timed in the rounds its
+        variants were, ``pairing``)."""
         medians = (1.0,) * len(rounds_per_process) if ci_over == "processes" else ()
         return cls(baseline, 0.0, (0.0, 0.0), 1.0, (1.0, 1.0), (1.0,) * sum(rounds_per_process),
                    ci_over, len(rounds_per_process), rounds_per_process, medians, None,
-                   design=design, stopped=stopped)
+                   design=design, stopped=stopped, pairing=pairing)
 
     @property
     def significant(self) -> bool:

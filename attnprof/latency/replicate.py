@@ -284,7 +284,8 @@ class GroupState:
                 baseline_record=self.record(condition, self.plan.baseline),
                 baseline_ratio=PairedRatio.identity(
                     self.plan.baseline, tuple(len(group) for group in base),
-                    "processes" if self._several() else "rounds", results[0].ratio.design),
+                    "processes" if self._several() else "rounds", results[0].ratio.design,
+                    pairing=results[0].ratio.pairing),
                 results=results,
                 spec=self.spec,
                 condition=condition,

@@ -102,9 +102,10 @@ def _latency_paragraphs(report: Report) -> list[str]:
 
 def _pairings(cells: tuple[Cell, ...]) -> list[Pairing]:
     """How the rounds paired, as the timings recorded it (files written before bracketed
-    rounds paired by round; a merged file may hold both)."""
+    rounds paired by round; a merged file may hold both). A baseline's ratio to itself says
+    nothing of it and is left out."""
     found = dict.fromkeys(e.ratio.pairing or "round" for c in cells for e in c.latency
-                          if e.ok and e.ratio is not None)
+                          if e.ok and e.ratio is not None and e.ratio.baseline != c.variant)
     return [PAIRINGS[name] for name in found] or [PAIRINGS["round"]]
 
 
