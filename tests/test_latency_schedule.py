@@ -46,7 +46,9 @@ def fake_run(ratios: dict[str, float], job: ProcessJob) -> ProcessRun:
         noise = NOISE.get(variant, 0.01)
         samples[key] = tuple(base * (1 + rng.gauss(0, noise)) for _ in range(job.spec.rounds))
     keys = tuple(samples)
+    brackets = job.brackets().reference  # each variant against its own baseline's samples
     return ProcessRun(job.index, job.seed, arms=keys, samples_ms=samples,
+                      reference_ms={k: samples[base] for k, base in brackets.items()},
                       forwards={k: (1,) * job.spec.rounds for k in keys},
                       warmup_forwards=dict.fromkeys(keys, 1), first_call_s=dict.fromkeys(keys, 0.1),
                       settled=True, order=(keys,) * job.spec.rounds)
@@ -155,6 +157,25 @@ def test_each_condition_keeps_its_own_baseline():
     assert job.arms == ((EAGER, "none"), (EAGER, "se"), (compiled, "none"), (compiled, "se"))
     state.stopped[compiled, "se"] = "decided"
     assert state.job().arms == ((EAGER, "none"), (EAGER, "se"))
+
+
+def test_a_ratio_is_against_the_brackets_the_run_recorded_else_the_rounds_baseline():
+    """A variant's ratio is taken against its recorded brackets (pairing "bracketed"); a run
+    without them (recorded before bracketed rounds) pairs with the round's baseline sample."""
+    state = GroupState(GroupPlan("g", {"none": dict, "se": dict}, "none",
+                                 spec(Replication(processes=6))))
+    job = state.job()
+    base, se = arm_key(EAGER.label, "none"), arm_key(EAGER.label, "se")
+    for index in range(6):
+        state.runs.append(ProcessRun(index, index, arms=(base, se),
+                                     samples_ms={base: (10.0,) * 3, se: (12.0,) * 3},
+                                     reference_ms={se: (11.0,) * 3}))
+    bracketed = state.ratio(EAGER, "se")
+    assert bracketed.pairing == "bracketed" and bracketed.median == pytest.approx(12 / 11)
+    state.runs = [replace(run, reference_ms={}) for run in state.runs]
+    rounds = state.ratio(EAGER, "se")
+    assert rounds.pairing == "round" and rounds.median == pytest.approx(1.2)
+    assert job.brackets().reference == {se: base}
 
 
 def test_the_scheduler_stops_where_the_stopping_rule_does(monkeypatch):

@@ -85,7 +85,8 @@ def _geometric_mean(values: Sequence[float]) -> float:
 @dataclass(frozen=True)
 class BracketedRound:
     """One round: its ``sequence``, each arm's sample in ms (``times``) and calls behind it
-    (``calls``; a baseline's: its first sample's), each variant's baseline bracket in ms
+    (``calls``; a baseline's: over all its samples in the round), each variant's baseline
+    bracket in ms
     (``references``), and the other CPUs' load over the round."""
 
     sequence: tuple[str, ...]
@@ -106,7 +107,7 @@ class BracketedRound:
         references: dict[str, float] = {}
         for position, (key, (ms, count)) in enumerate(zip(sequence, taken, strict=True)):
             per_arm.setdefault(key, []).append(ms)
-            calls.setdefault(key, count)
+            calls[key] = calls.get(key, 0) + count
             if key in reference:
                 inside = 0 < position < len(sequence) - 1
                 if not inside or not (sequence[position - 1] == sequence[position + 1]

@@ -1,4 +1,4 @@
-"""Paired, interleaved latency comparison of the variants of one model, across processes.
+"""Paired, bracketed latency comparison of the variants of one model, across processes.
 
 Caveats first: two models timed one after the other see different machines: clock frequency,
 other processes and memory state drift over seconds, and on a shared 2-core CPU the drift is as
@@ -98,7 +98,7 @@ def paired_latency(
     allocator: str = DEFAULT_ALLOCATOR,
     progress: Callable[[int, int], None] | None = None,
 ) -> PairedComparison:
-    """Time ``variants`` (name -> model or zero-argument factory) in interleaved rounds.
+    """Time ``variants`` (name -> model or zero-argument factory) in bracketed rounds.
 
     Every variant is compared with ``baseline`` (one of the names) round by round in fresh
     processes (see the module docstring): by default until every interval is at most

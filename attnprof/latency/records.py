@@ -367,8 +367,9 @@ class ProcessRun(JsonRecord):
 
 @dataclass(frozen=True)
 class PairedComparison(JsonRecord):
-    """The variants of one model in one pass and mode (``condition``), timed in interleaved
-    rounds against ``baseline`` in the same fresh processes, as ``spec`` asked.
+    """The variants of one model in one pass and mode (``condition``), timed in rounds against
+    ``baseline`` in the same fresh processes (:attr:`PairedRatio.pairing` says how), as
+    ``spec`` asked.
 
     ``results`` holds one :class:`VariantTiming` per non-baseline variant, in the order the
     variants were given; ``baseline_ratio`` is the baseline against itself (exactly 1) over its

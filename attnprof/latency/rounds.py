@@ -13,9 +13,9 @@ call), their mean per call (:func:`cpu_sample`; CUDA events on a GPU,
 (:class:`attnprof.passes.TrainStep`), as the arm's mode runs it (:mod:`attnprof.latency.modes`).
 A *round* is bracketed (:mod:`attnprof.latency.brackets`): every variant's sample sits between
 two samples of its condition's baseline, and its ratio is taken against those two, so the
-machine's drift over seconds cancels. The order within a round is shuffled (seeded by the
-process index, recorded) so no arm always follows the same neighbour. Each arm's first call is
-timed apart and recorded, never mixed into the samples.
+machine's drift over seconds cancels. The order of the conditions and of the variants within
+each is shuffled (seeded by the process index, recorded), so no variant always comes first or
+last. Each arm's first call is timed apart and recorded, never mixed into the samples.
 
 The same model in every process: the input and each variant's weights are drawn from seeds
 fixed by the spec, so processes differ only in what a fresh process varies (memory layout,

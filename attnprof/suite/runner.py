@@ -2,9 +2,9 @@
 
 A *cell* is one backbone x setting x variant. Counting is done cell by cell (with the training
 step too when the suite's passes include ``train``); latency is measured per backbone x setting
-x device x batch x pass x mode for all its variants together, in interleaved rounds, so that
-each variant's Δ is taken against the plain backbone measured in the same rounds, pass and
-mode.
+x device x batch x pass x mode for all its variants together, in bracketed rounds, so that
+each variant's Δ is taken against the plain backbone measured right around it, in the same
+pass and mode.
 
 Every finished piece of work is saved straight away through :func:`attnprof.results.write` (an
 atomic rewrite of ``results.json``): an interrupted run loses nothing that finished, and
@@ -13,7 +13,7 @@ source and options of its network and attention module, :mod:`attnprof.fingerpri
 A cell that fails is recorded with its error and full traceback, and the run goes on.
 
 Latency: a *group* is one network at one setting, device and batch size; one fresh process
-times every pass and mode of the group asked for, each variant in interleaved rounds with the
+times every pass and mode of the group asked for, each variant in bracketed rounds with the
 ``none`` baseline of its own pass and mode, and each variant's entry is its latency record plus
 its ratio to that baseline (see :mod:`attnprof.latency`). That ratio, not the absolute time, is
 what reports quote and what ``attnprof compare`` judges: it cancels the drift of a shared
