@@ -52,8 +52,10 @@ from attnprof.machine.probe import BUFFER_PAIRS, CACHE_MULTIPLE, CONV_REPEATS, M
 pytestmark = pytest.mark.alone  # the probe's figures are checked against plain copies
 
 TOLERANCE = 0.15
-PAIRS = 2
-ROUNDS = 3
+# The median of three probe/reference pairs: on the 2-core VM one pair read 1.59 and the next
+# 0.75 (the VM's bandwidth moved between the two copies), and a median of two is their mean.
+PAIRS = 3
+ROUNDS = 4
 QUICK = 0.1  # seconds_budget: the copy, the smallest GEMM and the convolution only
 REPEATS = 5  # timed copies per buffer pair, in the probe and in the reference
 CPUS = os.cpu_count() or 1
