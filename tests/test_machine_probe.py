@@ -170,10 +170,16 @@ def probed() -> MachineLimits:
 # --- timing ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(CPUS < 2, reason="needs 2 CPUs")
 def test_two_threads_with_avx2_kernels_agree_with_a_plain_copy():
     """Where the probe once read half of a plain copy: two threads, torch's AVX2 kernels
-    (chosen at start-up, hence a fresh process), against copies that torch does not make."""
+    (chosen at start-up, hence a fresh process), against copies that torch does not make.
+
+    Slow, with its siblings below: run it on a quiet machine. On the shared 2-core VM one
+    probe/reference pair read anywhere from 0.77 to 1.63 in the same minutes (the VM's
+    bandwidth moves between two copies a second apart), so the median of three pairs left
+    15% in two of four runs: a check of the machine as much as of the probe."""
     child = (f"import json, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
              "import test_machine_probe as t; print(json.dumps(t.agreement(2)))")
     env = {**os.environ, "ATEN_CPU_CAPABILITY": "avx2"}
