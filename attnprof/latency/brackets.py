@@ -27,10 +27,10 @@ its ratio is taken against.
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from statistics import geometric_mean
 
 from attnprof.errors import AttnprofError
 
@@ -78,16 +78,11 @@ def bracketed_sequence(plan: BracketPlan, rng: random.Random | None) -> tuple[st
     return tuple(sequence)
 
 
-def _geometric_mean(values: Sequence[float]) -> float:
-    return math.exp(sum(math.log(v) for v in values) / len(values))
-
-
 @dataclass(frozen=True)
 class BracketedRound:
     """One round: its ``sequence``, each arm's sample in ms (``times``) and calls behind it
     (``calls``; a baseline's: over all its samples in the round), each variant's baseline
-    bracket in ms
-    (``references``), and the other CPUs' load over the round."""
+    bracket in ms (``references``), and the other CPUs' load over the round."""
 
     sequence: tuple[str, ...]
     times: dict[str, float]
@@ -114,7 +109,7 @@ class BracketedRound:
                                       == reference[key]):
                     raise AttnprofError(f"variant {key!r} is not bracketed by its baseline "
                                         f"{reference[key]!r} in this round")
-                references[key] = _geometric_mean((taken[position - 1][0],
-                                                   taken[position + 1][0]))
-        times = {key: _geometric_mean(values) for key, values in per_arm.items()}
+                references[key] = geometric_mean((taken[position - 1][0],
+                                                  taken[position + 1][0]))
+        times = {key: geometric_mean(values) for key, values in per_arm.items()}
         return cls(tuple(sequence), times, calls, references, other_cpus)
