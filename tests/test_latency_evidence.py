@@ -1,14 +1,14 @@
 """Evidence, with real timings on this machine, that a latency interval holds for a new run.
 
 Several independent runs of the imagenet suite's comparison (ResNet-50 none/SE/SGE/SA at 224,
-batch 1, default settings: fresh processes added until each interval is at most 6 points wide,
-the steady allocator), one after the other, as ``attnprof run`` would take them. For each
-variant and run: does the run's 95% interval contain the median of the *other* runs' Δ, and
+batch 1, default settings: fresh processes added until each interval is at most 3 points wide,
+at most 40, the steady allocator), one after the other, as ``attnprof run`` would take them.
+For each variant and run: does the run's 95% interval contain the median of the *other* runs' Δ, and
 the Δ of every other run? Across processes it should, about 95% of the time. The aim for the
 spread of Δ between runs is 3 points; how many processes each run took, and why it stopped,
 is written out too.
 
-Slow (several minutes): excluded from the default run; run it with ``-m slow`` on a quiet
+Slow (about half an hour): excluded from the default run; run it with ``-m slow`` on a quiet
 machine. ``ATTNPROF_EVIDENCE_OUT=path.json`` writes the runs' numbers there.
 """
 

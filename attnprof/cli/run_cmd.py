@@ -63,7 +63,7 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--target-width", type=float, metavar="POINTS",
         help="stop a comparison once its 95%% interval is at most this many points of Δ%% "
-        "wide (default: the suite's, 6)",
+        "wide (default: the suite's; 3 where it declares none)",
     )
     parser.add_argument(
         "--budget", metavar="DURATION",

@@ -35,7 +35,7 @@ line naming the file, the key, the bad value and what is allowed. The format::
     # Fresh worker processes, interleaved across the run's groups: by default added until
     # every comparison's interval is at most target_width points of Δ% wide (or its share of
     # the budget is spent); processes = N fixes the count (1, or >= 6).
-    target_width = 6.0           # points of Δ%
+    target_width = 3.0           # points of Δ%
     max_processes = 40           # at most this many per comparison
     budget = "8 min"             # timing time for the whole run (optional)
     allocator = "steady"         # or "system": the allocator state measured
